@@ -1,0 +1,328 @@
+/*
+ * audit.c: what deployguard tells its user.
+ *
+ * Diagnostics (log_*) go to stderr. Events go to the log stream, one line each, flushed, in the
+ * key=value format users know from GitHub's deploy firewall or as JSON objects. Every byte that
+ * came from the guarded script is escaped so it cannot forge or split a line (djbdns).
+ */
+#define _GNU_SOURCE
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AUDIT_MAX_NAMES 65536 /* summary rows; later names are counted as "other" */
+#define AUDIT_MAX_CMDS	3     /* distinct commands kept per row */
+
+struct row {
+	char *kind, *what;
+	unsigned long count;
+	enum audit_verdict verdict;
+	char *cmds[AUDIT_MAX_CMDS];
+	unsigned long more_cmds;
+};
+
+static struct {
+	FILE *out;
+	enum audit_format fmt;
+	int verbose;
+	struct row *rows;
+	size_t nrows, cap;
+	unsigned long other;
+} au = {.fmt = AUDIT_TEXT};
+
+void audit_init(FILE *out, enum audit_format fmt, int verbose)
+{
+	au.out = out;
+	au.fmt = fmt;
+	au.verbose = verbose;
+}
+
+int audit_verbose(void)
+{
+	return au.verbose;
+}
+
+static void vlog(const char *prefix, int err, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "deployguard: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err));
+	fputc('\n', stderr);
+}
+
+#define LOG_BODY(prefix, err, cond)                                                                \
+	do {                                                                                       \
+		int saved = errno;                                                                 \
+		va_list ap;                                                                        \
+		if (cond) {                                                                        \
+			va_start(ap, fmt);                                                         \
+			vlog(prefix, err, fmt, ap);                                                \
+			va_end(ap);                                                                \
+		}                                                                                  \
+		errno = saved;                                                                     \
+	} while (0)
+
+void log_warn(const char *fmt, ...)
+{
+	LOG_BODY("", saved, 1);
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	LOG_BODY("", 0, 1);
+}
+
+void log_info(const char *fmt, ...)
+{
+	LOG_BODY("", 0, 1);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	LOG_BODY("debug: ", 0, au.verbose >= 2);
+}
+
+/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string. */
+static void put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, au.fmt == AUDIT_JSON ? "\\u%04x" : "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static bool has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			return true;
+	return false;
+}
+
+static void put_str(FILE *f, bool *first, const char *key, const char *val, bool quote)
+{
+	if (!val)
+		return;
+	if (au.fmt == AUDIT_JSON) {
+		fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
+		put_quoted(f, val);
+	} else {
+		fprintf(f, " %s=", key);
+		/* Unquoted values are generated or already escaped; quote anything else anyway. */
+		if (quote || !*val || strpbrk(val, "\" ") || has_ctl(val))
+			put_quoted(f, val);
+		else
+			fputs(val, f);
+	}
+	*first = false;
+}
+
+static void put_num(FILE *f, bool *first, const char *key, long v)
+{
+	if (v < 0)
+		return;
+	fprintf(f, au.fmt == AUDIT_JSON ? "%s\"%s\":%ld" : "%s %s=%ld",
+		au.fmt == AUDIT_JSON && !*first ? "," : "", key, v);
+	*first = false;
+}
+
+void audit_log(const struct audit_event *e)
+{
+	FILE *f = au.out ? au.out : stderr;
+	char domain[1100];
+	bool first = true;
+
+	if (e->domain)
+		snprintf(domain, sizeof(domain), "%s.", e->domain); /* the root is "." */
+	if (au.fmt == AUDIT_JSON) {
+		fputc('{', f);
+		put_str(f, &first, "level", e->level, true);
+		put_str(f, &first, "event", e->event, true);
+		if (e->blocked >= 0)
+			fprintf(f, ",\"blocked\":%s", e->blocked ? "true" : "false");
+	} else {
+		fprintf(f, "%s %s", e->level, e->event);
+	}
+	put_str(f, &first, "reason", e->reason, false);
+	if (au.fmt == AUDIT_TEXT && e->blocked >= 0)
+		fprintf(f, " blocked=%s", e->blocked ? "true" : "false");
+	put_str(f, &first, "blockedAt", e->blocked_at, false);
+	put_str(f, &first, "domain", e->domain ? domain : NULL, false);
+	put_str(f, &first, "ip", e->ip, false);
+	put_num(f, &first, "port", e->port);
+	put_num(f, &first, "pid", e->pid);
+	put_str(f, &first, "cmd", e->cmd, true);
+	put_str(f, &first, au.fmt == AUDIT_JSON ? "method" : "firewallMethod", e->method, false);
+	put_str(f, &first, "qtype", e->qtype, false);
+	put_str(f, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
+	fputs(au.fmt == AUDIT_JSON ? "}\n" : "\n", f);
+	fflush(f);
+}
+
+void audit_cmdline(pid_t pid, char *buf, size_t len)
+{
+	char path[32];
+	ssize_t n = 0;
+	int fd;
+
+	buf[0] = '\0';
+	if (pid <= 0 || len < 2)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+}
+
+static struct row *find_row(const char *kind, const char *what)
+{
+	struct row *r;
+
+	for (size_t i = 0; i < au.nrows; i++) /* summary rows are few; see AUDIT_MAX_NAMES */
+		if (!strcmp(au.rows[i].what, what) && !strcmp(au.rows[i].kind, kind))
+			return &au.rows[i];
+	if (au.nrows >= AUDIT_MAX_NAMES)
+		return NULL;
+	if (au.nrows == au.cap) {
+		size_t ncap = au.cap ? au.cap * 2 : 64;
+		struct row *n = realloc(au.rows, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		au.rows = n;
+		au.cap = ncap;
+	}
+	r = &au.rows[au.nrows];
+	*r = (struct row){.kind = strdup(kind), .what = strdup(what)};
+	if (!r->kind || !r->what) {
+		free(r->kind);
+		free(r->what);
+		return NULL;
+	}
+	au.nrows++;
+	return r;
+}
+
+void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd)
+{
+	struct row *r = find_row(kind, what);
+	size_t i;
+
+	if (!r) {
+		au.other++;
+		return;
+	}
+	r->count++;
+	if (v > r->verdict)
+		r->verdict = v; /* a name blocked once shows as blocked */
+	if (!cmd || !*cmd)
+		return;
+	for (i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++)
+		if (!strcmp(r->cmds[i], cmd))
+			return;
+	if (i == AUDIT_MAX_CMDS)
+		r->more_cmds++;
+	else
+		r->cmds[i] = strndup(cmd, 80);
+}
+
+static const char *verdict_name(enum audit_verdict v)
+{
+	return v == AUDIT_BLOCKED ? "blocked" : v == AUDIT_WOULD_BLOCK ? "would-block" : "allowed";
+}
+
+static void summary_row_text(FILE *f, const struct row *r)
+{
+	fprintf(f, "  %7lu %-11s %-7s ", r->count, verdict_name(r->verdict), r->kind);
+	if (!strcmp(r->kind, "dns"))
+		fprintf(f, "%s.", r->what);
+	else
+		fputs(r->what, f);
+	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
+		fputs(i ? ", " : "  by ", f);
+		put_quoted(f, r->cmds[i]);
+	}
+	if (r->more_cmds)
+		fprintf(f, " and %lu more", r->more_cmds);
+	fputc('\n', f);
+}
+
+static void summary_row_json(FILE *f, const struct row *r)
+{
+	fprintf(f, "{\"level\":\"INFO\",\"event\":\"SUMMARY\",\"kind\":\"%s\",\"%s\":", r->kind,
+		!strcmp(r->kind, "dns") ? "domain" : "ip");
+	if (!strcmp(r->kind, "dns")) {
+		char d[1100];
+
+		snprintf(d, sizeof(d), "%s.", r->what);
+		put_quoted(f, d);
+	} else {
+		put_quoted(f, r->what);
+	}
+	fprintf(f, ",\"count\":%lu,\"verdict\":\"%s\",\"cmds\":[", r->count,
+		verdict_name(r->verdict));
+	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
+		fputs(i ? "," : "", f);
+		put_quoted(f, r->cmds[i]);
+	}
+	fprintf(f, "],\"moreCmds\":%lu}\n", r->more_cmds);
+}
+
+void audit_summary(void)
+{
+	FILE *f = au.out ? au.out : stderr;
+	unsigned long queries = 0, blocked = 0;
+
+	for (size_t i = 0; i < au.nrows; i++) {
+		queries += au.rows[i].count;
+		blocked += au.rows[i].verdict != AUDIT_ALLOWED;
+	}
+	if (au.fmt == AUDIT_TEXT) {
+		fprintf(f,
+			"deployguard: summary: %lu lookups and connections, %zu destinations, "
+			"%lu blocked or would be\n",
+			queries, au.nrows, blocked);
+		if (au.nrows)
+			fprintf(f, "  %7s %-11s %-7s %s\n", "COUNT", "VERDICT", "KIND",
+				"DESTINATION  COMMANDS");
+	}
+	for (size_t i = 0; i < au.nrows; i++)
+		(au.fmt == AUDIT_JSON ? summary_row_json : summary_row_text)(f, &au.rows[i]);
+	if (au.other && au.fmt == AUDIT_TEXT)
+		fprintf(f, "  %7lu (more destinations than the summary keeps)\n", au.other);
+	fflush(f);
+}
+
+void audit_free(void)
+{
+	for (size_t i = 0; i < au.nrows; i++) {
+		free(au.rows[i].kind);
+		free(au.rows[i].what);
+		for (size_t j = 0; j < AUDIT_MAX_CMDS; j++)
+			free(au.rows[i].cmds[j]);
+	}
+	free(au.rows);
+	au.rows = NULL;
+	au.nrows = au.cap = 0;
+}

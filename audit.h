@@ -1,0 +1,48 @@
+/* audit.h: diagnostics, one log line per event, and the end-of-run summary. */
+#ifndef DG_AUDIT_H
+#define DG_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define DG_CMD_MAX 512
+
+enum audit_format { AUDIT_TEXT, AUDIT_JSON };
+enum audit_verdict { AUDIT_ALLOWED, AUDIT_BLOCKED, AUDIT_WOULD_BLOCK };
+
+/* One event. NULL strings and negative numbers are left out of the line. */
+struct audit_event {
+	const char *level;	/* "WARN", "INFO" */
+	const char *event;	/* "DNS BLOCKED", "IP BLOCKED", "DNS ALLOWED", ... */
+	const char *reason;	/* FromDNSRequest, FromDNSResponse, FromConnect */
+	int blocked;		/* 1, 0, or -1 to omit */
+	const char *blocked_at; /* "dns", "connect" */
+	const char *domain;	/* text form without the trailing dot */
+	const char *qtype;
+	const char *rule; /* FILE:LINE */
+	long pid;
+	const char *cmd;
+	const char *ip;
+	long port;
+	const char *method; /* "blocklist" */
+};
+
+void audit_init(FILE *out, enum audit_format fmt, int verbose);
+int audit_verbose(void);
+void audit_log(const struct audit_event *e);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Command line of pid, arguments separated by spaces, into buf; "" if it is gone. */
+void audit_cmdline(pid_t pid, char *buf, size_t len);
+/* Count a looked-up name (or, with kind "connect", an address) for the summary. */
+void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd);
+void audit_summary(void);
+void audit_free(void);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * policy.c: flat-file blocklists.
+ *
+ * One rule per line: a domain name (matching itself and every name below it) or an IPv4/IPv6
+ * address or CIDR prefix. Names live once in an arena and are found through an open-addressing
+ * table, so matching a query costs one hash lookup per label whatever the number of rules.
+ */
+#define _GNU_SOURCE
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Grow *buf to hold at least need elements of size sz; doubling keeps appends amortised O(1). */
+static int grow(void *buf, size_t *cap, size_t need, size_t sz)
+{
+	void *nbuf;
+	size_t ncap = *cap ? *cap : 64;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	nbuf = realloc(*(void **)buf, ncap * sz);
+	if (!nbuf)
+		return -ENOMEM;
+	*(void **)buf = nbuf;
+	*cap = ncap;
+	return 0;
+}
+
+static uint32_t hash_name(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static const char *name_at(const struct policy *p, uint32_t idx, size_t *len)
+{
+	const char *e = p->arena + p->names[idx].off;
+
+	*len = (uint8_t)e[0];
+	return e + 1;
+}
+
+/* Slot holding NAME, or the empty slot where it would go. */
+static size_t find_slot(const struct policy *p, const char *name, size_t len)
+{
+	size_t mask = p->nslots - 1, i = hash_name(name, len) & mask;
+
+	for (; p->slots[i]; i = (i + 1) & mask) {
+		size_t elen;
+		const char *e = name_at(p, p->slots[i] - 1, &elen);
+
+		if (elen == len && memcmp(e, name, len) == 0)
+			break;
+	}
+	return i;
+}
+
+static int rehash(struct policy *p)
+{
+	size_t n = p->nslots ? p->nslots * 2 : 1024;
+	uint32_t *old = p->slots;
+	size_t oldn = p->nslots;
+
+	p->slots = calloc(n, sizeof(*p->slots));
+	if (!p->slots) {
+		p->slots = old;
+		return -ENOMEM;
+	}
+	p->nslots = n;
+	for (size_t i = 0; i < oldn; i++) {
+		size_t len;
+		const char *name;
+
+		if (!old[i])
+			continue;
+		name = name_at(p, old[i] - 1, &len);
+		p->slots[find_slot(p, name, len)] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* Lowercase, drop one trailing dot, check label syntax (letters, digits, '-', '_'). */
+static int normalize_name(const char *in, size_t len, char *out, char *err, size_t errlen)
+{
+	size_t label = 0;
+
+	if (len && in[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return fail(err, errlen, "the root name cannot be a rule");
+	if (len > DG_NAME_MAX)
+		return fail(err, errlen, "name longer than %d characters", DG_NAME_MAX);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return fail(err, errlen, "empty label in '%.*s'", (int)len, in);
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > 63) /* RFC 1035 2.3.4 */
+				return fail(err, errlen, "label longer than 63 characters");
+		} else if (c == '*') {
+			return fail(err, errlen,
+				    "wildcards are not needed: '%s' already matches "
+				    "every name below it",
+				    in[0] == '*' && in[1] == '.' ? in + 2 : "the name");
+		} else {
+			return fail(err, errlen,
+				    isprint(c) ? "invalid character '%c' in name"
+					       : "invalid byte 0x%02x in name",
+				    c);
+		}
+		out[i] = (char)tolower(c);
+	}
+	if (label == 0)
+		return fail(err, errlen, "empty label in '%.*s'", (int)len, in);
+	out[len] = '\0';
+	return (int)len;
+}
+
+static int add_name(struct policy *p, const char *rule, uint16_t file, uint32_t line, char *err,
+		    size_t errlen)
+{
+	char name[DG_NAME_MAX + 1];
+	int len = normalize_name(rule, strlen(rule), name, err, errlen);
+	size_t slot;
+
+	if (len < 0)
+		return -1;
+	if ((p->nnames + 1) * 2 > p->nslots && rehash(p))
+		return fail(err, errlen, "out of memory");
+	slot = find_slot(p, name, (size_t)len);
+	if (p->slots[slot])
+		return 0; /* duplicate: the first rule keeps its file:line */
+	if (grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
+	    grow(&p->arena, &p->arena_cap, p->arena_len + (size_t)len + 1, 1))
+		return fail(err, errlen, "out of memory");
+	if (p->arena_len > UINT32_MAX - 256)
+		return fail(err, errlen, "too many rules");
+	p->names[p->nnames] = (struct policy_name){(uint32_t)p->arena_len, line, file};
+	p->arena[p->arena_len] = (char)len;
+	memcpy(p->arena + p->arena_len + 1, name, (size_t)len);
+	p->arena_len += (size_t)len + 1;
+	p->slots[slot] = (uint32_t)++p->nnames;
+	return 0;
+}
+
+/* Does the rule look like an address? Then it must parse as one. */
+static bool looks_like_addr(const char *s)
+{
+	if (strchr(s, ':'))
+		return true;
+	return strspn(s, "0123456789./") == strlen(s);
+}
+
+static int add_net(struct policy *p, char *rule, uint16_t file, uint32_t line, char *err,
+		   size_t errlen)
+{
+	struct policy_net n = {.file = file, .line = line};
+	char *slash = strchr(rule, '/');
+	int max;
+
+	if (slash)
+		*slash = '\0';
+	n.family = strchr(rule, ':') ? AF_INET6 : AF_INET;
+	max = n.family == AF_INET ? 32 : 128;
+	if (inet_pton(n.family, rule, n.addr) != 1)
+		return fail(err, errlen, "invalid %s address '%s'",
+			    n.family == AF_INET ? "IPv4" : "IPv6", rule);
+	n.prefix = (uint8_t)max;
+	if (slash) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || v < 0 || v > max)
+			return fail(err, errlen, "invalid prefix length '/%s' (0..%d)", slash + 1,
+				    max);
+		n.prefix = (uint8_t)v;
+		for (int bit = (int)v; bit < max; bit++)
+			if (n.addr[bit / 8] & (0x80 >> (bit % 8)))
+				return fail(err, errlen,
+					    "host bits set in %s/%ld: write the network address",
+					    rule, v);
+	}
+	if (grow(&p->nets, &p->nets_cap, p->nnets + 1, sizeof(*p->nets)))
+		return fail(err, errlen, "out of memory");
+	p->nets[p->nnets++] = n;
+	return 0;
+}
+
+int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,
+		    size_t errlen)
+{
+	char *s = line, *end, *hash = strchr(line, '#');
+
+	if (hash)
+		*hash = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	if (!*s)
+		return 0;
+	if (strpbrk(s, " \t"))
+		return fail(err, errlen, "one rule per line, found '%s'", s);
+	if (looks_like_addr(s))
+		return add_net(p, s, file, lineno, err, errlen);
+	return add_name(p, s, file, lineno, err, errlen);
+}
+
+int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
+{
+	char reason[512], *line = NULL, **files;
+	size_t cap = 0;
+	ssize_t n;
+	uint32_t lineno = 0;
+	uint16_t file;
+	FILE *f;
+	int ret = 0;
+
+	if (p->nfiles >= UINT16_MAX)
+		return fail(err, errlen, "%s: too many policy files", path);
+	files = realloc(p->files, (p->nfiles + 1) * sizeof(*files));
+	if (!files || !(files[p->nfiles] = strdup(path))) {
+		if (files)
+			p->files = files;
+		return fail(err, errlen, "%s: out of memory", path);
+	}
+	p->files = files;
+	file = (uint16_t)p->nfiles++;
+	f = fopen(path, "re");
+	if (!f)
+		return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)n)) {
+			ret = fail(err, errlen, "%s:%u: NUL byte in line", path, lineno);
+			break;
+		}
+		if (policy_add_line(p, line, file, lineno, reason, sizeof(reason))) {
+			ret = fail(err, errlen, "%s:%u: %s", path, lineno, reason);
+			break;
+		}
+	}
+	if (!ret && ferror(f))
+		ret = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+bool policy_match_name(const struct policy *p, const char *name, size_t len, struct policy_src *src)
+{
+	if (!p->nnames)
+		return false;
+	/* Try the name, then each parent at a label boundary: "a.b.c", "b.c", "c". */
+	for (size_t i = 0; i < len;) {
+		size_t slot = find_slot(p, name + i, len - i);
+		const char *dot;
+
+		if (p->slots[slot]) {
+			const struct policy_name *r = &p->names[p->slots[slot] - 1];
+
+			if (src)
+				*src = (struct policy_src){p->files[r->file], r->line};
+			return true;
+		}
+		dot = memchr(name + i, '.', len - i);
+		if (!dot)
+			break;
+		i = (size_t)(dot - name) + 1;
+	}
+	return false;
+}
+
+void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src)
+{
+	*src = (struct policy_src){p->files[p->nets[i].file], p->nets[i].line};
+}
+
+void policy_free(struct policy *p)
+{
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p->arena);
+	free(p->names);
+	free(p->slots);
+	free(p->nets);
+	*p = (struct policy){0};
+}

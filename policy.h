@@ -1,0 +1,59 @@
+/* policy.h: flat-file blocklists of names and addresses. */
+#ifndef DG_POLICY_H
+#define DG_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DG_NAME_MAX 253 /* RFC 1035 2.3.4: 255 wire octets = 253 text characters */
+
+/* Where a rule came from, for rule=FILE:LINE in the log. */
+struct policy_src {
+	const char *file;
+	unsigned line;
+};
+
+/* An address rule: host or CIDR prefix, in network byte order. */
+struct policy_net {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t prefix; /* 0..32 or 0..128 */
+	uint8_t addr[16];
+	uint16_t file; /* index into policy.files */
+	uint32_t line;
+};
+
+/* A name rule is stored once in the arena as its text; the table is open addressing. */
+struct policy_name {
+	uint32_t off; /* into arena: one length byte, then the name */
+	uint32_t line;
+	uint16_t file;
+};
+
+struct policy {
+	char **files;
+	size_t nfiles;
+	/* names */
+	char *arena;
+	size_t arena_len, arena_cap;
+	struct policy_name *names;
+	size_t nnames, names_cap;
+	uint32_t *slots; /* index+1 into names; 0 is empty */
+	size_t nslots;	 /* power of two, at most half full */
+	/* addresses */
+	struct policy_net *nets;
+	size_t nnets, nets_cap;
+};
+
+/* Load FILE into p. On a bad line, return -1 with "FILE:LINE: reason" in err. */
+int policy_load(struct policy *p, const char *path, char *err, size_t errlen);
+/* Parse one rule line (comment and whitespace allowed). 0 ok/blank, -1 with reason in err. */
+int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,
+		    size_t errlen);
+/* Does NAME (lowercase, no trailing dot, labels joined by '.') or a parent match a rule? */
+bool policy_match_name(const struct policy *p, const char *name, size_t len,
+		       struct policy_src *src);
+void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src);
+void policy_free(struct policy *p);
+
+#endif
