@@ -48,22 +48,34 @@ int audit_verbose(void)
 	return au.verbose;
 }
 
-static void vlog(const char *prefix, int err, const char *fmt, va_list ap)
+static void put_quoted(FILE *f, const char *s);
+
+/* Warnings go to stderr; info and debug lines go with the events, to the log (as JSON objects
+ * when the log is JSON, so that every line of it parses). */
+static void vlog(FILE *f, const char *level, int err, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "deployguard: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	if (err)
-		fprintf(stderr, ": %s", strerror(err));
-	fputc('\n', stderr);
+	char msg[1024];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	if (err && n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	if (f != stderr && au.fmt == AUDIT_JSON) {
+		fprintf(f, "{\"level\":\"%s\",\"event\":\"MESSAGE\",\"message\":", level);
+		put_quoted(f, msg);
+		fputs("}\n", f);
+	} else {
+		fprintf(f, "deployguard: %s%s\n", strcmp(level, "DEBUG") ? "" : "debug: ", msg);
+	}
+	fflush(f);
 }
 
-#define LOG_BODY(prefix, err, cond)                                                                \
+#define LOG_BODY(f, level, err, cond)                                                              \
 	do {                                                                                       \
 		int saved = errno;                                                                 \
 		va_list ap;                                                                        \
 		if (cond) {                                                                        \
 			va_start(ap, fmt);                                                         \
-			vlog(prefix, err, fmt, ap);                                                \
+			vlog(f, level, err, fmt, ap);                                              \
 			va_end(ap);                                                                \
 		}                                                                                  \
 		errno = saved;                                                                     \
@@ -71,22 +83,22 @@ static void vlog(const char *prefix, int err, const char *fmt, va_list ap)
 
 void log_warn(const char *fmt, ...)
 {
-	LOG_BODY("", saved, 1);
+	LOG_BODY(stderr, "WARN", saved, 1);
 }
 
 void log_warnx(const char *fmt, ...)
 {
-	LOG_BODY("", 0, 1);
+	LOG_BODY(stderr, "WARN", 0, 1);
 }
 
 void log_info(const char *fmt, ...)
 {
-	LOG_BODY("", 0, 1);
+	LOG_BODY(au.out ? au.out : stderr, "INFO", 0, 1);
 }
 
 void log_debug(const char *fmt, ...)
 {
-	LOG_BODY("debug: ", 0, au.verbose >= 2);
+	LOG_BODY(au.out ? au.out : stderr, "DEBUG", 0, au.verbose >= 2);
 }
 
 /* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string. */

@@ -311,6 +311,7 @@ static enum audit_verdict verdict(const struct proxy *p, bool blocked)
 
 struct walk_ctx {
 	const struct policy *pol;
+	const struct dns_query *q; /* its own name was judged with the query */
 	struct policy_src src;
 	char name[DNS_TEXT_MAX];
 };
@@ -322,7 +323,8 @@ static int check_item(void *ctx, enum dns_item kind, const char *name, size_t le
 
 	(void)addr;
 	(void)ttl;
-	if (kind != DNS_ITEM_NAME || !policy_match_name(w->pol, name, len, &w->src))
+	if (kind != DNS_ITEM_NAME || (len == w->q->namelen && !memcmp(name, w->q->name, len)) ||
+	    !policy_match_name(w->pol, name, len, &w->src))
 		return 0;
 	memcpy(w->name, name, len + 1);
 	return 1;
@@ -333,6 +335,7 @@ static int check_answer(const struct proxy *p, const uint8_t *pkt, size_t len,
 			const struct dns_query *q, struct walk_ctx *w, const char **why)
 {
 	w->pol = p->cfg.pol;
+	w->q = q;
 	return dns_walk_answer(pkt, len, q, check_item, w, why);
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/python3
+"""Send one DNS query over an unconnected UDP socket and print what came back, and from where.
+
+usage: dnsq.py SERVER NAME [hex:RAWPACKET]
+Prints "from=ADDR port=PORT rcode=N answers=N", or "timeout". With hex:..., sends those bytes
+instead of a query built for NAME (for malformed-packet tests).
+"""
+import socket
+import struct
+import sys
+
+server, name = sys.argv[1], sys.argv[2]
+family = socket.AF_INET6 if ":" in server else socket.AF_INET
+if len(sys.argv) > 3 and sys.argv[3].startswith("hex:"):
+    pkt = bytes.fromhex(sys.argv[3][4:])
+else:
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+    pkt = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.settimeout(4)
+s.sendto(pkt, (server, 53))
+try:
+    data, addr = s.recvfrom(65535)
+except socket.timeout:
+    print("timeout")
+    sys.exit(1)
+rcode = data[3] & 0xF if len(data) >= 4 else -1
+answers = struct.unpack(">H", data[6:8])[0] if len(data) >= 8 else -1
+print("from=%s port=%d rcode=%d answers=%d" % (addr[0], addr[1], rcode, answers))
