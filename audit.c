@@ -18,6 +18,7 @@
 
 #define AUDIT_MAX_NAMES 65536 /* summary rows; later names are counted as "other" */
 #define AUDIT_MAX_CMDS	3     /* distinct commands kept per row */
+#define AUDIT_CMD_SHOWN 80    /* characters of each command the summary keeps */
 
 struct row {
 	char *kind, *what;
@@ -251,12 +252,12 @@ void audit_count(const char *kind, const char *what, enum audit_verdict v, const
 	if (!cmd || !*cmd)
 		return;
 	for (i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++)
-		if (!strcmp(r->cmds[i], cmd))
+		if (!strncmp(r->cmds[i], cmd, AUDIT_CMD_SHOWN))
 			return;
 	if (i == AUDIT_MAX_CMDS)
 		r->more_cmds++;
 	else
-		r->cmds[i] = strndup(cmd, 80);
+		r->cmds[i] = strndup(cmd, AUDIT_CMD_SHOWN);
 }
 
 static const char *verdict_name(enum audit_verdict v)

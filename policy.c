@@ -176,7 +176,7 @@ static bool looks_like_addr(const char *s)
 {
 	if (strchr(s, ':'))
 		return true;
-	return strspn(s, "0123456789./") == strlen(s);
+	return strspn(s, "0123456789./") == strlen(s) && strpbrk(s, "0123456789");
 }
 
 static int add_net(struct policy *p, char *rule, uint16_t file, uint32_t line, char *err,
@@ -291,7 +291,8 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 			const struct policy_name *r = &p->names[p->slots[slot] - 1];
 
 			if (src)
-				*src = (struct policy_src){p->files[r->file], r->line};
+				*src = (struct policy_src){
+				    r->file < p->nfiles ? p->files[r->file] : "", r->line};
 			return true;
 		}
 		dot = memchr(name + i, '.', len - i);

@@ -1,0 +1,200 @@
+/* Unit tests for policy.c: rule syntax, matching, and FILE:LINE errors. No root needed. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "../policy.h"
+
+static char *write_tmp(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	strcpy(path, "/tmp/dg-policy-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static bool match(const struct policy *p, const char *name)
+{
+	return policy_match_name(p, name, strlen(name), NULL);
+}
+
+static void test_names_match_at_label_boundaries(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	const char *path = write_tmp("# comment\n\n  GitHub.com.  # trailing comment\r\n"
+				     "deploy-api.internal.example\n_dmarc.example.org\n");
+	struct policy_src src;
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_true(match(&p, "github.com"));
+	assert_true(match(&p, "api.github.com"));
+	assert_true(match(&p, "a.b.c.github.com"));
+	assert_false(match(&p, "notgithub.com"));
+	assert_false(match(&p, "github.com.evil.example"));
+	assert_false(match(&p, "com"));
+	assert_false(match(&p, "internal.example"));
+	assert_true(match(&p, "x.deploy-api.internal.example"));
+	assert_true(match(&p, "_dmarc.example.org"));
+	assert_false(match(&p, ""));
+	assert_true(policy_match_name(&p, "api.github.com", 14, &src));
+	assert_string_equal(src.file, path);
+	assert_int_equal(src.line, 3);
+	unlink(path);
+	policy_free(&p);
+}
+
+static void test_duplicates_keep_the_first_rule(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	struct policy_src src;
+	const char *path = write_tmp("github.com\nGITHUB.COM\n");
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_int_equal(p.nnames, 1);
+	assert_true(policy_match_name(&p, "github.com", 10, &src));
+	assert_int_equal(src.line, 1);
+	unlink(path);
+	policy_free(&p);
+}
+
+static void test_addresses_and_prefixes(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	const char *path =
+	    write_tmp("192.0.2.10\n198.18.0.0/15\n2001:db8::/32\n::ffff:192.0.2.1\n");
+	uint8_t v6[16];
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_int_equal(p.nnets, 4);
+	assert_int_equal(p.nets[0].family, AF_INET);
+	assert_int_equal(p.nets[0].prefix, 32);
+	assert_memory_equal(p.nets[0].addr, "\xc0\x00\x02\x0a", 4);
+	assert_int_equal(p.nets[1].prefix, 15);
+	assert_int_equal(p.nets[2].family, AF_INET6);
+	assert_int_equal(p.nets[2].prefix, 32);
+	inet_pton(AF_INET6, "2001:db8::", v6);
+	assert_memory_equal(p.nets[2].addr, v6, 16);
+	assert_int_equal(p.nets[3].line, 4);
+	assert_int_equal(p.nnames, 0);
+	unlink(path);
+	policy_free(&p);
+}
+
+/* Each bad line, alone in a file after a good one, and the error it must give. */
+static void test_bad_lines_name_file_and_line(void **state)
+{
+	static const struct {
+		const char *line, *reason;
+	} cases[] = {
+	    {"not a rule", "one rule per line, found 'not a rule'"},
+	    {"0.0.0.0 github.com", "one rule per line"},
+	    {"1.2.3", "invalid IPv4 address '1.2.3'"},
+	    {"192.0.2.1/33", "invalid prefix length '/33' (0..32)"},
+	    {"192.0.2.0/", "invalid prefix length"},
+	    {"192.0.2.1/24", "host bits set in 192.0.2.1/24"},
+	    {"2001:db8::1/129", "invalid prefix length '/129' (0..128)"},
+	    {"2001:zz8::1", "invalid IPv6 address"},
+	    {"*.github.com", "wildcards are not needed: 'github.com' already matches"},
+	    {"gith@b.com", "invalid character '@' in name"},
+	    {"git\x01hub.com", "invalid byte 0x01 in name"},
+	    {".", "the root name cannot be a rule"},
+	    {"a..b", "empty label in 'a..b'"},
+	    {".github.com", "empty label"},
+	    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
+	     "label longer than 63 characters"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy p = {0};
+		char text[512], err[512], want[600];
+		const char *path;
+
+		snprintf(text, sizeof(text), "github.com\n%s\n", cases[i].line);
+		path = write_tmp(text);
+		snprintf(want, sizeof(want), "%s:2: %s", path, cases[i].reason);
+		assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("line '%s': got '%s', want prefix '%s'", cases[i].line, err, want);
+		unlink(path);
+		policy_free(&p);
+	}
+}
+
+static void test_long_name_and_missing_file(void **state)
+{
+	struct policy p = {0};
+	char line[400], err[512];
+
+	(void)state;
+	memset(line, 'a', sizeof(line));
+	for (int i = 60; i < 390; i += 61)
+		line[i] = '.';
+	line[254] = '\0'; /* 254 characters: one too many */
+	assert_int_equal(policy_add_line(&p, line, 0, 1, err, sizeof(err)), -1);
+	assert_string_equal(err, "name longer than 253 characters");
+	line[253] = '\0';
+	if (line[252] == '.')
+		line[252] = 'a';
+	assert_int_equal(policy_add_line(&p, line, 0, 1, err, sizeof(err)), 0);
+	assert_int_equal(policy_load(&p, "/nonexistent/list.txt", err, sizeof(err)), -1);
+	assert_string_equal(err, "/nonexistent/list.txt: cannot open: No such file or directory");
+	policy_free(&p);
+}
+
+/* 200,000 rules: every rule matches and the table stays half empty or better. */
+static void test_many_rules(void **state)
+{
+	struct policy p = {0};
+	char line[64], err[256];
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		snprintf(line, sizeof(line), "host%d.example%d.org", i, i % 97);
+		assert_int_equal(policy_add_line(&p, line, 0, (uint32_t)i + 1, err, sizeof(err)),
+				 0);
+	}
+	assert_int_equal(p.nnames, 200000);
+	assert_true(p.nslots >= 2 * p.nnames);
+	for (int i = 0; i < 200000; i += 997) {
+		struct policy_src src;
+
+		snprintf(line, sizeof(line), "www.host%d.example%d.org", i, i % 97);
+		assert_true(policy_match_name(&p, line, strlen(line), &src));
+		assert_int_equal(src.line, i + 1);
+	}
+	assert_false(match(&p, "example5.org"));
+	policy_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_names_match_at_label_boundaries),
+	    cmocka_unit_test(test_duplicates_keep_the_first_rule),
+	    cmocka_unit_test(test_addresses_and_prefixes),
+	    cmocka_unit_test(test_bad_lines_name_file_and_line),
+	    cmocka_unit_test(test_long_name_and_missing_file),
+	    cmocka_unit_test(test_many_rules),
+	};
+
+	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
