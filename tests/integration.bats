@@ -249,3 +249,42 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 	[[ "$output" == *"0::/dg-test-$WORLD_SFX"* ]]
 	blocked_line github.com.
 }
+
+@test "a dead upstream is retried on the next one" {
+	run in_host "$DG" --upstream 198.18.0.99 --upstream "$UPSTREAM4" -o "$LOG" -- \
+		dig +short +time=5 +tries=1 pkgs.example.org
+	[ "$status" -eq 0 ]
+	[ "$output" = "192.0.2.30" ]
+}
+
+@test "truncation and TCP fallback keep working for a large answer" {
+	run dg -- dig +noedns +time=3 +tries=1 big.example.org TXT
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Truncated, retrying in TCP mode"* ]]
+	[[ "$output" == *"$(printf 'z%.0s' $(seq 250))"* ]]
+}
+
+@test "a packet to port 53 that goes around the socket hooks is dropped and logged" {
+	# A raw socket builds its own UDP header: no sock_addr hook sees it, cgroup_skb does.
+	run dg -- /usr/bin/python3 -c '
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+q = struct.pack(">HHHHHH", 7, 0x100, 1, 0, 0, 0) + b"\x06github\x03com\x00\x00\x01\x00\x01"
+try:
+    s.sendto(struct.pack(">HHHH", 40000, 53, 8 + len(q), 0) + q, ("198.18.0.1", 0))
+    print("sent")
+except PermissionError:
+    print("refused")'
+	[ "$status" -eq 0 ]
+	[ "$output" = "refused" ]
+	grep -q 'WARN DNS BLOCKED reason=BypassedProxy blocked=true blockedAt=egress ip=198.18.0.1 port=53' "$LOG"
+}
+
+@test "without any kernel header tree deployguard exits 125 naming the package, and runs nothing" {
+	run unshare -m sh -c 'mount -t tmpfs none /usr/src &&
+		{ [ ! -d /lib/modules ] || mount -t tmpfs none /lib/modules; } &&
+		exec "$0" -- touch "$1/ran"' "$DG" "$W"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"failed to find kernel headers"*"install linux-headers-$(uname -r)"* ]]
+	[ ! -e "$W/ran" ]
+}

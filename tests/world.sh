@@ -62,7 +62,8 @@ world_up() {
 		--listen-address=198.18.0.1,2001:db8:1::1 --except-interface=lo \
 		--pid-file="$wdir/dnsmasq.pid" --user=root --log-facility="$wdir/dnsmasq.log" \
 		--log-queries "${args[@]}" --local-ttl=30 \
-		--cname=release.example.org,objects.githubusercontent.com &
+		--cname=release.example.org,objects.githubusercontent.com \
+		--txt-record=big.example.org,"$(printf 'x%.0s' $(seq 250))","$(printf 'y%.0s' $(seq 250))","$(printf 'z%.0s' $(seq 250))" &
 	echo $! >"$wdir/dnsmasq.bg"
 	(cd "$wdir/www" && exec ip netns exec "$NS_INET" python3 -m http.server --bind :: 80 \
 		>"$wdir/http.log" 2>&1) &
