@@ -185,27 +185,49 @@ void audit_log(const struct audit_event *e)
 	fflush(f);
 }
 
-void audit_cmdline(pid_t pid, char *buf, size_t len)
+/* Command lines seen at exec time, so a process that is gone by the time it is reported (a
+ * connect refused at once, a query sent without waiting) is still named. Direct-mapped by pid. */
+#define AUDIT_CMD_CACHE 1024
+static struct {
+	pid_t pid;
+	char cmd[256];
+} cmd_cache[AUDIT_CMD_CACHE];
+
+static ssize_t read_cmdline(pid_t pid, char *buf, size_t len)
 {
 	char path[32];
-	ssize_t n = 0;
+	ssize_t n;
 	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	return n < 0 ? 0 : n;
+}
+
+void audit_cmdline(pid_t pid, char *buf, size_t len)
+{
+	size_t slot = (size_t)pid % AUDIT_CMD_CACHE;
+	ssize_t n;
 
 	buf[0] = '\0';
 	if (pid <= 0 || len < 2)
 		return;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	n = read_cmdline(pid, buf, len);
+	if (n == 0) { /* exited (a zombie has no command line): the cache may know */
+		if (cmd_cache[slot].pid == pid)
+			snprintf(buf, len, "%s", cmd_cache[slot].cmd);
 		return;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		n = 0;
+	}
 	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
 	buf[n] = '\0';
+	cmd_cache[slot].pid = pid;
+	snprintf(cmd_cache[slot].cmd, sizeof(cmd_cache[slot].cmd), "%s", buf);
 }
 
 static struct row *find_row(const char *kind, const char *what)

@@ -1,8 +1,8 @@
 /* bpf_prog.h: the BPF programs deployguard compiles at start with libbcc.
  *
  * The text is C for bcc (BPF_TABLE and friends, map.update() methods). Constants come in as -D
- * cflags: DG_PROXY_PORT, DG_AUDIT, DG_NBLOCK4, DG_NBLOCK6. Programs return 1 to allow and 0 to
- * deny; the recvmsg programs always return 1.
+ * cflags: DG_PROXY_PORT, DG_AUDIT, DG_NBLOCK4, DG_NBLOCK6, DG_CGROUP_ID. Programs return 1 to allow
+ * and 0 to deny; the recvmsg programs always return 1.
  */
 #ifndef DG_BPF_PROG_H
 #define DG_BPF_PROG_H
@@ -56,6 +56,7 @@ static const char dg_bpf_text[] =
     "};\n"
     "#define DG_EV_CONNECT 1 /* connect/sendmsg to a blocked address */\n"
     "#define DG_EV_BYPASS  2 /* a packet to port 53 that did not go through the proxy */\n"
+    "#define DG_EV_EXEC    3 /* a process of the cgroup called exec */\n"
     "struct dg_event {\n"
     "\tu32 type;\n"
     "\tu32 pid;\n"
@@ -248,6 +249,15 @@ static const char dg_bpf_text[] =
     "\treturn 1;\n"
     "}\n"
     "\n"
+    "/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,\n"
+    " * so it can read the command line while the process is young. Return value unused. */\n"
+    "int dg_exec(struct bpf_raw_tracepoint_args *ctx)\n"
+    "{\n"
+    "\tif (bpf_get_current_cgroup_id() == DG_CGROUP_ID)\n"
+    "\t\tdg_report(DG_EV_EXEC, 0, 0, 0, 0, 0, 0, 0, 0);\n"
+    "\treturn 0;\n"
+    "}\n"
+    "\n"
     "/* cgroup_skb/egress (BPF_CGROUP_INET_EGRESS, 4.10+). Return 1 to pass, 0 to drop.\n"
     " * Records which process sent each query to the proxy, keyed by (source port, DNS id) for UDP "
     "and\n"
@@ -311,19 +321,21 @@ static const char dg_bpf_text[] =
     "\treturn 1;\n"
     "}\n";
 
-/* Each program, its type and where it attaches (minimum kernel in the text above). */
+/* Each program, its type and where it attaches (minimum kernel in the text above): a cgroup hook,
+ * or a raw tracepoint when tp is set. */
 static const struct dg_prog {
 	const char *name;
 	enum bpf_prog_type type;
 	enum bpf_attach_type attach;
+	const char *tp;
 } dg_progs[] = {
-    {"dg_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT},
-    {"dg_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT},
-    {"dg_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG},
-    {"dg_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG},
-    {"dg_recvmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG},
-    {"dg_recvmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_RECVMSG},
-    {"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS},
+    {"dg_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, NULL},
+    {"dg_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, NULL},
+    {"dg_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, NULL},
+    {"dg_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL},
+    {"dg_recvmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL},
+    {"dg_recvmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL},
+    {"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL},
 };
 
 /* Must match struct dg_event in the text. */
@@ -333,5 +345,6 @@ struct dg_event {
 };
 #define DG_EV_CONNECT 1
 #define DG_EV_BYPASS  2
+#define DG_EV_EXEC    3
 
 #endif

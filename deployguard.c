@@ -446,7 +446,7 @@ static size_t count_nets(const struct policy *p, int family)
 	return n;
 }
 
-static int bpf_compile(struct run *r, uint16_t port)
+static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
 {
 	int err = find_headers(r);
 
@@ -458,6 +458,8 @@ static int bpf_compile(struct run *r, uint16_t port)
 		err = add_cflag(r, "-DDG_NBLOCK4=%lu", count_nets(&r->pol, AF_INET) + 1);
 	if (!err)
 		err = add_cflag(r, "-DDG_NBLOCK6=%lu", count_nets(&r->pol, AF_INET6) + 1);
+	if (!err)
+		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
 	if (err)
 		return err;
 	if (env.dump_bpf) {
@@ -489,10 +491,10 @@ static int bpf_load(struct run *r)
 			log_warnx("failed to find %s in the compiled BPF text", p->name);
 			return -ENOENT;
 		}
-		fd = bcc_func_load(r->mod, p->type, p->name, insns,
-				   (int)bpf_function_size(r->mod, p->name),
-				   bpf_module_license(r->mod), bpf_module_kern_version(r->mod),
-				   env.verbose >= 3, log_buf, sizeof(log_buf), NULL, p->attach);
+		fd = bcc_func_load(
+		    r->mod, p->type, p->name, insns, (int)bpf_function_size(r->mod, p->name),
+		    bpf_module_license(r->mod), bpf_module_kern_version(r->mod), env.verbose >= 3,
+		    log_buf, sizeof(log_buf), NULL, p->tp ? -1 : (int)p->attach);
 		if (fd < 0) {
 			log_warnx("failed to load %s: %s (verifier log above)", p->name,
 				  strerror(-fd));
@@ -503,14 +505,16 @@ static int bpf_load(struct run *r)
 	return 0;
 }
 
-/* Links detach by themselves when deployguard exits, however it exits (5.7+); older kernels
- * get a multi-attach that cleanup() detaches. */
+/* Links (and raw tracepoint fds) detach by themselves when deployguard exits, however it exits
+ * (5.7+); older kernels get a cgroup multi-attach that cleanup() detaches. */
 static int bpf_attach(struct run *r)
 {
 	for (size_t i = 0; i < DG_NPROGS; i++) {
-		int fd = bpf_link_create(r->prog_fd[i], r->cg_fd, dg_progs[i].attach, NULL);
+		int fd = dg_progs[i].tp
+			     ? bpf_raw_tracepoint_open(dg_progs[i].tp, r->prog_fd[i])
+			     : bpf_link_create(r->prog_fd[i], r->cg_fd, dg_progs[i].attach, NULL);
 
-		if (fd < 0 && (fd == -EINVAL || fd == -EOPNOTSUPP)) {
+		if (fd < 0 && !dg_progs[i].tp && (fd == -EINVAL || fd == -EOPNOTSUPP)) {
 			fd = bpf_prog_attach(r->prog_fd[i], r->cg_fd, dg_progs[i].attach,
 					     BPF_F_ALLOW_MULTI);
 			r->legacy_attach[i] = fd == 0;
@@ -560,6 +564,10 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*ev))
 		return 0;
+	if (ev->type == DG_EV_EXEC) {
+		audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* caches it for later events */
+		return 0;
+	}
 	inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
 	audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd));
 	if (!cmd[0])
@@ -705,7 +713,7 @@ static void cleanup(struct run *r)
 	for (size_t i = DG_NPROGS; i-- > 0;) {
 		if (r->link_fd[i] >= 0)
 			close(r->link_fd[i]);
-		if (r->legacy_attach[i])
+		if (r->legacy_attach[i] && !dg_progs[i].tp)
 			bpf_prog_detach2(r->prog_fd[i], r->cg_fd, dg_progs[i].attach);
 		if (r->prog_fd[i] >= 0)
 			close(r->prog_fd[i]);
@@ -746,6 +754,7 @@ static int load_policy(struct run *r)
 /* Everything up to a guarded cgroup with the proxy listening; nothing of COMMAND runs yet. */
 static int setup(struct run *r)
 {
+	struct stat st; /* a cgroup2 directory's inode number is its cgroup id */
 	uint16_t port;
 	int err;
 
@@ -765,7 +774,11 @@ static int setup(struct run *r)
 		log_warnx("failed to open the DNS proxy on 127.0.0.1: %s", strerror(-err));
 		return err;
 	}
-	if ((err = bpf_compile(r, port)) || env.dump_bpf)
+	if ((err = cgroup_setup(r)) || fstat(r->cg_fd, &st)) {
+		err = err ? err : -errno;
+		return err;
+	}
+	if ((err = bpf_compile(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
 		return err;
 	if ((err = bpf_load(r)) || (err = fill_nets(r)))
 		return err;
@@ -776,7 +789,7 @@ static int setup(struct run *r)
 	}
 	/* The proxy reads who sent each query; the map exists only now. */
 	proxy_set_queries_fd(r->proxy, bpf_table_fd(r->mod, "dg_queries"));
-	if ((err = cgroup_setup(r)) || (err = bpf_attach(r)))
+	if ((err = bpf_attach(r)))
 		return err;
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
 	return 0;

@@ -288,3 +288,22 @@ except PermissionError:
 	[[ "$output" == *"failed to find kernel headers"*"install linux-headers-$(uname -r)"* ]]
 	[ ! -e "$W/ran" ]
 }
+
+@test "a process that exits right after a blocked connect is still named by its command line" {
+	dg -b "$W/blocklist.txt" -- sh -c '/usr/bin/python3 -c "
+import os, socket, time
+time.sleep(1)
+try:
+    socket.create_connection((\"192.0.2.10\", 80), timeout=2)
+except OSError:
+    pass
+os._exit(0)"; touch "$0/py.done"; sleep 1' "$W" &
+	dgpid=$!
+	sleep 0.5 # python has exec'd; deployguard has read its command line
+	kill -STOP "$dgpid"
+	for _ in $(seq 50); do [ -e "$W/py.done" ] && break; sleep 0.1; done
+	kill -CONT "$dgpid" # now python is gone: only what was read at exec can name it
+	wait "$dgpid"
+	[ -e "$W/py.done" ]
+	grep -q 'WARN IP BLOCKED .*ip=192.0.2.10 port=80 pid=[0-9]* cmd="/usr/bin/python3 -c \\x0aimport os' "$LOG" || { cat "$LOG"; false; }
+}
