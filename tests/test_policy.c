@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -16,10 +17,11 @@
 static char *write_tmp(const char *text)
 {
 	static char path[64];
+	static int n;
 	int fd;
 
-	strcpy(path, "/tmp/dg-policy-XXXXXX");
-	fd = mkstemp(path);
+	snprintf(path, sizeof(path), "/tmp/dg-policy-%d-%d", (int)getpid(), n++);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
