@@ -34,6 +34,7 @@ static struct {
 	int verbose;
 	struct row *rows;
 	size_t nrows, cap;
+	uint32_t index[2 * AUDIT_MAX_NAMES]; /* open addressing: row + 1, 0 empty */
 	unsigned long other;
 } au = {.fmt = AUDIT_TEXT};
 
@@ -230,13 +231,30 @@ void audit_cmdline(pid_t pid, char *buf, size_t len)
 	snprintf(cmd_cache[slot].cmd, sizeof(cmd_cache[slot].cmd), "%s", buf);
 }
 
+static uint32_t row_hash(const char *kind, const char *what)
+{
+	uint32_t h = 2166136261u; /* FNV-1a over kind, NUL, what */
+
+	for (const char *p = kind; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h *= 16777619u;
+	for (const char *p = what; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+/* The row for (kind, what), added if new; NULL once AUDIT_MAX_NAMES rows exist. */
 static struct row *find_row(const char *kind, const char *what)
 {
+	const size_t mask = 2 * AUDIT_MAX_NAMES - 1;
+	size_t i = row_hash(kind, what) & mask;
 	struct row *r;
 
-	for (size_t i = 0; i < au.nrows; i++) /* summary rows are few; see AUDIT_MAX_NAMES */
-		if (!strcmp(au.rows[i].what, what) && !strcmp(au.rows[i].kind, kind))
-			return &au.rows[i];
+	for (; au.index[i]; i = (i + 1) & mask) {
+		r = &au.rows[au.index[i] - 1];
+		if (!strcmp(r->what, what) && !strcmp(r->kind, kind))
+			return r;
+	}
 	if (au.nrows >= AUDIT_MAX_NAMES)
 		return NULL;
 	if (au.nrows == au.cap) {
@@ -255,7 +273,7 @@ static struct row *find_row(const char *kind, const char *what)
 		free(r->what);
 		return NULL;
 	}
-	au.nrows++;
+	au.index[i] = (uint32_t)++au.nrows;
 	return r;
 }
 
@@ -360,4 +378,5 @@ void audit_free(void)
 	free(au.rows);
 	au.rows = NULL;
 	au.nrows = au.cap = 0;
+	memset(au.index, 0, sizeof(au.index));
 }
