@@ -336,6 +336,7 @@ static const struct dg_prog {
     {"dg_recvmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL},
     {"dg_recvmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL},
     {"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL},
+    {"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec"},
 };
 
 /* Must match struct dg_event in the text. */

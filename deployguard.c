@@ -566,6 +566,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	if (ev->type == DG_EV_EXEC) {
 		audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* caches it for later events */
+		log_debug("exec pid %u: %.200s", ev->pid, cmd);
 		return 0;
 	}
 	inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));

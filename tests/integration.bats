@@ -132,13 +132,22 @@ blocked_line() {
 		curl -sS -m 5 http://192.0.2.10/ ; echo "v4=$?"
 		curl -sS -m 5 -g "http://[2001:db8:2::10]/" ; echo "v6=$?"
 		curl -sS -m 5 -g "http://[::ffff:192.0.2.10]/" ; echo "mapped=$?"
-		curl -fsS -m 5 http://192.0.2.30/pkg.txt'
+		curl -fsS -m 5 http://192.0.2.30/pkg.txt
+		sh -c "echo \$\$ >$0/p.conn; exec /usr/bin/python3 -c \"
+import socket, time
+try:
+    socket.create_connection((\\\"192.0.2.10\\\", 443), timeout=5)
+except PermissionError:
+    print(\\\"EPERM\\\")
+time.sleep(0.5)\""' "$W"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"v4=7"* && "$output" == *"v6=7"* && "$output" == *"mapped=7"* ]]
-	[[ "$output" == *"package index"* ]]
-	grep -q 'WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.10 port=80 pid=[0-9]* cmd="curl -sS -m 5 http://192.0.2.10/ " firewallMethod=blocklist rule=.*blocklist.txt:6' "$LOG"
+	[[ "$output" == *"package index"*"EPERM"* ]]
+	grep -q "WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.10 port=443 pid=$(cat "$W/p.conn") cmd=\"/usr/bin/python3 -c .*\" firewallMethod=blocklist rule=.*blocklist.txt:6" "$LOG"
+	# curl exits within a millisecond of the refusal: its line may name it by comm only.
+	grep -q 'WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.10 port=80 pid=[0-9]* cmd="[^"]*curl' "$LOG"
 	grep -q 'WARN IP BLOCKED .*ip=2001:db8:2::10 port=80 .*rule=.*blocklist.txt:7' "$LOG"
-	[ "$(grep -c 'WARN IP BLOCKED .*ip=192.0.2.10 ' "$LOG")" -eq 2 ]
+	[ "$(grep -c 'WARN IP BLOCKED .*ip=192.0.2.10 port=80 ' "$LOG")" -eq 2 ]
 }
 
 @test "a process outside the cgroup resolves and reaches github.com at the same moment" {
@@ -292,6 +301,7 @@ except PermissionError:
 @test "a process that exits right after a blocked connect is still named by its command line" {
 	dg -b "$W/blocklist.txt" -- sh -c '/usr/bin/python3 -c "
 import os, socket, time
+open(\"$0/py.started\", \"w\").close()
 time.sleep(1)
 try:
     socket.create_connection((\"192.0.2.10\", 80), timeout=2)
@@ -299,7 +309,8 @@ except OSError:
     pass
 os._exit(0)"; touch "$0/py.done"; sleep 1' "$W" &
 	dgpid=$!
-	sleep 0.5 # python has exec'd; deployguard has read its command line
+	for _ in $(seq 100); do [ -e "$W/py.started" ] && break; sleep 0.1; done
+	sleep 0.3 # python is running; deployguard has read the exec event
 	kill -STOP "$dgpid"
 	for _ in $(seq 50); do [ -e "$W/py.done" ] && break; sleep 0.1; done
 	kill -CONT "$dgpid" # now python is gone: only what was read at exec can name it
