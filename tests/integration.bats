@@ -35,12 +35,19 @@ setup() {
 	LOG=$W/log.$BATS_TEST_NUMBER
 }
 
-# Nothing may outlive a run: no cgroup of ours, no program of ours.
+# Nothing may outlive a run: no cgroup of ours, no program of ours. A detached tracing program
+# is freed after an RCU grace period, so give the kernel a bounded moment.
 teardown() {
-	local cg
+	local cg i
 	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 	! ls -d "$cg"/deployguard-* 2>/dev/null
-	! bpftool prog show 2>/dev/null | grep -q ' name dg_'
+	for i in $(seq 50); do
+		bpftool prog show 2>/dev/null | grep -q ' name dg_' || return 0
+		sleep 0.1
+	done
+	echo "BPF programs left behind:" >&2
+	bpftool prog show | grep ' name dg_' >&2
+	return 1
 }
 
 # Run deployguard in the host namespace; its log goes to $LOG.
