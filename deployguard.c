@@ -775,7 +775,8 @@ static int setup(struct run *r)
 		log_warnx("failed to open the DNS proxy on 127.0.0.1: %s", strerror(-err));
 		return err;
 	}
-	if ((err = cgroup_setup(r)) || fstat(r->cg_fd, &st)) {
+	st.st_ino = 0; /* --dump-bpf needs no cgroup */
+	if (!env.dump_bpf && ((err = cgroup_setup(r)) || fstat(r->cg_fd, &st))) {
 		err = err ? err : -errno;
 		return err;
 	}
