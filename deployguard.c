@@ -695,13 +695,14 @@ static void move_leftovers(const struct run *r)
 	strcpy(strrchr(parent, '/'), "/cgroup.procs");
 	f = fopen(path, "re");
 	while (f && fscanf(f, "%d", &pid) == 1) {
-		FILE *p = fopen(parent, "we");
+		int fd = open(parent, O_WRONLY | O_CLOEXEC);
 
 		audit_cmdline(pid, cmd, sizeof(cmd));
 		log_warnx("left behind by COMMAND, now unguarded: pid %d cmd \"%.200s\"", pid, cmd);
-		if (!p || fprintf(p, "%d\n", pid) < 0 || fclose(p) == EOF)
+		if (fd < 0 || dprintf(fd, "%d\n", pid) < 0)
 			log_warn("failed to move pid %d out of %s", pid, r->cg_path);
-		p = NULL;
+		if (fd >= 0)
+			close(fd);
 	}
 	if (f)
 		fclose(f);

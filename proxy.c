@@ -339,10 +339,16 @@ static int check_answer(const struct proxy *p, const uint8_t *pkt, size_t len,
 	return dns_walk_answer(pkt, len, q, check_item, w, why);
 }
 
-static void udp_free(struct proxy *p, struct udp_slot *s)
+/* Forget the upstream id a slot holds, unless another slot has taken it since. */
+static void udp_drop_upid(struct proxy *p, struct udp_slot *s)
 {
 	if (p->by_upid[s->upid] == s - p->udp + 1)
 		p->by_upid[s->upid] = 0;
+}
+
+static void udp_free(struct proxy *p, struct udp_slot *s)
+{
+	udp_drop_upid(p, s);
 	s->used = false;
 }
 
@@ -367,8 +373,7 @@ static void udp_forward(struct proxy *p, struct udp_slot *s)
 	const struct sockaddr_storage *up = &p->cfg.up[s->up];
 	int fd = p->ufd[up->ss_family == AF_INET6];
 
-	if (p->by_upid[s->upid] == s - p->udp + 1)
-		p->by_upid[s->upid] = 0;
+	udp_drop_upid(p, s);
 	do
 		s->upid = random_id();
 	while (p->by_upid[s->upid]);
