@@ -47,7 +47,7 @@ lint:
 	clang-format --dry-run -Werror *.c *.h tests/*.c
 
 integration: deployguard
-	bats tests/integration.bats
+	bats tests/integration.bats tests/enforcement.bats
 
 check: deployguard unit lint integration
 

@@ -324,7 +324,9 @@ static void summary_row_text(FILE *f, const struct row *r)
 static void summary_row_json(FILE *f, const struct row *r)
 {
 	fprintf(f, "{\"level\":\"INFO\",\"event\":\"SUMMARY\",\"kind\":\"%s\",\"%s\":", r->kind,
-		!strcmp(r->kind, "dns") ? "domain" : "ip");
+		!strcmp(r->kind, "dns")	      ? "domain"
+		: !strcmp(r->kind, "connect") ? "ip"
+					      : "what");
 	if (!strcmp(r->kind, "dns")) {
 		char d[1100];
 

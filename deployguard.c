@@ -34,12 +34,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <bcc/bcc_common.h>
 #include <bcc/bcc_version.h>
@@ -59,11 +69,14 @@
 #define DG_NPROGS	 (sizeof(dg_progs) / sizeof(dg_progs[0]))
 #define CGROUP2_MAGIC	 0x63677270
 #define DG_MAX_CFLAGS	 16
+#define DG_WARMUP_MS	 2000 /* longest wait for blocked names' addresses before COMMAND runs */
 
 static struct env {
-	const char *blocklists[64];
-	int nblocklists;
+	const char *lists[64]; /* policy files: blocklists, or allowlists with -a */
+	int nlists;
+	char list_opt; /* 'a' or 'b', whichever came first */
 	bool audit;
+	bool strict;
 	const char *cgroup;
 	enum audit_format log_format;
 	const char *log_path;
@@ -71,7 +84,7 @@ static struct env {
 	bool dump_bpf;
 	char **command;
 	struct proxy_cfg px;
-} env = {.log_format = AUDIT_TEXT, .px = {.queries_fd = -1}};
+} env = {.log_format = AUDIT_TEXT, .px = {.grace_s = 30}};
 
 /* What a run holds, released in reverse order by cleanup(). */
 struct run {
@@ -85,6 +98,8 @@ struct run {
 	bool cg_created;
 	struct ring_buffer *rb;
 	int sig_fd;
+	int notify_sock[2]; /* the child sends its seccomp listener over this */
+	int notify_fd;
 	pid_t child;
 	FILE *log;
 	char *cflags[DG_MAX_CFLAGS];
@@ -96,7 +111,16 @@ static const char usage[] =
     "Run COMMAND in a cgroup of its own where the names and addresses on the blocklists\n"
     "cannot be reached, and log every attempt with the process that made it.\n"
     "\n"
-    "  -b, --blocklist FILE   block the names and addresses in FILE (may repeat)\n"
+    "  -b, --blocklist FILE   block the names and addresses in FILE (may repeat), and every\n"
+    "                         address those names resolve to\n"
+    "  -a, --allowlist FILE   allowlist mode: only names and addresses in FILE may be reached\n"
+    "                         (may repeat; not with -b)\n"
+    "      --strict           blocklist mode, plus: egress only to addresses learned from\n"
+    "                         allowed answers (what allowlist mode always does)\n"
+    "      --block-action ACT nxdomain (default), refused, servfail, or drop: how a blocked\n"
+    "                         query is answered; drop sends nothing, as in an outage\n"
+    "      --ttl-grace SEC    a learned address stays allowed this long past its answer's TTL\n"
+    "                         (default 30); open connections to it live on\n"
     "      --audit            log what would be blocked, block nothing\n"
     "      --cgroup PATH      run COMMAND in this cgroup v2 directory (created if missing,\n"
     "                         left in place if it existed) instead of a fresh one\n"
@@ -114,6 +138,7 @@ static const char usage[] =
     "Examples:\n"
     "  deployguard -b blocklist.txt -- ./deploy.sh --env prod\n"
     "  deployguard --audit -b blocklist.txt -o audit.log -- ./deploy.sh\n"
+    "  deployguard -a allowlist.txt --block-action drop -- ./deploy.sh\n"
     "  deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy\n"
     "  echo github.com > bl.txt && deployguard -b bl.txt -- getent hosts github.com\n";
 
@@ -189,10 +214,61 @@ static int upstreams_from_resolv_conf(void)
 	return 0;
 }
 
+static int add_list(char opt, const char *path)
+{
+	if (env.list_opt && env.list_opt != opt) {
+		log_warnx("-a (allowlist) and -b (blocklist) exclude each other: choose one mode");
+		return -EINVAL;
+	}
+	if (env.nlists == (int)(sizeof(env.lists) / sizeof(env.lists[0]))) {
+		log_warnx("too many policy files: merge them into fewer files");
+		return -EINVAL;
+	}
+	env.list_opt = opt;
+	env.lists[env.nlists++] = path;
+	return 0;
+}
+
+static int parse_action(const char *arg)
+{
+	static const char *const names[] = {[PX_NXDOMAIN] = "nxdomain",
+					    [PX_REFUSED] = "refused",
+					    [PX_SERVFAIL] = "servfail",
+					    [PX_DROP] = "drop"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(arg, names[i])) {
+			env.px.action = (enum proxy_action)i;
+			return 0;
+		}
+	}
+	log_warnx("invalid --block-action '%s': use nxdomain, refused, servfail or drop", arg);
+	return -EINVAL;
+}
+
+static int parse_grace(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > 86400) {
+		log_warnx("invalid --ttl-grace '%s': give seconds, 0 to 86400", arg);
+		return -EINVAL;
+	}
+	env.px.grace_s = (unsigned)v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"blocklist", required_argument, NULL, 'b'},
+	    {"allowlist", required_argument, NULL, 'a'},
+	    {"strict", no_argument, NULL, 'S'},
+	    {"block-action", required_argument, NULL, 'B'},
+	    {"ttl-grace", required_argument, NULL, 'G'},
 	    {"audit", no_argument, NULL, 'A'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -206,14 +282,23 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+b:o:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+a:b:o:vhV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
 		case 'b':
-			if (env.nblocklists == (int)(sizeof(env.blocklists) / sizeof(char *))) {
-				log_warnx("too many blocklists: merge them into fewer files");
+			if (add_list((char)c, optarg))
 				return -EINVAL;
-			}
-			env.blocklists[env.nblocklists++] = optarg;
+			break;
+		case 'S':
+			env.strict = true;
+			break;
+		case 'B':
+			if (parse_action(optarg))
+				return -EINVAL;
+			break;
+		case 'G':
+			if (parse_grace(optarg))
+				return -EINVAL;
 			break;
 		case 'A':
 			env.audit = true;
@@ -257,6 +342,7 @@ static int parse_args(int argc, char **argv)
 		return -EINVAL;
 	}
 	env.command = argv + optind;
+	env.px.method = env.list_opt == 'a' ? PX_ALLOWLIST : env.strict ? PX_STRICT : PX_BLOCKLIST;
 	return 0;
 }
 
@@ -315,6 +401,14 @@ static int cgroup_setup(struct run *r)
 	}
 	log_debug("cgroup %s%s", r->cg_path, r->cg_created ? " (created)" : "");
 	return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static const char *kernel_arch(void)
@@ -455,9 +549,13 @@ static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
 	if (!err)
 		err = add_cflag(r, "-DDG_AUDIT=%lu", env.audit);
 	if (!err)
-		err = add_cflag(r, "-DDG_NBLOCK4=%lu", count_nets(&r->pol, AF_INET) + 1);
+		err = add_cflag(r, "-DDG_DENY_UNKNOWN=%lu", env.px.method != PX_BLOCKLIST);
 	if (!err)
-		err = add_cflag(r, "-DDG_NBLOCK6=%lu", count_nets(&r->pol, AF_INET6) + 1);
+		err = add_cflag(r, "-DDG_NETS_ALLOW=%lu", env.px.method == PX_ALLOWLIST);
+	if (!err)
+		err = add_cflag(r, "-DDG_NNETS4=%lu", count_nets(&r->pol, AF_INET) + 1);
+	if (!err)
+		err = add_cflag(r, "-DDG_NNETS6=%lu", count_nets(&r->pol, AF_INET6) + 1);
 	if (!err)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
 	if (err)
@@ -532,7 +630,7 @@ static int bpf_attach(struct run *r)
 /* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. */
 static int fill_nets(struct run *r)
 {
-	int fd4 = bpf_table_fd(r->mod, "dg_block4"), fd6 = bpf_table_fd(r->mod, "dg_block6");
+	int fd4 = bpf_table_fd(r->mod, "dg_nets4"), fd6 = bpf_table_fd(r->mod, "dg_nets6");
 
 	for (size_t i = 0; i < r->pol.nnets; i++) {
 		const struct policy_net *n = &r->pol.nets[i];
@@ -554,49 +652,249 @@ static int fill_nets(struct run *r)
 	return 0;
 }
 
+/* The log line for a refusal the kernel reported. */
+static void log_refusal(const struct run *r, const struct dg_event *ev, const char *cmd)
+{
+	static const char *const reasons[] = {
+	    [DG_R_RULE] = "FromConnect",     [DG_R_LEARNED] = "AddressOfBlockedName",
+	    [DG_R_UNKNOWN] = "NotAllowed",   [DG_R_DOT] = "DNSOverTLS",
+	    [DG_R_BYPASS] = "BypassedProxy", [DG_R_RAW] = "RawSocket"};
+	struct audit_event e = {.level = "WARN",
+				.event = "IP BLOCKED",
+				.blocked = !env.audit,
+				.blocked_at = ev->type == DG_EV_EGRESS ? "egress" : "connect",
+				.pid = ev->pid ? (long)ev->pid : -1,
+				.cmd = ev->pid ? cmd : NULL,
+				.port = -1,
+				.method = proxy_method_name(env.px.method)};
+	char ip[INET6_ADDRSTRLEN], rule[300];
+	struct policy_src src;
+
+	e.reason = ev->reason < sizeof(reasons) / sizeof(reasons[0]) && reasons[ev->reason]
+		       ? reasons[ev->reason]
+		       : "Unknown";
+	if (ev->type == DG_EV_SOCKET) {
+		e.event = "SOCKET BLOCKED";
+		e.blocked_at = "socket";
+	} else {
+		inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
+		e.ip = ip;
+		e.port = ntohs((uint16_t)ev->port);
+	}
+	if (ev->reason == DG_R_BYPASS)
+		e.event = "DNS BLOCKED";
+	if (ev->reason == DG_R_RULE && ev->rule < r->pol.nnets) {
+		policy_src_of_net(&r->pol, ev->rule, &src);
+		snprintf(rule, sizeof(rule), "%s:%u", src.file, src.line);
+		e.rule = rule;
+	}
+	e.domain = ev->name ? proxy_learned_name(r->proxy, ev->name) : NULL;
+	audit_log(&e);
+}
+
+/* A packet the egress backstop drops comes again with every retransmission, which carries no
+ * pid: log a destination once a second, and again only for another process. */
+static bool repeated(const struct dg_event *ev)
+{
+	static struct dg_event last;
+	static uint64_t last_ms;
+	uint64_t now = mono_ms();
+
+	if (ev->type != DG_EV_EGRESS)
+		return false;
+	if (now - last_ms < 1000 && (!ev->pid || last.pid == ev->pid) && last.port == ev->port &&
+	    last.reason == ev->reason && !memcmp(last.addr, ev->addr, sizeof(last.addr)))
+		return true;
+	last = *ev;
+	last_ms = now;
+	return false;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct run *r = ctx;
 	const struct dg_event *ev = data;
-	struct audit_event e = {.level = "WARN", .blocked = !env.audit, .method = "blocklist"};
-	char ip[INET6_ADDRSTRLEN], rule[300], cmd[DG_CMD_MAX], what[INET6_ADDRSTRLEN + 8];
-	struct policy_src src;
+	char ip[INET6_ADDRSTRLEN], cmd[DG_CMD_MAX], what[INET6_ADDRSTRLEN + 8];
+	enum audit_verdict v = env.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
 
 	if (size < sizeof(*ev))
 		return 0;
+	audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */
 	if (ev->type == DG_EV_EXEC) {
-		audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* caches it for later events */
 		log_debug("exec pid %u: %.200s", ev->pid, cmd);
 		return 0;
 	}
-	inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
-	audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd));
 	if (!cmd[0])
 		snprintf(cmd, sizeof(cmd), "[%.16s]", ev->comm);
-	e.ip = ip;
-	e.port = ntohs((uint16_t)ev->port);
-	e.pid = ev->pid ? (long)ev->pid : -1;
-	e.cmd = ev->pid ? cmd : NULL;
-	if (ev->type == DG_EV_CONNECT) {
-		e.event = "IP BLOCKED";
-		e.reason = "FromConnect";
-		e.blocked_at = "connect";
-		if (ev->rule < r->pol.nnets) {
-			policy_src_of_net(&r->pol, ev->rule, &src);
-			snprintf(rule, sizeof(rule), "%s:%u", src.file, src.line);
-			e.rule = rule;
-		}
-	} else {
-		e.event = "DNS BLOCKED";
-		e.reason = "BypassedProxy";
-		e.blocked_at = "egress";
-		e.method = NULL;
+	if (repeated(ev))
+		return 0;
+	log_refusal(r, ev, cmd);
+	if (ev->type == DG_EV_SOCKET) {
+		snprintf(what, sizeof(what), "raw %s proto %u",
+			 ev->family == AF_INET6 ? "IPv6" : "IPv4", ev->proto);
+		audit_count("socket", what, v, ev->pid ? cmd : NULL);
+		return 0;
 	}
-	audit_log(&e);
-	snprintf(what, sizeof(what), ev->family == AF_INET6 ? "[%s]:%ld" : "%s:%ld", ip, e.port);
-	audit_count("connect", what, env.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED,
-		    ev->pid ? cmd : NULL);
+	inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
+	snprintf(what, sizeof(what), ev->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+		 ntohs((uint16_t)ev->port));
+	audit_count("connect", what, v, ev->pid ? cmd : NULL);
 	return 0;
+}
+
+/* Packet sockets (AF_PACKET) write below IP, where no cgroup hook looks. The child installs a
+ * seccomp filter before exec that hands each socket(AF_PACKET, ...) to deployguard as a user
+ * notification (5.5+); deployguard logs it and fails it with EPERM, or lets it go on in audit
+ * mode. COMMAND and everything it starts inherit the filter and cannot remove it; should
+ * deployguard die, the call fails with ENOSYS. 32-bit programs get the same for socket(2), and
+ * their socketcall(SYS_SOCKET), whose arguments a filter cannot read, is refused outright. */
+#if defined(__x86_64__)
+#define DG_ARCH		     AUDIT_ARCH_X86_64
+#define DG_NR_SOCKET_X32     (41 | 0x40000000) /* __X32_SYSCALL_BIT */
+#define DG_COMPAT_ARCH	     AUDIT_ARCH_I386
+#define DG_COMPAT_SOCKET     359
+#define DG_COMPAT_SOCKETCALL 102
+#elif defined(__aarch64__)
+#define DG_ARCH		     AUDIT_ARCH_AARCH64
+#define DG_NR_SOCKET_X32     __NR_socket
+#define DG_COMPAT_ARCH	     AUDIT_ARCH_ARM
+#define DG_COMPAT_SOCKET     281
+#define DG_COMPAT_SOCKETCALL 102
+#else
+#error "deployguard: add this architecture's system call numbers to the seccomp filter"
+#endif
+#define DG_ARG0 (offsetof(struct seccomp_data, args) + (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) * 4)
+
+#define DG_NOTIF_MAX 512
+
+/* User notification exists (5.0+; continuing a call 5.5+) and its structs fit our buffers. */
+static int notify_sizes(void)
+{
+	struct seccomp_notif_sizes sz;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) {
+		log_warn("failed to query seccomp user notification (needs Linux 5.5)");
+		return -errno;
+	}
+	if (sz.seccomp_notif > DG_NOTIF_MAX || sz.seccomp_notif_resp > DG_NOTIF_MAX) {
+		log_warnx("seccomp notification structs of %u bytes: rebuild deployguard",
+			  sz.seccomp_notif);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int install_filter(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DG_ARCH, 0, 4),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 6, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DG_NR_SOCKET_X32, 5, 0),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DG_COMPAT_ARCH, 0, 7),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DG_COMPAT_SOCKET, 1, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DG_COMPAT_SOCKETCALL, 2, 3),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, DG_ARG0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_PACKET, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS), /* no other ABI exists */
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+			    &prog);
+}
+
+/* The child passes its filter's listener to deployguard over a socketpair (SCM_RIGHTS). */
+static int send_fd(int sock, int fd)
+{
+	char byte = 0;
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u = {0};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+	int fd = -1;
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&m);
+	if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* A call the filter handed over: log it, then refuse it (or, in audit mode, let it go on). */
+static void on_notify(struct run *r)
+{
+	union {
+		struct seccomp_notif n;
+		char pad[DG_NOTIF_MAX]; /* the kernel's may be larger than ours: see notify_sizes */
+	} req = {0};
+	union {
+		struct seccomp_notif_resp r;
+		char pad[DG_NOTIF_MAX];
+	} resp = {0};
+	char cmd[DG_CMD_MAX];
+	bool socketcall;
+	struct audit_event e = {.level = "WARN",
+				.event = "SOCKET BLOCKED",
+				.blocked = !env.audit,
+				.blocked_at = "socket",
+				.port = -1,
+				.method = proxy_method_name(env.px.method)};
+
+	if (ioctl(r->notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &req.n))
+		return; /* the caller is gone (ENOENT), or a signal interrupted it */
+	socketcall = req.n.data.arch == DG_COMPAT_ARCH && req.n.data.nr == DG_COMPAT_SOCKETCALL;
+	resp.r.id = req.n.id;
+	if (socketcall && req.n.data.args[0] != 1 /* SYS_SOCKET */) {
+		resp.r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	} else {
+		audit_cmdline((pid_t)req.n.pid, cmd, sizeof(cmd));
+		e.reason = socketcall ? "LegacySocketCall" : "PacketSocket";
+		e.pid = req.n.pid;
+		e.cmd = cmd;
+		audit_log(&e);
+		audit_count("socket", socketcall ? "socketcall" : "packet",
+			    env.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED, cmd);
+		if (env.audit)
+			resp.r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		else
+			resp.r.error = -EPERM;
+	}
+	if (ioctl(r->notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp.r) && errno != ENOENT)
+		log_warn("failed to answer a seccomp notification");
 }
 
 static void say(const char *a, const char *b, const char *c)
@@ -623,6 +921,12 @@ static void child(const struct run *r, const sigset_t *mask)
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1) {
 		say("failed to join cgroup ", r->cg_path, ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
+	close(fd);
+	fd = install_filter();
+	if (fd < 0 || send_fd(r->notify_sock[1], fd)) {
+		say("failed to install the seccomp filter", "", ": COMMAND not run");
 		_exit(DG_EXIT_FAIL);
 	}
 	close(fd);
@@ -654,32 +958,59 @@ static int on_signal(struct run *r, int *status)
 	return 0;
 }
 
+/* One turn of the poll loop: kernel events, seccomp notifications, the proxy. Returns 1 when a
+ * signal waits in the signalfd, 0, or -errno. */
+static int turn(struct run *r, int timeout)
+{
+	struct pollfd pfd[3 + 6 + 2 * 64];
+	int n;
+
+	pfd[0] = (struct pollfd){.fd = r->sig_fd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = ring_buffer__epoll_fd(r->rb), .events = POLLIN};
+	pfd[2] = (struct pollfd){.fd = r->notify_fd, .events = POLLIN}; /* -1: ignored */
+	n = proxy_prepare(r->proxy, pfd + 3, (int)(sizeof(pfd) / sizeof(pfd[0])) - 3, &timeout);
+	if (poll(pfd, (nfds_t)n + 3, timeout) < 0) {
+		if (errno == EINTR)
+			return 0;
+		log_warn("poll failed");
+		return -errno;
+	}
+	if (pfd[1].revents)
+		bpf_consume_ringbuf(r->rb);
+	if (pfd[2].revents)
+		on_notify(r);
+	proxy_dispatch(r->proxy, pfd + 3, n);
+	return pfd[0].revents != 0;
+}
+
 static int run_loop(struct run *r, int *status)
 {
-	struct pollfd pfd[2 + 6 + 2 * 64];
-	int ep = ring_buffer__epoll_fd(r->rb);
-
 	for (;;) {
-		int timeout = -1, n;
+		int rc = turn(r, -1);
 
-		pfd[0] = (struct pollfd){.fd = r->sig_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = ep, .events = POLLIN};
-		n = proxy_prepare(r->proxy, pfd + 2, (int)(sizeof(pfd) / sizeof(pfd[0])) - 2,
-				  &timeout);
-		if (poll(pfd, (nfds_t)n + 2, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("poll failed");
-			return -errno;
-		}
-		if (pfd[1].revents)
-			bpf_consume_ringbuf(r->rb);
-		proxy_dispatch(r->proxy, pfd + 2, n);
-		if (pfd[0].revents && on_signal(r, status)) {
+		if (rc < 0)
+			return rc;
+		if (rc && on_signal(r, status)) {
 			bpf_consume_ringbuf(r->rb); /* the last events of the run */
 			return 0;
 		}
 	}
+}
+
+/* The addresses of blocked names should be known before COMMAND can pin one: resolve the names
+ * first, for at most DG_WARMUP_MS, so that a dead upstream cannot hold up the deploy. */
+static void warm_up(struct run *r)
+{
+	uint64_t end = mono_ms() + DG_WARMUP_MS, now;
+
+	while (proxy_watch_pending(r->proxy) && (now = mono_ms()) < end)
+		if (turn(r, (int)(end - now)))
+			return; /* a signal: main finds it pending */
+	if (proxy_watch_pending(r->proxy))
+		log_info(
+		    "%zu blocked names not resolved yet: their addresses are refused once they "
+		    "are",
+		    proxy_watch_pending(r->proxy));
 }
 
 /* Processes COMMAND left in the cgroup are reported and moved to the parent cgroup, so the
@@ -727,6 +1058,11 @@ static void cleanup(struct run *r)
 	proxy_close(r->proxy);
 	if (r->sig_fd >= 0)
 		close(r->sig_fd);
+	for (int i = 0; i < 2; i++)
+		if (r->notify_sock[i] >= 0)
+			close(r->notify_sock[i]);
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
 	if (r->cg_fd >= 0)
 		close(r->cg_fd);
 	if (r->cg_created && rmdir(r->cg_path))
@@ -743,8 +1079,8 @@ static int load_policy(struct run *r)
 {
 	char err[1024];
 
-	for (int i = 0; i < env.nblocklists; i++) {
-		if (policy_load(&r->pol, env.blocklists[i], err, sizeof(err))) {
+	for (int i = 0; i < env.nlists; i++) {
+		if (policy_load(&r->pol, env.lists[i], err, sizeof(err))) {
 			log_warnx("%s", err);
 			return -EINVAL;
 		}
@@ -760,7 +1096,7 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err;
 
-	if ((err = load_policy(r)))
+	if ((err = load_policy(r)) || (err = notify_sizes()))
 		return err;
 	if (env.log_path && !(r->log = fopen(env.log_path, "ae"))) {
 		err = -errno;
@@ -790,8 +1126,11 @@ static int setup(struct run *r)
 		log_warn("failed to open the BPF ring buffer");
 		return -EINVAL;
 	}
-	/* The proxy reads who sent each query; the map exists only now. */
-	proxy_set_queries_fd(r->proxy, bpf_table_fd(r->mod, "dg_queries"));
+	/* The proxy names the sender of each query and teaches the kernel addresses; the maps
+	 * exist only now. */
+	proxy_set_maps(r->proxy, bpf_table_fd(r->mod, "dg_queries"),
+		       bpf_table_fd(r->mod, "dg_learn4"), bpf_table_fd(r->mod, "dg_learn6"));
+	proxy_watch_policy(r->proxy);
 	if ((err = bpf_attach(r)))
 		return err;
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
@@ -800,7 +1139,7 @@ static int setup(struct run *r)
 
 int main(int argc, char **argv)
 {
-	struct run r = {.cg_fd = -1, .sig_fd = -1};
+	struct run r = {.cg_fd = -1, .sig_fd = -1, .notify_sock = {-1, -1}, .notify_fd = -1};
 	sigset_t mask, old;
 	int err, status = DG_EXIT_FAIL;
 
@@ -820,8 +1159,13 @@ int main(int argc, char **argv)
 	err = r.sig_fd < 0 ? -errno : setup(&r);
 	if (err || env.dump_bpf)
 		goto cleanup;
+	warm_up(&r);
 	if (sigpending(&mask) == 0 && (sigismember(&mask, SIGINT) || sigismember(&mask, SIGTERM))) {
 		log_warnx("interrupted during set-up: COMMAND not run");
+		goto cleanup;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.notify_sock)) {
+		log_warn("failed to create a socketpair");
 		goto cleanup;
 	}
 	r.child = fork();
@@ -831,6 +1175,10 @@ int main(int argc, char **argv)
 	}
 	if (r.child == 0)
 		child(&r, &old);
+	close(r.notify_sock[1]);
+	r.notify_sock[1] = -1;
+	r.notify_fd =
+	    recv_fd(r.notify_sock[0]); /* -1 if the child failed: it says why, exits 125 */
 	if (run_loop(&r, &status) == 0)
 		audit_summary();
 cleanup:

@@ -166,6 +166,36 @@ size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcod
 	return DNS_HDR_LEN + qlen;
 }
 
+size_t dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint8_t *out, size_t outlen)
+{
+	size_t o = DNS_HDR_LEN;
+
+	if (outlen < DNS_HDR_LEN + 255 + 4)
+		return 0;
+	memset(out, 0, DNS_HDR_LEN);
+	out[0] = (uint8_t)(id >> 8);
+	out[1] = (uint8_t)id;
+	out[2] = 0x01; /* RD */
+	out[5] = 1;
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t n = dot ? (size_t)(dot - name) : strlen(name);
+
+		if (n == 0 || n > 63 || o + 1 + n > DNS_HDR_LEN + 254) /* RFC 1035 2.3.4 */
+			return 0;
+		out[o++] = (uint8_t)n;
+		memcpy(out + o, name, n);
+		o += n;
+		name += n + (dot != NULL);
+	}
+	out[o++] = 0;
+	out[o++] = (uint8_t)(qtype >> 8);
+	out[o++] = (uint8_t)qtype;
+	out[o++] = 0;
+	out[o++] = DNS_C_IN;
+	return o;
+}
+
 /* Names inside rdata that an answer can lead a client to. */
 static size_t rdata_target(struct dns_rd *r, uint16_t type, char *out)
 {

@@ -56,6 +56,9 @@ int dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q, const c
 /* Answer q with rcode, echoing its question (if any). Returns the reply length, 0 if no room. */
 size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, uint8_t *out,
 		       size_t outlen);
+/* A query for NAME (text without escapes or trailing dot) with RD set; its length, or 0 if NAME
+ * is not a valid name. out must hold 271 bytes. */
+size_t dns_build_query(const char *name, uint16_t qtype, uint16_t id, uint8_t *out, size_t outlen);
 /* Check that pkt answers q, then report every name and address its answer section leads to.
  * Returns 0, the first non-zero value of fn, or -1 with *why set for a malformed answer. */
 int dns_walk_answer(const uint8_t *pkt, size_t len, const struct dns_query *q, dns_item_fn fn,

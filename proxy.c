@@ -8,6 +8,12 @@
  * Full tables evict the oldest entry and say so. Each answer is walked before it is returned: a
  * CNAME (or SRV, SVCB, HTTPS, MX target) into a blocked name blocks the whole answer.
  *
+ * The kernel refuses addresses the proxy tells it about (dg_learn4/6): every address an answer
+ * gives for a blocked name, and, when unknown addresses are refused (strict, allowlist), every
+ * address an allowed answer gives, until its TTL plus a grace period has passed. The map is
+ * written before the client gets the answer. Blocked names are also resolved here ("watched"),
+ * at start and again as their TTLs run out, so an address pinned in a script is refused too.
+ *
  * TCP client states: READ (length and query) -> CONNECT -> UPWRITE -> UPREAD (length and answer)
  * -> WRITE -> READ again; a query answered here goes READ -> WRITE.
  */
@@ -35,7 +41,13 @@
 #define PX_TRY_MS      1500 /* per upstream try; a client's own retry comes at 5 s (glibc) */
 #define PX_TRIES       3
 #define PX_TCP_IDLE_MS 10000
-#define PX_BURST       64 /* datagrams read per socket per turn, so one flood cannot starve */
+#define PX_BURST       64   /* datagrams read per socket per turn, so one flood cannot starve */
+#define PX_LEARN_MAX   256  /* addresses learned from one answer; more are left unknown */
+#define PX_NAMES       4096 /* names learned addresses point back to (a power of two) */
+#define PX_WATCH       1024 /* blocked names resolved here; half of them may come from the policy */
+#define PX_WATCH_BUSY  64   /* watch queries in flight at once, of PX_UDP_SLOTS */
+#define PX_WATCH_MIN_S 30   /* re-resolve a watched name no sooner than this, whatever its TTL */
+#define PX_WATCH_NEG_S 300  /* and this long after no address, or no upstream */
 
 enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, L_N };
 enum { T_FREE, T_READ, T_CONNECT, T_UPWRITE, T_UPREAD, T_WRITE };
@@ -47,7 +59,9 @@ struct who {
 
 struct udp_slot {
 	bool used;
-	int lsock;
+	bool qblocked; /* forwarded although blocked: audit mode */
+	int lsock;     /* -1: a watch query, for p->watch[watch] */
+	int watch;
 	struct sockaddr_storage from;
 	socklen_t fromlen;
 	uint16_t upid;
@@ -61,6 +75,7 @@ struct udp_slot {
 
 struct tcp_slot {
 	int state, fd, ufd;
+	bool qblocked;
 	int up, tries;
 	uint64_t deadline, born;
 	size_t len, off, qlen;
@@ -70,8 +85,29 @@ struct tcp_slot {
 	uint8_t buf[2 + DNS_UDP_MAX];
 };
 
+/* Must match struct dg_learn in bpf_prog.h. */
+struct learned {
+	uint64_t expires; /* CLOCK_MONOTONIC ns, the clock of bpf_ktime_get_ns() */
+	uint32_t name, block;
+};
+
+struct px_name {
+	uint32_t id; /* generation << 12 | slot; 0 is free */
+	char name[DG_NAME_MAX + 1];
+};
+
+/* A blocked name resolved here. */
+struct watch {
+	uint64_t due; /* CLOCK_MONOTONIC ms of the next resolution; UINT64_MAX while busy */
+	uint32_t minttl;
+	uint8_t busy; /* queries in flight: A and AAAA */
+	bool seen;    /* resolved (or given up on) at least once */
+	char name[DG_NAME_MAX + 1];
+};
+
 struct proxy {
 	struct proxy_cfg cfg;
+	int queries_fd, learn_fd[2]; /* BPF maps, -1 until set */
 	int lfd[L_N];
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
 	struct udp_slot udp[PX_UDP_SLOTS];
@@ -79,6 +115,12 @@ struct proxy {
 	struct tcp_slot *tcp;	 /* PX_TCP_SLOTS, allocated once */
 	uint8_t pkt[DNS_UDP_MAX];
 	int16_t owner[2 * PX_TCP_SLOTS]; /* pollfd past the fixed ones -> slot * 2 + is_upstream */
+	struct px_name *names;		 /* PX_NAMES */
+	uint32_t name_gen;
+	struct watch *watch; /* PX_WATCH */
+	size_t nwatch, watch_busy, watch_unseen;
+	uint64_t watch_due;		  /* earliest due of an idle entry */
+	uint16_t watch_idx[2 * PX_WATCH]; /* hash of name -> index + 1 */
 };
 
 static uint64_t now_ms(void)
@@ -183,16 +225,20 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 
 	if (!p)
 		return -ENOMEM;
-	p->tcp = calloc(PX_TCP_SLOTS, sizeof(*p->tcp));
-	if (!p->tcp) {
-		free(p);
-		return -ENOMEM;
-	}
 	p->cfg = *cfg;
+	p->queries_fd = p->learn_fd[0] = p->learn_fd[1] = -1;
 	for (int i = 0; i < L_N; i++)
 		p->lfd[i] = -1;
-	for (int i = 0; i < PX_TCP_SLOTS; i++)
+	p->ufd[0] = p->ufd[1] = -1;
+	p->tcp = calloc(PX_TCP_SLOTS, sizeof(*p->tcp));
+	p->names = calloc(PX_NAMES, sizeof(*p->names));
+	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
+	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++)
 		p->tcp[i].fd = p->tcp[i].ufd = -1;
+	if (!p->tcp || !p->names || !p->watch) {
+		proxy_close(p);
+		return -ENOMEM;
+	}
 	p->ufd[0] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	p->ufd[1] = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	err = bind_listeners(p, port);
@@ -205,9 +251,16 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	return 0;
 }
 
-void proxy_set_queries_fd(struct proxy *p, int fd)
+void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd)
 {
-	p->cfg.queries_fd = fd;
+	p->queries_fd = queries_fd;
+	p->learn_fd[0] = learn4_fd;
+	p->learn_fd[1] = learn6_fd;
+}
+
+const char *proxy_method_name(enum proxy_method m)
+{
+	return m == PX_ALLOWLIST ? "allowlist" : m == PX_STRICT ? "strict" : "blocklist";
 }
 
 void proxy_close(struct proxy *p)
@@ -220,12 +273,14 @@ void proxy_close(struct proxy *p)
 	for (int i = 0; i < 2; i++)
 		if (p->ufd[i] >= 0)
 			close(p->ufd[i]);
-	for (int i = 0; i < PX_TCP_SLOTS; i++) {
+	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++) {
 		if (p->tcp[i].fd >= 0)
 			close(p->tcp[i].fd);
 		if (p->tcp[i].ufd >= 0)
 			close(p->tcp[i].ufd);
 	}
+	free(p->watch);
+	free(p->names);
 	free(p->tcp);
 	free(p);
 }
@@ -245,16 +300,16 @@ static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint
 
 	w->pid = -1;
 	w->cmd[0] = '\0';
-	if (p->cfg.queries_fd < 0)
+	if (p->queries_fd < 0)
 		return;
 	key.v6 = from->ss_family == AF_INET6;
 	key.sport = ntohs(key.v6 ? ((const struct sockaddr_in6 *)from)->sin6_port
 				 : ((const struct sockaddr_in *)from)->sin_port);
 	key.id = proto == IPPROTO_UDP ? id : 0;
 	key.proto = (uint8_t)proto;
-	if (bpf_lookup_elem(p->cfg.queries_fd, &key, &val))
+	if (bpf_lookup_elem(p->queries_fd, &key, &val))
 		return;
-	bpf_delete_elem(p->cfg.queries_fd, &key);
+	bpf_delete_elem(p->queries_fd, &key);
 	w->pid = val.pid;
 	/* Read the command line now: the sender waits for this answer, so it is still alive. */
 	audit_cmdline((pid_t)val.pid, w->cmd, sizeof(w->cmd));
@@ -262,29 +317,45 @@ static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint
 		snprintf(w->cmd, sizeof(w->cmd), "[%.16s]", val.comm);
 }
 
+/* A judged name: blocked or not, and the rule that says so (none when an allowlist lacks it). */
+struct judgement {
+	bool blocked;
+	struct policy_src src;
+};
+
+static bool judge_name(const struct proxy *p, const char *name, size_t len, struct judgement *j)
+{
+	bool listed = policy_match_name(p->cfg.pol, name, len, &j->src);
+
+	j->blocked = p->cfg.method == PX_ALLOWLIST ? !listed : listed;
+	if (!listed)
+		j->src.file = NULL;
+	return j->blocked;
+}
+
 static void log_query(const struct proxy *p, const struct dns_query *q, const struct who *w,
-		      const char *reason, const struct policy_src *src)
+		      const char *reason, const struct judgement *j)
 {
 	char tbuf[8], rule[300];
 	struct audit_event e = {
-	    .level = src ? "WARN" : "INFO",
-	    .event = src ? "DNS BLOCKED" : "DNS ALLOWED",
+	    .level = j->blocked ? "WARN" : "INFO",
+	    .event = j->blocked ? "DNS BLOCKED" : "DNS ALLOWED",
 	    .reason = reason,
-	    .blocked = src ? !p->cfg.audit : 0,
-	    .blocked_at = src ? "dns" : NULL,
+	    .blocked = j->blocked ? !p->cfg.audit : 0,
+	    .blocked_at = j->blocked ? "dns" : NULL,
 	    .domain = q->name,
 	    .qtype = dns_type_name(q->qtype, tbuf),
 	    .pid = w->pid,
 	    .cmd = w->pid >= 0 ? w->cmd : NULL,
 	    .port = -1,
-	    .method = "blocklist",
+	    .method = proxy_method_name(p->cfg.method),
 	};
 
-	if (src) {
-		snprintf(rule, sizeof(rule), "%s:%u", src->file, src->line);
-		e.rule = rule;
-	} else if (audit_verbose() < 1) {
+	if (!j->blocked && audit_verbose() < 1)
 		return;
+	if (j->src.file) {
+		snprintf(rule, sizeof(rule), "%s:%u", j->src.file, j->src.line);
+		e.rule = rule;
 	}
 	audit_log(&e);
 }
@@ -309,34 +380,135 @@ static enum audit_verdict verdict(const struct proxy *p, bool blocked)
 	return !blocked ? AUDIT_ALLOWED : p->cfg.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
 }
 
+/* The rcode a blocked query gets, or DNS_R_DROP for no answer at all. */
+static int block_rcode(const struct proxy *p)
+{
+	static const int rcode[] = {[PX_NXDOMAIN] = DNS_R_NXDOMAIN,
+				    [PX_REFUSED] = DNS_R_REFUSED,
+				    [PX_SERVFAIL] = DNS_R_SERVFAIL,
+				    [PX_DROP] = DNS_R_DROP};
+
+	return rcode[p->cfg.action];
+}
+
+/* What one answer says: the first blocked name it leads to, and the addresses it gives. */
 struct walk_ctx {
-	const struct policy *pol;
+	const struct proxy *p;
 	const struct dns_query *q; /* its own name was judged with the query */
-	struct policy_src src;
+	struct judgement j;
 	char name[DNS_TEXT_MAX];
+	size_t naddrs;
+	struct {
+		uint8_t v6, addr[16];
+		uint32_t ttl;
+	} addrs[PX_LEARN_MAX];
 };
 
-static int check_item(void *ctx, enum dns_item kind, const char *name, size_t len,
-		      const uint8_t *addr, uint32_t ttl)
+static int walk_item(void *ctx, enum dns_item kind, const char *name, size_t len,
+		     const uint8_t *addr, uint32_t ttl)
 {
 	struct walk_ctx *w = ctx;
 
-	(void)addr;
-	(void)ttl;
-	if (kind != DNS_ITEM_NAME || (len == w->q->namelen && !memcmp(name, w->q->name, len)) ||
-	    !policy_match_name(w->pol, name, len, &w->src))
+	if (kind != DNS_ITEM_NAME) {
+		if (w->naddrs < PX_LEARN_MAX) {
+			w->addrs[w->naddrs].v6 = kind == DNS_ITEM_AAAA;
+			memcpy(w->addrs[w->naddrs].addr, addr, kind == DNS_ITEM_AAAA ? 16 : 4);
+			w->addrs[w->naddrs++].ttl = ttl;
+		}
 		return 0;
-	memcpy(w->name, name, len + 1);
-	return 1;
+	}
+	if (w->j.blocked || (len == w->q->namelen && !memcmp(name, w->q->name, len)))
+		return 0;
+	if (judge_name(w->p, name, len, &w->j))
+		memcpy(w->name, name, len + 1);
+	return 0;
 }
 
-/* Does the answer lead to a blocked name? Returns 1 (w says which), 0, or -1 if malformed. */
-static int check_answer(const struct proxy *p, const uint8_t *pkt, size_t len,
-			const struct dns_query *q, struct walk_ctx *w, const char **why)
+/* Walk an answer to q (whose id is the one we sent). 0, or -1 if malformed with *why set. */
+static int walk_answer(const struct proxy *p, const uint8_t *pkt, size_t len,
+		       const struct dns_query *q, struct walk_ctx *w, const char **why)
 {
-	w->pol = p->cfg.pol;
+	w->p = p;
 	w->q = q;
-	return dns_walk_answer(pkt, len, q, check_item, w, why);
+	w->j.blocked = false;
+	w->naddrs = 0;
+	return dns_walk_answer(pkt, len, q, walk_item, w, why) < 0 ? -1 : 0;
+}
+
+static uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* An id for name that the kernel keeps with each address learned from it. A newer name may take
+ * an older one's slot; the older id then reads as forgotten. */
+static uint32_t name_id(struct proxy *p, const char *name)
+{
+	uint32_t slot = str_hash(name) & (PX_NAMES - 1);
+	struct px_name *n = &p->names[slot];
+
+	if (strlen(name) > DG_NAME_MAX)
+		return 0;
+	if (n->id && !strcmp(n->name, name))
+		return n->id;
+	if (++p->name_gen >= 1u << 20)
+		p->name_gen = 1;
+	n->id = p->name_gen << 12 | slot;
+	strcpy(n->name, name);
+	return n->id;
+}
+
+const char *proxy_learned_name(const struct proxy *p, uint32_t id)
+{
+	const struct px_name *n = &p->names[id & (PX_NAMES - 1)];
+
+	return id && n->id == id ? n->name : NULL;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Tell the kernel about the addresses of an answer for name: blocked for the rest of the run, or
+ * allowed for TTL + grace. A blocked address stays blocked whatever else resolves to it. */
+static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const char *name)
+{
+	uint64_t now = now_ns();
+	uint32_t id = w->naddrs ? name_id(p, name) : 0;
+
+	for (size_t i = 0; i < w->naddrs; i++) {
+		int fd = p->learn_fd[w->addrs[i].v6];
+		uint64_t life = (uint64_t)w->addrs[i].ttl + p->cfg.grace_s;
+		struct learned v = {block ? UINT64_MAX : now + life * 1000000000u, id, block}, old;
+		uint8_t key[16];
+
+		if (fd < 0)
+			continue;
+		memcpy(key, w->addrs[i].addr, sizeof(key));
+		if (!block && bpf_lookup_elem(fd, key, &old) == 0 &&
+		    (old.block || old.expires >= v.expires))
+			continue;
+		if (bpf_update_elem(fd, key, &v, BPF_ANY))
+			log_warn("failed to tell the kernel about an address of %s", name);
+	}
+}
+
+/* What the addresses of a checked answer mean: those of a blocked name are refused (an allowlist
+ * refuses them anyway); those of an allowed one are needed only when unknown ones are refused. */
+static void learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked, const char *name)
+{
+	if (blocked && p->cfg.method != PX_ALLOWLIST)
+		learn(p, w, true, name);
+	else if (!blocked && p->cfg.method != PX_BLOCKLIST)
+		learn(p, w, false, name);
 }
 
 /* Forget the upstream id a slot holds, unless another slot has taken it since. */
@@ -346,10 +518,14 @@ static void udp_drop_upid(struct proxy *p, struct udp_slot *s)
 		p->by_upid[s->upid] = 0;
 }
 
+static void watch_settle(struct proxy *p, struct watch *w);
+
 static void udp_free(struct proxy *p, struct udp_slot *s)
 {
 	udp_drop_upid(p, s);
 	s->used = false;
+	if (s->lsock < 0)
+		watch_settle(p, &p->watch[s->watch]);
 }
 
 static struct udp_slot *udp_alloc(struct proxy *p)
@@ -387,6 +563,127 @@ static void udp_forward(struct proxy *p, struct udp_slot *s)
 			  strerror(fd < 0 ? EAFNOSUPPORT : errno));
 }
 
+/* A watched name is done with one query: when both are, it is due again after the shortest TTL
+ * its addresses had, within [PX_WATCH_MIN_S, PX_WATCH_NEG_S]. */
+static void watch_settle(struct proxy *p, struct watch *w)
+{
+	uint32_t s = w->minttl < PX_WATCH_MIN_S ? PX_WATCH_MIN_S : w->minttl;
+
+	p->watch_busy--;
+	if (--w->busy)
+		return;
+	if (!w->seen) {
+		w->seen = true;
+		p->watch_unseen--;
+	}
+	w->due = now_ms() + 1000u * (s > PX_WATCH_NEG_S ? PX_WATCH_NEG_S : s);
+	if (w->due < p->watch_due)
+		p->watch_due = w->due;
+}
+
+static void watch_send(struct proxy *p, struct watch *w, uint16_t qtype)
+{
+	struct udp_slot *s = udp_alloc(p);
+	const char *why;
+
+	*s = (struct udp_slot){.used = true, .lsock = -1, .watch = (int)(w - p->watch)};
+	s->born = now_ms();
+	s->who.pid = -1;
+	s->qlen = dns_build_query(w->name, qtype, 0, s->qbuf, sizeof(s->qbuf));
+	dns_parse_query(s->qbuf, s->qlen, &s->q, &why);
+	w->busy++;
+	p->watch_busy++;
+	udp_forward(p, s);
+}
+
+/* Resolve every watched name that is due, as far as PX_WATCH_BUSY allows. */
+static void watch_run(struct proxy *p, uint64_t now)
+{
+	if (now < p->watch_due || p->watch_busy + 2 > PX_WATCH_BUSY || !p->cfg.nup)
+		return;
+	p->watch_due = UINT64_MAX;
+	for (size_t i = 0; i < p->nwatch; i++) {
+		struct watch *w = &p->watch[i];
+
+		if (w->busy)
+			continue;
+		if (w->due <= now && p->watch_busy + 2 <= PX_WATCH_BUSY) {
+			w->due = UINT64_MAX;
+			w->minttl = UINT32_MAX;
+			watch_send(p, w, DNS_T_A);
+			watch_send(p, w, DNS_T_AAAA);
+		} else if (w->due < p->watch_due) {
+			p->watch_due = w->due;
+		}
+	}
+}
+
+/* Watch a blocked name (not under an allowlist: there every unknown address is refused). */
+static void watch_add(struct proxy *p, const char *name, size_t len)
+{
+	uint32_t h = str_hash(name);
+	size_t mask = sizeof(p->watch_idx) / sizeof(p->watch_idx[0]) - 1;
+	uint16_t *slot = &p->watch_idx[h & mask];
+
+	if (p->cfg.method == PX_ALLOWLIST || len > DG_NAME_MAX || strchr(name, '\\'))
+		return;
+	for (; *slot; slot = &p->watch_idx[++h & mask])
+		if (!strcmp(p->watch[*slot - 1].name, name))
+			return;
+	if (p->nwatch == PX_WATCH) {
+		log_debug("not resolving %s: already watching %d blocked names", name, PX_WATCH);
+		return;
+	}
+	memcpy(p->watch[p->nwatch].name, name, len + 1);
+	*slot = (uint16_t)++p->nwatch;
+	p->watch_unseen++;
+	p->watch_due = 0;
+}
+
+void proxy_watch_policy(struct proxy *p)
+{
+	const struct policy *pol = p->cfg.pol;
+	size_t n = pol->nnames < PX_WATCH / 2 ? pol->nnames : PX_WATCH / 2;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rec = pol->arena + pol->names[i].off;
+		char name[DG_NAME_MAX + 1];
+		size_t len = (uint8_t)rec[0];
+
+		memcpy(name, rec + 1, len);
+		name[len] = '\0';
+		watch_add(p, name, len);
+	}
+	if (n < pol->nnames)
+		log_info("resolving the first %zu of %zu blocked names for their addresses; the "
+			 "others are resolved when the deploy asks for them",
+			 n, pol->nnames);
+	watch_run(p, now_ms());
+}
+
+size_t proxy_watch_pending(const struct proxy *p)
+{
+	return p->watch_unseen;
+}
+
+/* An answer to a watch query: its addresses are a blocked name's. */
+static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt, size_t len)
+{
+	struct watch *w = &p->watch[s->watch];
+	struct walk_ctx wc;
+	const char *why;
+
+	if (walk_answer(p, pkt, len, &s->q, &wc, &why)) {
+		log_malformed("upstream", why, NULL);
+		return;
+	}
+	for (size_t i = 0; i < wc.naddrs; i++)
+		if (wc.addrs[i].ttl < w->minttl)
+			w->minttl = wc.addrs[i].ttl;
+	learn(p, &wc, true, w->name);
+	log_debug("%s. resolves to %zu addresses, now refused", w->name, wc.naddrs);
+}
+
 static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage *to,
 		      socklen_t tolen, const uint8_t *buf, size_t len)
 {
@@ -394,23 +691,35 @@ static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage 
 		log_debug("reply to client failed: %s", strerror(errno));
 }
 
-/* Answer from here: blocked names, and what the gate refused. */
+/* Answer from here: blocked names, and what the gate refused. DNS_R_DROP sends nothing. */
 static void udp_answer(struct proxy *p, int lsock, const struct sockaddr_storage *from,
 		       socklen_t fromlen, const uint8_t *query, const struct dns_query *q,
 		       int rcode)
 {
 	uint8_t out[DNS_HDR_LEN + 300];
-	size_t n = dns_build_reply(query, q, rcode, out, sizeof(out));
+	size_t n = rcode == DNS_R_DROP ? 0 : dns_build_reply(query, q, rcode, out, sizeof(out));
 
 	if (n)
 		udp_reply(p, lsock, from, fromlen, out, n);
+}
+
+/* Judge a client's query, log and count it. A blocked name is watched for its addresses. */
+static bool judge_query(struct proxy *p, const struct dns_query *q, const struct who *w)
+{
+	struct judgement j;
+
+	judge_name(p, q->name, q->namelen, &j);
+	log_query(p, q, w, "FromDNSRequest", &j);
+	audit_count("dns", q->name, verdict(p, j.blocked), w->cmd);
+	if (j.blocked)
+		watch_add(p, q->name, q->namelen);
+	return j.blocked;
 }
 
 static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len,
 		      const struct sockaddr_storage *from, socklen_t fromlen)
 {
 	struct dns_query q;
-	struct policy_src src;
 	struct who w;
 	struct udp_slot *s;
 	const char *why;
@@ -422,28 +731,23 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 		rc = DNS_R_FORMERR, why = "query too large";
 	if (rc != DNS_R_NOERROR) {
 		log_malformed("client", why, &w);
-		if (rc != DNS_R_DROP)
-			udp_answer(p, lsock, from, fromlen, pkt, &q, rc);
+		udp_answer(p, lsock, from, fromlen, pkt, &q, rc);
 		return;
 	}
-	blocked = policy_match_name(p->cfg.pol, q.name, q.namelen, &src);
-	log_query(p, &q, &w, "FromDNSRequest", blocked ? &src : NULL);
-	if (blocked) {
-		audit_count("dns", q.name, verdict(p, true), w.cmd);
-		if (!p->cfg.audit) {
-			udp_answer(p, lsock, from, fromlen, pkt, &q, DNS_R_NXDOMAIN);
-			return;
-		}
+	blocked = judge_query(p, &q, &w);
+	if (blocked && !p->cfg.audit) {
+		udp_answer(p, lsock, from, fromlen, pkt, &q, block_rcode(p));
+		return;
 	}
 	s = udp_alloc(p);
-	*s = (struct udp_slot){.used = true, .lsock = lsock, .fromlen = fromlen, .born = now_ms()};
+	*s = (struct udp_slot){.used = true, .qblocked = blocked, .lsock = lsock};
+	s->fromlen = fromlen;
+	s->born = now_ms();
 	memcpy(&s->from, from, fromlen);
 	s->qlen = len;
 	memcpy(s->qbuf, pkt, len);
 	s->q = q;
 	s->who = w;
-	if (!blocked) /* counted above when blocked, so audit mode shows would-block */
-		audit_count("dns", q.name, AUDIT_ALLOWED, w.cmd);
 	udp_forward(p, s);
 }
 
@@ -461,32 +765,34 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
 }
 
-/* Check an upstream answer and decide what the client gets: the answer itself (with the
- * client's id back), or NXDOMAIN when it leads to a blocked name. Returns the length in out. */
+/* Check an upstream answer, teach the kernel its addresses, and decide what the client gets:
+ * the answer itself with the client's id back (returns 0), a blocked answer built in out (returns
+ * its length), or nothing at all (returns SIZE_MAX, for --block-action drop). */
 static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_t *query,
-			 const struct dns_query *q, const struct who *w, uint8_t *out,
-			 size_t outlen)
+			 const struct dns_query *q, const struct who *w, bool qblocked,
+			 uint8_t *out, size_t outlen)
 {
 	struct walk_ctx wc;
 	struct dns_query as = *q;
 	const char *why;
-	int rc;
 
 	as.id = (uint16_t)(pkt[0] << 8 | pkt[1]); /* the walker matches the id we sent */
-	rc = check_answer(p, pkt, len, &as, &wc, &why);
-	if (rc < 0) {
+	if (walk_answer(p, pkt, len, &as, &wc, &why)) {
 		log_malformed("upstream", why, w);
 		return dns_build_reply(query, q, DNS_R_SERVFAIL, out, outlen);
 	}
-	if (rc > 0) {
+	learn_answer(p, &wc, qblocked || wc.j.blocked, wc.j.blocked ? wc.name : q->name);
+	if (wc.j.blocked) {
 		struct dns_query target = *q;
 
 		memcpy(target.name, wc.name, sizeof(wc.name));
 		target.namelen = strlen(wc.name);
-		log_query(p, &target, w, "FromDNSResponse", &wc.src);
+		log_query(p, &target, w, "FromDNSResponse", &wc.j);
 		audit_count("dns", wc.name, verdict(p, true), w->cmd);
 		if (!p->cfg.audit)
-			return dns_build_reply(query, q, DNS_R_NXDOMAIN, out, outlen);
+			return block_rcode(p) == DNS_R_DROP
+				   ? SIZE_MAX
+				   : dns_build_reply(query, q, block_rcode(p), out, outlen);
 	}
 	pkt[0] = (uint8_t)(q->id >> 8);
 	pkt[1] = (uint8_t)q->id;
@@ -515,11 +821,18 @@ static void udp_upstream(struct proxy *p, int fd)
 		s = &p->udp[p->by_upid[id] - 1];
 		if (!same_addr(&from, &p->cfg.up[s->up]))
 			continue;
-		olen = vet_answer(p, p->pkt, (size_t)n, s->qbuf, &s->q, &s->who, out, sizeof(out));
-		if (olen)
-			udp_reply(p, s->lsock, &s->from, s->fromlen, out, olen);
-		else
+		if (s->lsock < 0) {
+			s->q.id = id;
+			watch_answer(p, s, p->pkt, (size_t)n);
+			udp_free(p, s);
+			continue;
+		}
+		olen = vet_answer(p, p->pkt, (size_t)n, s->qbuf, &s->q, &s->who, s->qblocked, out,
+				  sizeof(out));
+		if (olen == 0)
 			udp_reply(p, s->lsock, &s->from, s->fromlen, p->pkt, (size_t)n);
+		else if (olen != SIZE_MAX)
+			udp_reply(p, s->lsock, &s->from, s->fromlen, out, olen);
 		udp_free(p, s);
 	}
 }
@@ -552,7 +865,9 @@ static void udp_timeouts(struct proxy *p, uint64_t now)
 			continue;
 		}
 		log_warnx("no upstream answered for %s. after %d tries", s->q.name, PX_TRIES);
-		udp_answer(p, s->lsock, &s->from, s->fromlen, s->qbuf, &s->q, DNS_R_SERVFAIL);
+		if (s->lsock >= 0)
+			udp_answer(p, s->lsock, &s->from, s->fromlen, s->qbuf, &s->q,
+				   DNS_R_SERVFAIL);
 		udp_free(p, s);
 	}
 }
@@ -611,12 +926,22 @@ static void tcp_respond(struct tcp_slot *s, const uint8_t *msg, size_t len)
 	s->deadline = now_ms() + PX_TCP_IDLE_MS;
 }
 
+/* Answer from here. DNS_R_DROP answers nothing: the client waits, as on a resolver that hangs,
+ * until it gives up or sends another query. */
 static void tcp_answer_here(struct tcp_slot *s, const uint8_t *query, int rcode)
 {
 	uint8_t out[DNS_HDR_LEN + 300];
-	size_t n = dns_build_reply(query, &s->q, rcode, out, sizeof(out));
 
-	tcp_respond(s, out, n);
+	if (rcode != DNS_R_DROP) {
+		tcp_respond(s, out, dns_build_reply(query, &s->q, rcode, out, sizeof(out)));
+		return;
+	}
+	if (s->ufd >= 0)
+		close(s->ufd);
+	s->ufd = -1;
+	s->state = T_READ;
+	s->len = 0;
+	s->deadline = now_ms() + PX_TCP_IDLE_MS;
 }
 
 static void tcp_connect_up(struct proxy *p, struct tcp_slot *s)
@@ -651,10 +976,8 @@ static void tcp_query(struct proxy *p, struct tcp_slot *s)
 {
 	const uint8_t *pkt = s->buf + 2;
 	size_t len = s->len - 2;
-	struct policy_src src;
 	const char *why;
 	int rc = dns_parse_query(pkt, len, &s->q, &why);
-	bool blocked;
 
 	if (rc != DNS_R_NOERROR) {
 		log_malformed("client", why, &s->who);
@@ -664,11 +987,9 @@ static void tcp_query(struct proxy *p, struct tcp_slot *s)
 			tcp_answer_here(s, pkt, rc);
 		return;
 	}
-	blocked = policy_match_name(p->cfg.pol, s->q.name, s->q.namelen, &src);
-	log_query(p, &s->q, &s->who, "FromDNSRequest", blocked ? &src : NULL);
-	audit_count("dns", s->q.name, verdict(p, blocked), s->who.cmd);
-	if (blocked && !p->cfg.audit) {
-		tcp_answer_here(s, pkt, DNS_R_NXDOMAIN);
+	s->qblocked = judge_query(p, &s->q, &s->who);
+	if (s->qblocked && !p->cfg.audit) {
+		tcp_answer_here(s, pkt, block_rcode(p));
 		return;
 	}
 	memcpy(s->qbuf, s->buf, s->len);
@@ -700,13 +1021,15 @@ static int tcp_fill(int fd, struct tcp_slot *s, size_t max)
 static void tcp_upstream_done(struct proxy *p, struct tcp_slot *s)
 {
 	uint8_t out[DNS_HDR_LEN + 300];
-	size_t olen =
-	    vet_answer(p, s->buf + 2, s->len - 2, s->qbuf + 2, &s->q, &s->who, out, sizeof(out));
+	size_t olen = vet_answer(p, s->buf + 2, s->len - 2, s->qbuf + 2, &s->q, &s->who,
+				 s->qblocked, out, sizeof(out));
 
-	if (olen)
+	if (olen == 0)
+		tcp_respond(s, s->buf + 2, s->len - 2);
+	else if (olen != SIZE_MAX)
 		tcp_respond(s, out, olen);
 	else
-		tcp_respond(s, s->buf + 2, s->len - 2);
+		tcp_answer_here(s, s->qbuf + 2, DNS_R_DROP);
 }
 
 /* Drive one TCP slot on readiness of its client (up = false) or upstream socket. */
@@ -781,6 +1104,7 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 
 	udp_timeouts(p, now);
 	tcp_timeouts(p, now);
+	watch_run(p, now);
 	for (int i = 0; i < L_N; i++)
 		pfd[n++] = (struct pollfd){.fd = p->lfd[i], .events = POLLIN};
 	for (int i = 0; i < 2; i++)
@@ -788,6 +1112,8 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 	for (int i = 0; i < PX_UDP_SLOTS; i++)
 		if (p->udp[i].used && p->udp[i].deadline < next)
 			next = p->udp[i].deadline;
+	if (p->watch_due < next && p->watch_busy + 2 <= PX_WATCH_BUSY && p->cfg.nup)
+		next = p->watch_due; /* when busy, an answer or a timeout comes first */
 	for (int i = 0; i < PX_TCP_SLOTS && n + 2 <= max; i++) {
 		struct tcp_slot *s = &p->tcp[i];
 		bool on_up = s->state == T_CONNECT || s->state == T_UPWRITE || s->state == T_UPREAD;

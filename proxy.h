@@ -11,21 +11,37 @@
 
 #define DG_MAX_UPSTREAM 4
 
+/* What the policy files mean. Strict and allowlist also refuse every address that no allowed
+ * answer led to; the kernel learns those from the proxy. */
+enum proxy_method { PX_BLOCKLIST, PX_STRICT, PX_ALLOWLIST };
+/* How a blocked query is answered; PX_DROP sends nothing, like a resolver that hangs. */
+enum proxy_action { PX_NXDOMAIN, PX_REFUSED, PX_SERVFAIL, PX_DROP };
+
 struct proxy_cfg {
 	const struct policy *pol;
+	enum proxy_method method;
+	enum proxy_action action;
 	bool audit;
+	unsigned grace_s; /* an allowed address outlives its answer's TTL by this much */
 	struct sockaddr_storage up[DG_MAX_UPSTREAM];
 	socklen_t uplen[DG_MAX_UPSTREAM];
 	int nup;
-	int queries_fd; /* BPF map (source port, DNS id) -> pid; -1 when there is none */
 };
 
 struct proxy;
 
 /* Bind UDP and TCP listeners on 127.0.0.1 and ::1, all on one port, returned in *port. */
 int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
-/* The BPF map that names the sender of each query, once it exists. */
-void proxy_set_queries_fd(struct proxy *p, int fd);
+/* The BPF maps, once they exist: who sent each query, and the learned IPv4 and IPv6 addresses.
+ * Until then nothing is attributed or learned. */
+void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd);
+/* Start resolving the blocked names, for their addresses (blocklist and strict methods). */
+void proxy_watch_policy(struct proxy *p);
+/* How many blocked names have not been resolved once yet. */
+size_t proxy_watch_pending(const struct proxy *p);
+/* The name a learned address came from, by the id the kernel holds; NULL if forgotten. */
+const char *proxy_learned_name(const struct proxy *p, uint32_t id);
+const char *proxy_method_name(enum proxy_method m);
 /* Add the proxy's fds to pfd (at most max) and lower *timeout_ms to its next deadline. */
 int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms);
 /* Handle what poll() reported for the fds proxy_prepare added. */

@@ -1,18 +1,12 @@
 #!/usr/bin/env bats
-# Integration tests: real kernel hooks, a real dnsmasq, real processes, in namespaces that
-# setup_file builds and teardown_file always removes. Needs root.
+# Integration tests of the core guard: real kernel hooks, a real dnsmasq, real processes, in
+# namespaces that setup_file builds and teardown_file always removes. Needs root.
 
 bats_require_minimum_version 1.5.0
+load common
 
 setup_file() {
-	[ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&3; return 1; }
-	export T=$BATS_TEST_DIRNAME
-	export DG=$T/../deployguard
-	W=$(mktemp -d /tmp/dg-test.XXXXXX)
-	export W
-	source "$T/world.sh"
-	export WORLD_SFX
-	world_up "$W"
+	world_setup_file || return 1
 	cat >"$W/blocklist.txt" <<-EOF
 		# GitHub and what serves its releases
 		github.com
@@ -22,45 +16,6 @@ setup_file() {
 		192.0.2.10
 		2001:db8:2::10/128
 	EOF
-}
-
-teardown_file() {
-	source "$T/world.sh"
-	world_down "$W"
-	rm -rf "$W"
-}
-
-setup() {
-	source "$T/world.sh"
-	LOG=$W/log.$BATS_TEST_NUMBER
-}
-
-# Nothing may outlive a run: no cgroup of ours, no program of ours. A detached tracing program
-# is freed after an RCU grace period, so give the kernel a bounded moment.
-teardown() {
-	local cg i
-	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
-	! ls -d "$cg"/deployguard-* 2>/dev/null
-	for i in $(seq 50); do
-		bpftool prog show 2>/dev/null | grep -q ' name dg_' || return 0
-		sleep 0.1
-	done
-	echo "BPF programs left behind:" >&2
-	bpftool prog show | grep ' name dg_' >&2
-	return 1
-}
-
-# Run deployguard in the host namespace; its log goes to $LOG.
-dg() {
-	in_host "$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@"
-}
-
-# The log line for a blocked domain, or fail showing the log.
-blocked_line() {
-	grep -F "WARN DNS BLOCKED" "$LOG" | grep -F "domain=$1 " | head -n1 | grep . || {
-		cat "$LOG" >&2
-		return 1
-	}
 }
 
 @test "direct dependency: downloading a release from github.com is blocked and attributed" {
@@ -154,7 +109,7 @@ time.sleep(0.5)\""' "$W"
 	# curl exits within a millisecond of the refusal: its line may name it by comm only.
 	grep -q 'WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.10 port=80 pid=[0-9]* cmd="[^"]*curl' "$LOG"
 	grep -q 'WARN IP BLOCKED .*ip=2001:db8:2::10 port=80 .*rule=.*blocklist.txt:7' "$LOG"
-	[ "$(grep -c 'WARN IP BLOCKED .*ip=192.0.2.10 port=80 ' "$LOG")" -eq 2 ]
+	grep -q 'WARN IP BLOCKED .*ip=::ffff:192.0.2.10 port=80 .*rule=.*blocklist.txt:6' "$LOG"
 }
 
 @test "a process outside the cgroup resolves and reaches github.com at the same moment" {
@@ -278,22 +233,6 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Truncated, retrying in TCP mode"* ]]
 	[[ "$output" == *"$(printf 'z%.0s' $(seq 250))"* ]]
-}
-
-@test "a packet to port 53 that goes around the socket hooks is dropped and logged" {
-	# A raw socket builds its own UDP header: no sock_addr hook sees it, cgroup_skb does.
-	run dg -- /usr/bin/python3 -c '
-import socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
-q = struct.pack(">HHHHHH", 7, 0x100, 1, 0, 0, 0) + b"\x06github\x03com\x00\x00\x01\x00\x01"
-try:
-    s.sendto(struct.pack(">HHHH", 40000, 53, 8 + len(q), 0) + q, ("198.18.0.1", 0))
-    print("sent")
-except PermissionError:
-    print("refused")'
-	[ "$status" -eq 0 ]
-	[ "$output" = "refused" ]
-	grep -q 'WARN DNS BLOCKED reason=BypassedProxy blocked=true blockedAt=egress ip=198.18.0.1 port=53' "$LOG"
 }
 
 @test "without any kernel header tree deployguard exits 125 naming the package, and runs nothing" {

@@ -1,0 +1,62 @@
+# Shared by the bats files: the world, running deployguard in it, and the check that nothing
+# outlives a run. Loaded with "load common".
+
+# Build the world once per file; teardown_file always removes it.
+world_setup_file() {
+	[ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&3; return 1; }
+	export T=$BATS_TEST_DIRNAME
+	export DG=$T/../deployguard
+	W=$(mktemp -d /tmp/dg-test.XXXXXX)
+	export W
+	source "$T/world.sh"
+	export WORLD_SFX
+	world_up "$W"
+}
+
+teardown_file() {
+	source "$T/world.sh"
+	world_down "$W"
+	rm -rf "$W"
+}
+
+setup() {
+	source "$T/world.sh"
+	LOG=$W/log.$BATS_TEST_NUMBER
+}
+
+# Nothing may outlive a run: no cgroup of ours, no program of ours. A detached tracing program
+# is freed after an RCU grace period, so give the kernel a bounded moment.
+teardown() {
+	local cg i
+	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+	! ls -d "$cg"/deployguard-* 2>/dev/null
+	for i in $(seq 50); do
+		bpftool prog show 2>/dev/null | grep -q ' name dg_' || return 0
+		sleep 0.1
+	done
+	echo "BPF programs left behind:" >&2
+	bpftool prog show | grep ' name dg_' >&2
+	return 1
+}
+
+# Run deployguard in the host namespace; its log goes to $LOG.
+dg() {
+	in_host "$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@"
+}
+
+# The log line for a blocked domain, or fail showing the log.
+blocked_line() {
+	grep -F "WARN DNS BLOCKED" "$LOG" | grep -F "domain=$1 " | head -n1 | grep . || {
+		cat "$LOG" >&2
+		return 1
+	}
+}
+
+# The first log line matching an extended regex, or fail showing the log.
+log_line() {
+	grep -E "$1" "$LOG" | head -n1 | grep . || {
+		echo "no line matches: $1" >&2
+		cat "$LOG" >&2
+		return 1
+	}
+}
