@@ -43,7 +43,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do ./$$t || exit 1; done
 
 lint:
-	groff -mandoc -ww -z man/deployguard.8
+	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format --dry-run -Werror *.c *.h tests/*.c
 
 integration: deployguard

@@ -4,11 +4,13 @@
  * The command and everything it starts run in a cgroup v2 directory of their own. BPF cgroup
  * programs (bpf_prog.h, compiled here with libbcc against the kernel headers) send every DNS query
  * of that cgroup to deployguard's own proxy (proxy.c), which answers names on the blocklist with
- * NXDOMAIN and forwards the rest; connections to blocked addresses fail at connect(). Every block
- * is logged with the pid and command line that caused it, and a summary of every name and address
- * the deploy asked for comes out at the end. Processes outside the cgroup see no change.
+ * NXDOMAIN and forwards the rest; connections to blocked addresses, and to every address a blocked
+ * name resolves to, fail at connect(). Raw and packet sockets and DNS over TLS are refused. Every
+ * block is logged with the pid and command line that caused it, and a summary of every name and
+ * address the deploy asked for comes out at the end. Processes outside the cgroup see no change.
  *
- * USAGE: deployguard [-h] [-V] [-b FILE]... [--audit] [--cgroup PATH] [--upstream ADDR]...
+ * USAGE: deployguard [-h] [-V] [-b FILE... | -a FILE...] [--strict] [--block-action ACT]
+ *                    [--ttl-grace SEC] [--audit] [--cgroup PATH] [--upstream ADDR]...
  *                    [--log-format text|json] [-o FILE] [-v]... -- COMMAND [ARG...]
  *
  * EXAMPLES:
@@ -16,12 +18,16 @@
  *        run a deploy with the names in blocklist.txt unreachable
  *   2. deployguard --audit -b blocklist.txt -o audit.log -- ./deploy.sh
  *        log what would be blocked, block nothing
- *   3. deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy
+ *   3. deployguard -a allowlist.txt --block-action drop -- ./deploy.sh
+ *        reach only what allowlist.txt names; other names get no answer, as in an outage
+ *   4. deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy
  *        forward allowed queries to 192.0.2.53 port 5353, and log them
  *
  * Copyright 2026 the deployguard authors. Licensed under the Apache License, Version 2.0.
  *
  * 2026-11-21  First version: cgroup, DNS redirect and blocklist, address blocks, attribution.
+ * 2026-11-21  Enforcement: blocked names' addresses, --strict, -a, --block-action, DoT, raw and
+ *             packet sockets, the egress backstop.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -645,6 +645,8 @@ void proxy_watch_policy(struct proxy *p)
 	const struct policy *pol = p->cfg.pol;
 	size_t n = pol->nnames < PX_WATCH / 2 ? pol->nnames : PX_WATCH / 2;
 
+	if (p->cfg.method == PX_ALLOWLIST)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const char *rec = pol->arena + pol->names[i].off;
 		char name[DG_NAME_MAX + 1];
@@ -681,7 +683,8 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 		if (wc.addrs[i].ttl < w->minttl)
 			w->minttl = wc.addrs[i].ttl;
 	learn(p, &wc, true, w->name);
-	log_debug("%s. resolves to %zu addresses, now refused", w->name, wc.naddrs);
+	log_debug("blocked name %s. gave %zu addresses%s", w->name, wc.naddrs,
+		  wc.naddrs ? ", now refused" : "");
 }
 
 static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage *to,

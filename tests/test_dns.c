@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -214,6 +215,37 @@ static void test_answer_walk_follows_cnames(void **state)
 			 7);
 }
 
+/* The queries deployguard sends for blocked names: parse back to the same question; bad names
+ * build nothing. */
+static void test_built_query_round_trips(void **state)
+{
+	static const uint8_t want[] = {HDR(0x0102, 0x0100, 1, 0), GITHUB_COM, 0, 28, 0, 1};
+	char label[64], longname[300];
+	uint8_t out[300];
+	struct dns_query q;
+	const char *why;
+	size_t n;
+
+	(void)state;
+	n = dns_build_query("github.com", DNS_T_AAAA, 0x0102, out, sizeof(out));
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(out, want, sizeof(want));
+	assert_int_equal(dns_parse_query(out, n, &q, &why), DNS_R_NOERROR);
+	assert_string_equal(q.name, "github.com");
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(longname, sizeof(longname), "%s.%s.%s.%.61s", label, label, label, label);
+	assert_int_equal(strlen(longname), 253); /* the longest name: 255 wire octets */
+	assert_int_not_equal(dns_build_query(longname, DNS_T_A, 1, out, sizeof(out)), 0);
+	strcat(longname, "a");
+	assert_int_equal(dns_build_query(longname, DNS_T_A, 1, out, sizeof(out)), 0);
+	assert_int_equal(dns_build_query("a..b", DNS_T_A, 1, out, sizeof(out)), 0);
+	label[0] = 'x';
+	snprintf(longname, sizeof(longname), "%sx.com", label); /* a 64-octet label */
+	assert_int_equal(dns_build_query(longname, DNS_T_A, 1, out, sizeof(out)), 0);
+	assert_int_equal(dns_build_query("github.com", DNS_T_A, 1, out, 100), 0);
+}
+
 static void test_malformed_answers(void **state)
 {
 	struct dns_query q;
@@ -268,6 +300,7 @@ int main(void)
 	    cmocka_unit_test(test_reply_echoes_the_question),
 	    cmocka_unit_test(test_answer_walk_follows_cnames),
 	    cmocka_unit_test(test_malformed_answers),
+	    cmocka_unit_test(test_built_query_round_trips),
 	};
 
 	return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
