@@ -185,6 +185,7 @@ time.sleep(0.3)\""' "$W"
 		print("held connection:", "answered" if b"package index" in reply else "no answer")
 		time.sleep(0.3)
 	EOF
+	in_host sysctl -qw net.ipv4.ping_group_range="0 0" # ICMP datagram sockets, in this netns only
 	run dg -a "$W/allow.txt" --ttl-grace 1 -- sh -c '
 		curl -fsS -m 5 http://pkgs.example.org/pkg.txt
 		curl -fsS -m 5 -g http://v6only.example.org/pkg.txt
@@ -194,16 +195,23 @@ time.sleep(0.3)\""' "$W"
 try:
     s.sendto(b\"x\", (\"192.0.2.31\", 9)); print(\"udp sent\")
 except PermissionError:
-    print(\"udp EPERM\")"
+    print(\"udp EPERM\")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+try:
+    s.sendto(b\"\\x08\\0\\0\\0\\0\\0\\0\\1\", (\"192.0.2.31\", 0)); print(\"icmp sent\")
+except PermissionError:
+    print(\"icmp EPERM\")"
 		sh -c "echo \$\$ >$0/p.ttl; exec /usr/bin/python3 $0/ttl.py"' "$W"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c 'package index' <<<"$output")" -eq 2 ]
 	[[ "$output" == *"github=2"* && "$output" == *"unknown=7"* && "$output" == *"udp EPERM"* ]]
+	[[ "$output" == *"icmp EPERM"* ]]
 	[[ "$output" == *"within ttl: connected"*"after ttl: EPERM"*"held connection: answered"* ]]
 	line=$(blocked_line github.com.)
 	[[ "$line" == *"firewallMethod=allowlist"* && "$line" != *"rule="* ]]
 	log_line "$(refusal IP NotAllowed connect 'ip=192.0.2.31 port=80' "$(cat "$W/p.unknown")" curl)"
 	log_line '^WARN IP BLOCKED reason=NotAllowed .*ip=192.0.2.31 port=9 .*firewallMethod=allowlist'
+	log_line '^WARN IP BLOCKED reason=NotAllowed blocked=true blockedAt=egress ip=192.0.2.31 port=0 pid=[0-9]+ cmd="/usr/bin/python3 '
 	log_line "$(refusal IP NotAllowed connect 'domain=short.example.org. ip=192.0.2.33 port=80' "$(cat "$W/p.ttl")" /usr/bin/python3)"
 }
 
