@@ -6,7 +6,7 @@ BCC_LIBS := $(shell pkg-config --libs libbcc 2>/dev/null || echo -lbcc) -lbpf
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
-OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o
+OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o
 UNIT	:= tests/test_policy tests/test_dns
 
 all: deployguard
@@ -14,7 +14,8 @@ all: deployguard
 deployguard: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(BCC_LIBS)
 
-deployguard.o: deployguard.c bpf_prog.h audit.h policy.h proxy.h
+deployguard.o: deployguard.c bpf_prog.h audit.h cgroup.h policy.h proxy.h
+cgroup.o: cgroup.c cgroup.h audit.h
 proxy.o: proxy.c proxy.h dns.h audit.h policy.h
 dns.o: dns.c dns.h
 policy.o: policy.c policy.h
@@ -47,7 +48,7 @@ lint:
 	clang-format --dry-run -Werror *.c *.h tests/*.c
 
 integration: deployguard
-	bats tests/integration.bats tests/enforcement.bats
+	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
 
 check: deployguard unit lint integration
 

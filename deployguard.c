@@ -10,7 +10,8 @@
  * address the deploy asked for comes out at the end. Processes outside the cgroup see no change.
  *
  * USAGE: deployguard [-h] [-V] [-b FILE... | -a FILE...] [--strict] [--block-action ACT]
- *                    [--ttl-grace SEC] [--audit] [--cgroup PATH] [--upstream ADDR]...
+ *                    [--ttl-grace SEC] [--audit] [--user USER] [--leftovers ACT]
+ *                    [--kernel-headers DIR] [--cgroup PATH] [--upstream ADDR]...
  *                    [--log-format text|json] [-o FILE] [-v]... -- COMMAND [ARG...]
  *
  * EXAMPLES:
@@ -28,6 +29,8 @@
  * 2026-11-21  First version: cgroup, DNS redirect and blocklist, address blocks, attribution.
  * 2026-11-21  Enforcement: blocked names' addresses, --strict, -a, --block-action, DoT, raw and
  *             packet sockets, the egress backstop.
+ * 2026-11-21  Operations: --user, --leftovers, --kernel-headers, a watchdog that kills the
+ *             cgroup if deployguard dies, signals ignored at entry stay ignored.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -35,6 +38,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +70,7 @@
 
 #include "audit.h"
 #include "bpf_prog.h"
+#include "cgroup.h"
 #include "policy.h"
 #include "proxy.h"
 
@@ -88,6 +94,9 @@ static struct env {
 	const char *log_path;
 	int verbose;
 	bool dump_bpf;
+	enum { DG_LEFT_LEAVE, DG_LEFT_WAIT, DG_LEFT_KILL } leftovers;
+	const char *user;
+	const char *kernel_headers;
 	char **command;
 	struct proxy_cfg px;
 } env = {.log_format = AUDIT_TEXT, .px = {.grace_s = 30}};
@@ -106,10 +115,16 @@ struct run {
 	int sig_fd;
 	int notify_sock[2]; /* the child sends its seccomp listener over this */
 	int notify_fd;
+	int events_fd;	 /* cgroup.events: POLLPRI when the cgroup empties */
+	int watchdog_fd; /* closing it without a word makes the watchdog kill the cgroup */
 	pid_t child;
 	FILE *log;
 	char *cflags[DG_MAX_CFLAGS];
 	int ncflags;
+	/* --user: who COMMAND runs as */
+	uid_t uid;
+	gid_t gid, groups[256];
+	int ngroups;
 };
 
 static const char usage[] =
@@ -128,6 +143,12 @@ static const char usage[] =
     "      --ttl-grace SEC    a learned address stays allowed this long past its answer's TTL\n"
     "                         (default 30); open connections to it live on\n"
     "      --audit            log what would be blocked, block nothing\n"
+    "      --user USER        run COMMAND as USER (name or uid), with that user's groups;\n"
+    "                         deployguard keeps its privileges, COMMAND gets none\n"
+    "      --leftovers ACT    processes still in the cgroup when COMMAND exits: leave\n"
+    "                         (default: report them, move them out, unguarded), wait (guard\n"
+    "                         until they exit), or kill\n"
+    "      --kernel-headers DIR  compile the BPF programs against this kernel header tree\n"
     "      --cgroup PATH      run COMMAND in this cgroup v2 directory (created if missing,\n"
     "                         left in place if it existed) instead of a fresh one\n"
     "      --upstream ADDR    upstream resolver, IPv4 or IPv6, optional #PORT (may repeat);\n"
@@ -267,6 +288,21 @@ static int parse_grace(const char *arg)
 	return 0;
 }
 
+static int parse_leftovers(const char *arg)
+{
+	if (!strcmp(arg, "leave"))
+		env.leftovers = DG_LEFT_LEAVE;
+	else if (!strcmp(arg, "wait"))
+		env.leftovers = DG_LEFT_WAIT;
+	else if (!strcmp(arg, "kill"))
+		env.leftovers = DG_LEFT_KILL;
+	else {
+		log_warnx("invalid --leftovers '%s': use leave, wait or kill", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -275,6 +311,9 @@ static int parse_args(int argc, char **argv)
 	    {"strict", no_argument, NULL, 'S'},
 	    {"block-action", required_argument, NULL, 'B'},
 	    {"ttl-grace", required_argument, NULL, 'G'},
+	    {"leftovers", required_argument, NULL, 'L'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"kernel-headers", required_argument, NULL, 'K'},
 	    {"audit", no_argument, NULL, 'A'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -305,6 +344,16 @@ static int parse_args(int argc, char **argv)
 		case 'G':
 			if (parse_grace(optarg))
 				return -EINVAL;
+			break;
+		case 'L':
+			if (parse_leftovers(optarg))
+				return -EINVAL;
+			break;
+		case 'u':
+			env.user = optarg;
+			break;
+		case 'K':
+			env.kernel_headers = optarg;
 			break;
 		case 'A':
 			env.audit = true;
@@ -352,32 +401,12 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-/* The cgroup2 mount: /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones. */
-static int cgroup2_mount(char *out, size_t len)
-{
-	char dev[256], dir[PATH_MAX], type[64];
-	FILE *f = fopen("/proc/self/mounts", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
-		if (strcmp(type, "cgroup2") == 0) {
-			snprintf(out, len, "%s", dir);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return err;
-}
-
 /* Make (or reuse) the cgroup and open it. A relative --cgroup is taken under the mount. */
 static int cgroup_setup(struct run *r)
 {
 	char mnt[PATH_MAX];
 	struct statfs sfs;
-	int err = cgroup2_mount(mnt, sizeof(mnt));
+	int err = cg_mount(mnt, sizeof(mnt));
 
 	if (err) {
 		log_warnx("failed to find a cgroup2 mount in /proc/self/mounts: mount one with "
@@ -492,6 +521,19 @@ static int find_headers(struct run *r)
 	struct dirent *de;
 	DIR *d;
 
+	if (env.kernel_headers) {
+		if (header_tree(env.kernel_headers, src, sizeof(src))) {
+			log_warnx(
+			    "--kernel-headers %s is not a kernel header tree: it needs "
+			    "include/generated/autoconf.h, and include/linux/kconfig.h there or "
+			    "in the tree its Makefile includes",
+			    env.kernel_headers);
+			return -ENOENT;
+		}
+		log_debug("kernel headers: %s%s%s", env.kernel_headers, src[0] ? " with " : "",
+			  src);
+		return add_header_flags(r, env.kernel_headers, src);
+	}
 	uname(&u);
 	snprintf(mod, sizeof(mod), "/lib/modules/%s", u.release);
 	if (exists("%s/build/include/linux/kconfig.h", mod) ||
@@ -936,6 +978,11 @@ static void child(const struct run *r, const sigset_t *mask)
 		_exit(DG_EXIT_FAIL);
 	}
 	close(fd);
+	if (env.user &&
+	    (setgroups((size_t)r->ngroups, r->groups) || setgid(r->gid) || setuid(r->uid))) {
+		say("failed to become --user ", env.user, ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
 	execvp(env.command[0], env.command);
 	err = errno;
 	say("failed to run ", env.command[0],
@@ -966,16 +1013,28 @@ static int on_signal(struct run *r, int *status)
 
 /* One turn of the poll loop: kernel events, seccomp notifications, the proxy. Returns 1 when a
  * signal waits in the signalfd, 0, or -errno. */
+/* While waiting for leftovers: SIGINT or SIGTERM ends the wait (they are left, unguarded). */
+static bool drain_signals(struct run *r)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(r->sig_fd, &si, sizeof(si)) == sizeof(si))
+		stop |= si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
+	return stop;
+}
+
 static int turn(struct run *r, int timeout)
 {
-	struct pollfd pfd[3 + 6 + 2 * 64];
+	struct pollfd pfd[4 + 6 + 2 * 64];
 	int n;
 
 	pfd[0] = (struct pollfd){.fd = r->sig_fd, .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = ring_buffer__epoll_fd(r->rb), .events = POLLIN};
 	pfd[2] = (struct pollfd){.fd = r->notify_fd, .events = POLLIN}; /* -1: ignored */
-	n = proxy_prepare(r->proxy, pfd + 3, (int)(sizeof(pfd) / sizeof(pfd[0])) - 3, &timeout);
-	if (poll(pfd, (nfds_t)n + 3, timeout) < 0) {
+	pfd[3] = (struct pollfd){.fd = r->events_fd, .events = POLLPRI};
+	n = proxy_prepare(r->proxy, pfd + 4, (int)(sizeof(pfd) / sizeof(pfd[0])) - 4, &timeout);
+	if (poll(pfd, (nfds_t)n + 4, timeout) < 0) {
 		if (errno == EINTR)
 			return 0;
 		log_warn("poll failed");
@@ -985,22 +1044,33 @@ static int turn(struct run *r, int timeout)
 		bpf_consume_ringbuf(r->rb);
 	if (pfd[2].revents)
 		on_notify(r);
-	proxy_dispatch(r->proxy, pfd + 3, n);
+	proxy_dispatch(r->proxy, pfd + 4, n);
 	return pfd[0].revents != 0;
 }
 
+/* Guard until COMMAND exits, and with --leftovers wait until the cgroup is empty (or a signal
+ * says to stop waiting). */
 static int run_loop(struct run *r, int *status)
 {
+	bool waiting = false;
+
 	for (;;) {
-		int rc = turn(r, -1);
+		int rc = turn(r, waiting ? 1000 : -1);
 
 		if (rc < 0)
 			return rc;
-		if (rc && on_signal(r, status)) {
-			bpf_consume_ringbuf(r->rb); /* the last events of the run */
-			return 0;
+		if (waiting && (rc ? drain_signals(r) : !cg_populated(r->cg_path)))
+			break;
+		if (!waiting && rc && on_signal(r, status)) {
+			if (env.leftovers != DG_LEFT_WAIT ||
+			    !cg_report(r->cg_path, "COMMAND exited; guarding until it exits too"))
+				break;
+			waiting = true;
+			r->events_fd = cg_events_fd(r->cg_path);
 		}
 	}
+	bpf_consume_ringbuf(r->rb); /* the last events of the run */
+	return 0;
 }
 
 /* The addresses of blocked names should be known before COMMAND can pin one: resolve the names
@@ -1019,36 +1089,30 @@ static void warm_up(struct run *r)
 		    proxy_watch_pending(r->proxy));
 }
 
-/* Processes COMMAND left in the cgroup are reported and moved to the parent cgroup, so the
- * cgroup can go; they run on unguarded. */
-static void move_leftovers(const struct run *r)
+/* Processes COMMAND left in the cgroup: reported, then moved to the parent cgroup so that the
+ * cgroup can go (leave; they run on unguarded), or killed. With wait, run_loop waited for them. */
+static void handle_leftovers(const struct run *r)
 {
-	char path[PATH_MAX + 16], parent[PATH_MAX + 16], cmd[DG_CMD_MAX];
-	FILE *f;
-	int pid;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", r->cg_path);
-	snprintf(parent, sizeof(parent), "%s", r->cg_path);
-	strcpy(strrchr(parent, '/'), "/cgroup.procs");
-	f = fopen(path, "re");
-	while (f && fscanf(f, "%d", &pid) == 1) {
-		int fd = open(parent, O_WRONLY | O_CLOEXEC);
-
-		audit_cmdline(pid, cmd, sizeof(cmd));
-		log_warnx("left behind by COMMAND, now unguarded: pid %d cmd \"%.200s\"", pid, cmd);
-		if (fd < 0 || dprintf(fd, "%d\n", pid) < 0)
-			log_warn("failed to move pid %d out of %s", pid, r->cg_path);
-		if (fd >= 0)
-			close(fd);
+	if (env.leftovers == DG_LEFT_KILL) {
+		if (!cg_report(r->cg_path, "left behind by COMMAND, killing it"))
+			return;
+		if (cg_kill(r->cg_path) || cg_wait_empty(r->cg_path, 5000))
+			log_warnx("failed to kill every process left in %s", r->cg_path);
+		return;
 	}
-	if (f)
-		fclose(f);
+	if (!cg_report(r->cg_path, r->cg_created ? "left behind by COMMAND, now unguarded in the "
+						   "parent cgroup"
+						 : "left behind by COMMAND, now unguarded"))
+		return;
+	if (r->cg_created)
+		cg_move_to_parent(r->cg_path);
 }
 
 static void cleanup(struct run *r)
 {
-	if (r->child > 0 && r->cg_created)
-		move_leftovers(r);
+	if (r->child > 0)
+		handle_leftovers(r);
+	cg_watchdog_release(r->watchdog_fd); /* what remains in the cgroup may now run unguarded */
 	for (size_t i = DG_NPROGS; i-- > 0;) {
 		if (r->link_fd[i] >= 0)
 			close(r->link_fd[i]);
@@ -1071,6 +1135,8 @@ static void cleanup(struct run *r)
 		close(r->notify_fd);
 	if (r->cg_fd >= 0)
 		close(r->cg_fd);
+	if (r->events_fd >= 0)
+		close(r->events_fd);
 	if (r->cg_created && rmdir(r->cg_path))
 		log_warn("failed to remove cgroup %s", r->cg_path);
 	for (int i = 0; i < r->ncflags; i++)
@@ -1095,6 +1161,37 @@ static int load_policy(struct run *r)
 	return 0;
 }
 
+/* --user: a name or uid from the passwd database, with that user's groups. COMMAND also gets
+ * the user's HOME, USER and LOGNAME, as from runuser(1). */
+static int resolve_user(struct run *r)
+{
+	struct passwd *pw = getpwnam(env.user);
+	char *end;
+	long id;
+
+	errno = 0;
+	id = strtol(env.user, &end, 10);
+	if (!pw && !errno && end != env.user && !*end && id >= 0)
+		pw = getpwuid((uid_t)id);
+	if (!pw) {
+		log_warnx("unknown --user '%s': give a user name or uid from the passwd database",
+			  env.user);
+		return -EINVAL;
+	}
+	r->uid = pw->pw_uid;
+	r->gid = pw->pw_gid;
+	r->ngroups = (int)(sizeof(r->groups) / sizeof(r->groups[0]));
+	if (getgrouplist(pw->pw_name, pw->pw_gid, r->groups, &r->ngroups) < 0) {
+		log_warnx("user %s is in more than %zu groups", pw->pw_name,
+			  sizeof(r->groups) / sizeof(r->groups[0]));
+		return -E2BIG;
+	}
+	if (setenv("HOME", pw->pw_dir, 1) || setenv("USER", pw->pw_name, 1) ||
+	    setenv("LOGNAME", pw->pw_name, 1))
+		return -errno;
+	return 0;
+}
+
 /* Everything up to a guarded cgroup with the proxy listening; nothing of COMMAND runs yet. */
 static int setup(struct run *r)
 {
@@ -1102,7 +1199,8 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err;
 
-	if ((err = load_policy(r)) || (err = notify_sizes()))
+	if ((err = load_policy(r)) || (err = notify_sizes()) ||
+	    (env.user && (err = resolve_user(r))))
 		return err;
 	if (env.log_path && !(r->log = fopen(env.log_path, "ae"))) {
 		err = -errno;
@@ -1145,7 +1243,13 @@ static int setup(struct run *r)
 
 int main(int argc, char **argv)
 {
-	struct run r = {.cg_fd = -1, .sig_fd = -1, .notify_sock = {-1, -1}, .notify_fd = -1};
+	struct run r = {.cg_fd = -1,
+			.sig_fd = -1,
+			.notify_sock = {-1, -1},
+			.notify_fd = -1,
+			.events_fd = -1,
+			.watchdog_fd = -1};
+	static const int passed[] = {SIGINT, SIGTERM, SIGHUP};
 	sigset_t mask, old;
 	int err, status = DG_EXIT_FAIL;
 
@@ -1156,9 +1260,13 @@ int main(int argc, char **argv)
 	/* Signals wait in the signalfd from the start, so ^C during set-up still cleans up. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+		struct sigaction sa;
+
+		/* Ignored at entry (nohup, a background job): stays ignored, for COMMAND too. */
+		if (sigaction(passed[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			sigaddset(&mask, passed[i]);
+	}
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	signal(SIGPIPE, SIG_IGN);
 	r.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1168,6 +1276,11 @@ int main(int argc, char **argv)
 	warm_up(&r);
 	if (sigpending(&mask) == 0 && (sigismember(&mask, SIGINT) || sigismember(&mask, SIGTERM))) {
 		log_warnx("interrupted during set-up: COMMAND not run");
+		goto cleanup;
+	}
+	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created);
+	if (r.watchdog_fd < 0) {
+		log_warnx("failed to start the watchdog: %s", strerror(-r.watchdog_fd));
 		goto cleanup;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.notify_sock)) {

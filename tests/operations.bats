@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# Integration tests of operating deployguard (issue 4): crash safety, signals, leftovers,
+# concurrent runs, --user, --kernel-headers. Same world as integration.bats. Needs root.
+
+bats_require_minimum_version 1.5.0
+load common
+
+setup_file() {
+	world_setup_file || return 1
+	printf 'github.com\n' >"$W/github.txt"
+	printf 'pkgs.example.org\n' >"$W/pkgs.txt"
+}
+
+# A daemon that outlives the command: started with setsid nohup, its pid in $W/l.pid. The command
+# waits until it is sleep, so that the report names it as such.
+DAEMON='setsid nohup sleep 30 >/dev/null 2>&1 & p=$!; echo $p >"$0/l.pid"
+	until [ "$(cat /proc/$p/comm)" = sleep ]; do sleep 0.05; done'
+
+# Start deployguard in the background with SIGINT at its default (bats' background jobs ignore
+# it, and an ignored signal stays ignored); its pid goes to $W/dg.pid.
+dg_bg() {
+	/usr/bin/python3 -c '
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+open(sys.argv[1], "w").write(str(os.getpid()))
+os.execvp(sys.argv[2], sys.argv[2:])' "$W/dg.pid" nsenter --net="/run/netns/$NS_HOST" \
+		"$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@" &
+}
+
+# Is PID dead (gone, or a zombie its new parent has not reaped yet)? Waits at most 5 s.
+gone() {
+	for _ in $(seq 50); do
+		[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_for() {
+	for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+	echo "timed out waiting for $1" >&2
+	return 1
+}
+
+@test "SIGKILL to deployguard: the command and its descendants are killed, nothing stays attached" {
+	dg_bg -b "$W/github.txt" -- sh -c 'sleep 60 & echo $! >"$0/k.child"; setsid sleep 61 & echo $! >"$0/k.daemon"; wait' "$W" 2>"$W/k.err"
+	wait_for "$W/k.daemon"
+	cg=$(grep -o '0::.*' "/proc/$(cat "$W/k.child")/cgroup" | cut -c4-)
+	kill -KILL "$(cat "$W/dg.pid")"
+	wait || true
+	gone "$(cat "$W/k.child")"
+	gone "$(cat "$W/k.daemon")"
+	[[ "$cg" == /deployguard-* ]]
+	grep -q "died without cleaning up: killing what runs in .*$cg, which is no longer guarded" "$W/k.err"
+	# teardown checks that no cgroup and no dg_ program are left
+}
+
+@test "SIGINT, SIGTERM and SIGHUP are passed to the command, and deployguard exits with its status" {
+	for sig in INT TERM HUP; do
+		rm -f "$W/s.ready"
+		dg_bg -- sh -c 'trap "exit 7" '"$sig"'; touch "$0/s.ready"; while :; do sleep 0.1; done' "$W"
+		wait_for "$W/s.ready"
+		kill -"$sig" "$(cat "$W/dg.pid")"
+		st=0
+		wait "$!" || st=$?
+		[ "$st" -eq 7 ] || { echo "$sig: status $st" >&2; false; }
+	done
+	# A command that does not catch the signal dies of it: 128 + N.
+	rm -f "$W/s.ready"
+	dg_bg -- sh -c 'touch "$0/s.ready"; exec sleep 30' "$W"
+	wait_for "$W/s.ready"
+	kill -TERM "$(cat "$W/dg.pid")"
+	st=0
+	wait "$!" || st=$?
+	[ "$st" -eq 143 ]
+}
+
+@test "--leftovers leave (default): a daemon is reported, moved out, and the cgroup removed" {
+	run dg -- sh -c "$DAEMON" "$W"
+	[ "$status" -eq 0 ]
+	pid=$(cat "$W/l.pid")
+	kill -0 "$pid"
+	[[ "$output" == *"left behind by COMMAND, now unguarded in the parent cgroup: pid $pid cmd \"sleep 30 \""* ]]
+	grep -qv deployguard- "/proc/$pid/cgroup"
+	kill "$pid"
+}
+
+@test "--leftovers kill: a daemon is reported and killed" {
+	run dg --leftovers kill -- sh -c "$DAEMON" "$W"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"left behind by COMMAND, killing it: pid $(cat "$W/l.pid") cmd \"sleep 30 \""* ]]
+	gone "$(cat "$W/l.pid")"
+}
+
+@test "--leftovers wait: the daemon stays guarded after the command exits, and deployguard waits for it" {
+	run dg --leftovers wait -b "$W/github.txt" -- sh -c '
+		setsid sh -c "echo \$\$ >$0/w.pid; sleep 1; getent hosts github.com; echo \$? >$0/w.result" >/dev/null 2>&1 &
+		exit 3' "$W"
+	[ "$status" -eq 3 ]
+	[ "$(cat "$W/w.result")" = 2 ] # blocked after COMMAND had exited
+	[[ "$output" == *"COMMAND exited; guarding until it exits too: pid $(cat "$W/w.pid")"* ]]
+	blocked_line github.com.
+}
+
+@test "two runs at once with different blocklists each guard and log only their own cgroup" {
+	LOG=$W/log.a dg_bg -b "$W/github.txt" -- sh -c 'sleep 1; getent hosts github.com; echo "a github=$?"; getent hosts pkgs.example.org >/dev/null; echo "a pkgs=$?"' >"$W/a.out" 2>&1
+	a=$!
+	LOG=$W/log.b
+	run dg -b "$W/pkgs.txt" -- sh -c 'sleep 1; getent hosts github.com >/dev/null; echo "b github=$?"; getent hosts pkgs.example.org; echo "b pkgs=$?"'
+	wait "$a"
+	[[ "$output" == *"b github=0"*"b pkgs=2"* ]]
+	[[ "$(cat "$W/a.out")" == *"a github=2"*"a pkgs=0"* ]]
+	grep -q 'DNS BLOCKED .*domain=github.com. ' "$W/log.a"
+	! grep -q 'domain=pkgs.example.org' "$W/log.a"
+	grep -q 'DNS BLOCKED .*domain=pkgs.example.org. ' "$W/log.b"
+	! grep -q 'domain=github.com' "$W/log.b"
+}
+
+@test "--user: an unprivileged script is fully guarded and cannot detach, leave or stop the guard" {
+	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+	run dg --user nobody -b "$W/github.txt" -- sh -c '
+		id -u
+		getent hosts github.com; echo "dns=$?"
+		curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo "ip=$?"
+		echo $$ 2>/dev/null >"$0/cgroup.procs"; echo "leave=$?"
+		bpftool prog show >/dev/null 2>&1; echo "bpf=$?"
+		kill -9 $PPID 2>/dev/null; echo "kill=$?"
+		curl -fsS -m 3 http://192.0.2.30/pkg.txt' "$cg"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 65534 ]
+	[[ "$output" == *"dns=2"*"ip=7"* ]]
+	[[ "$output" != *"leave=0"* && "$output" != *"bpf=0"* && "$output" != *"kill=0"* ]]
+	[[ "$output" == *"package index"* ]]
+	[[ "$(blocked_line github.com.)" == *'cmd="getent hosts github.com "'* ]]
+	run dg --user no-such-user-dg -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"unknown --user 'no-such-user-dg'"* ]]
+}
+
+@test "--kernel-headers DIR is used, and a directory that is not a header tree is an error" {
+	dir=$(ls -d /usr/src/linux-headers-*-amd64 | head -n1)
+	run dg -v -v --kernel-headers "$dir" -- true
+	[ "$status" -eq 0 ]
+	grep -q "kernel headers: $dir" "$LOG" || [[ "$output" == *"kernel headers: $dir"* ]]
+	run dg --kernel-headers "$W" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"--kernel-headers $W is not a kernel header tree"* ]]
+	[ ! -e "$W/ran" ]
+}
