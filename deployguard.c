@@ -11,7 +11,7 @@
  *
  * USAGE: deployguard [-h] [-V] [-b FILE... | -a FILE...] [--strict] [--block-action ACT]
  *                    [--ttl-grace SEC] [--audit] [--user USER] [--leftovers ACT]
- *                    [--kernel-headers DIR] [--cgroup PATH] [--upstream ADDR]...
+ *                    [--kernel-headers DIR] [--fail-open] [--cgroup PATH] [--upstream ADDR]...
  *                    [--log-format text|json] [-o FILE] [-v]... -- COMMAND [ARG...]
  *
  * EXAMPLES:
@@ -30,7 +30,7 @@
  * 2026-11-21  Enforcement: blocked names' addresses, --strict, -a, --block-action, DoT, raw and
  *             packet sockets, the egress backstop.
  * 2026-11-21  Operations: --user, --leftovers, --kernel-headers, a watchdog that kills the
- *             cgroup if deployguard dies, signals ignored at entry stay ignored.
+ *             cgroup if deployguard dies, signals ignored at entry stay ignored, --fail-open.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -97,6 +97,7 @@ static struct env {
 	enum { DG_LEFT_LEAVE, DG_LEFT_WAIT, DG_LEFT_KILL } leftovers;
 	const char *user;
 	const char *kernel_headers;
+	bool fail_open;
 	char **command;
 	struct proxy_cfg px;
 } env = {.log_format = AUDIT_TEXT, .px = {.grace_s = 30}};
@@ -121,6 +122,7 @@ struct run {
 	FILE *log;
 	char *cflags[DG_MAX_CFLAGS];
 	int ncflags;
+	bool host_stage; /* set-up got past the command line and the policy */
 	/* --user: who COMMAND runs as */
 	uid_t uid;
 	gid_t gid, groups[256];
@@ -149,6 +151,8 @@ static const char usage[] =
     "                         (default: report them, move them out, unguarded), wait (guard\n"
     "                         until they exit), or kill\n"
     "      --kernel-headers DIR  compile the BPF programs against this kernel header tree\n"
+    "      --fail-open        if the guard cannot be set up, warn and run COMMAND unguarded\n"
+    "                         (default: exit 125, COMMAND not run)\n"
     "      --cgroup PATH      run COMMAND in this cgroup v2 directory (created if missing,\n"
     "                         left in place if it existed) instead of a fresh one\n"
     "      --upstream ADDR    upstream resolver, IPv4 or IPv6, optional #PORT (may repeat);\n"
@@ -314,6 +318,7 @@ static int parse_args(int argc, char **argv)
 	    {"leftovers", required_argument, NULL, 'L'},
 	    {"user", required_argument, NULL, 'u'},
 	    {"kernel-headers", required_argument, NULL, 'K'},
+	    {"fail-open", no_argument, NULL, 'O'},
 	    {"audit", no_argument, NULL, 'A'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -354,6 +359,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'K':
 			env.kernel_headers = optarg;
+			break;
+		case 'O':
+			env.fail_open = true;
 			break;
 		case 'A':
 			env.audit = true;
@@ -1143,8 +1151,10 @@ static void cleanup(struct run *r)
 		free(r->cflags[i]);
 	policy_free(&r->pol);
 	audit_free();
+	audit_init(NULL, env.log_format, env.verbose); /* later lines go to stderr */
 	if (r->log)
 		fclose(r->log);
+	r->log = NULL;
 }
 
 static int load_policy(struct run *r)
@@ -1199,8 +1209,7 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err;
 
-	if ((err = load_policy(r)) || (err = notify_sizes()) ||
-	    (env.user && (err = resolve_user(r))))
+	if ((err = load_policy(r)) || (env.user && (err = resolve_user(r))))
 		return err;
 	if (env.log_path && !(r->log = fopen(env.log_path, "ae"))) {
 		err = -errno;
@@ -1209,6 +1218,10 @@ static int setup(struct run *r)
 	}
 	audit_init(r->log, env.log_format, env.verbose);
 	if (!env.px.nup && !env.dump_bpf && (err = upstreams_from_resolv_conf()))
+		return err;
+	/* The input is good; from here on a failure is the host's, which --fail-open may pass. */
+	r->host_stage = true;
+	if ((err = notify_sizes()))
 		return err;
 	env.px.pol = &r->pol;
 	env.px.audit = env.audit;
@@ -1241,6 +1254,28 @@ static int setup(struct run *r)
 	return 0;
 }
 
+/* --fail-open: the guard could not be set up (cleanup() has undone what was), so COMMAND runs
+ * in deployguard's place, unguarded, after a warning no one can miss. */
+static void run_unguarded(const struct run *r, const sigset_t *mask)
+{
+	int err;
+
+	log_warnx("WARNING: the guard could not be set up (see above); --fail-open: running "
+		  "COMMAND UNGUARDED, nothing is blocked or logged");
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (env.user &&
+	    (setgroups((size_t)r->ngroups, r->groups) || setgid(r->gid) || setuid(r->uid))) {
+		log_warn("failed to become --user %s: COMMAND not run", env.user);
+		exit(DG_EXIT_FAIL);
+	}
+	execvp(env.command[0], env.command);
+	err = errno;
+	log_warnx("failed to run %s: %s", env.command[0],
+		  err == ENOENT ? "command not found" : "not executable");
+	exit(err == ENOENT ? DG_EXIT_NOTFOUND : DG_EXIT_CANNOT);
+}
+
 int main(int argc, char **argv)
 {
 	struct run r = {.cg_fd = -1,
@@ -1271,6 +1306,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	r.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	err = r.sig_fd < 0 ? -errno : setup(&r);
+	if (err && env.fail_open && r.host_stage && !env.dump_bpf) {
+		cleanup(&r);
+		run_unguarded(&r, &old);
+	}
 	if (err || env.dump_bpf)
 		goto cleanup;
 	warm_up(&r);

@@ -147,3 +147,15 @@ wait_for() {
 	[[ "$output" == *"--kernel-headers $W is not a kernel header tree"* ]]
 	[ ! -e "$W/ran" ]
 }
+
+@test "--fail-open: when the guard cannot be set up, the command runs unguarded after a warning, with its own status" {
+	# Guarded, this query would be redirected to the proxy and blocked.
+	run dg --fail-open --kernel-headers "$W" -b "$W/github.txt" -- sh -c 'dig +short +time=3 @198.18.0.1 github.com; exit 4'
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"is not a kernel header tree"*"--fail-open: running COMMAND UNGUARDED"*"192.0.2.10"* ]]
+	# Bad input is never passed over: only the host's failures are.
+	printf 'not a rule\n' >"$W/bad.txt"
+	run dg --fail-open -b "$W/bad.txt" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[ ! -e "$W/ran" ]
+}
