@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,7 +189,7 @@ static void watchdog(int rfd, const char *path, bool remove)
 	_exit(0);
 }
 
-int cg_watchdog(const char *path, bool remove)
+int cg_watchdog(const char *path, bool remove, pid_t *wpid)
 {
 	int p[2];
 	pid_t pid;
@@ -208,14 +209,17 @@ int cg_watchdog(const char *path, bool remove)
 		watchdog(p[0], path, remove);
 	}
 	close(p[0]);
+	*wpid = pid;
 	return p[1];
 }
 
-void cg_watchdog_release(int fd)
+void cg_watchdog_release(int fd, pid_t pid)
 {
 	if (fd < 0)
 		return;
 	if (write(fd, "x", 1) != 1)
 		log_warn("failed to release the watchdog");
 	close(fd);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		; /* not left to init as a zombie */
 }

@@ -21,8 +21,9 @@ int cg_events_fd(const char *path);
 bool cg_populated(const char *path);
 /* Start a process outside the cgroup that kills everything in it, and removes it if remove is
  * set, unless cg_watchdog_release() was called first: deployguard's death must not leave the
- * cgroup running unguarded. Returns the fd deployguard holds, or -errno. */
-int cg_watchdog(const char *path, bool remove);
-void cg_watchdog_release(int fd);
+ * cgroup running unguarded. Returns the fd deployguard holds (and the pid in *pid), or -errno. */
+int cg_watchdog(const char *path, bool remove, pid_t *pid);
+/* Tell the watchdog all is well, and reap it. */
+void cg_watchdog_release(int fd, pid_t pid);
 
 #endif

@@ -118,6 +118,7 @@ struct run {
 	int notify_fd;
 	int events_fd;	 /* cgroup.events: POLLPRI when the cgroup empties */
 	int watchdog_fd; /* closing it without a word makes the watchdog kill the cgroup */
+	pid_t watchdog;
 	pid_t child;
 	FILE *log;
 	char *cflags[DG_MAX_CFLAGS];
@@ -1120,7 +1121,7 @@ static void cleanup(struct run *r)
 {
 	if (r->child > 0)
 		handle_leftovers(r);
-	cg_watchdog_release(r->watchdog_fd); /* what remains in the cgroup may now run unguarded */
+	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
 	for (size_t i = DG_NPROGS; i-- > 0;) {
 		if (r->link_fd[i] >= 0)
 			close(r->link_fd[i]);
@@ -1317,7 +1318,7 @@ int main(int argc, char **argv)
 		log_warnx("interrupted during set-up: COMMAND not run");
 		goto cleanup;
 	}
-	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created);
+	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.watchdog);
 	if (r.watchdog_fd < 0) {
 		log_warnx("failed to start the watchdog: %s", strerror(-r.watchdog_fd));
 		goto cleanup;
