@@ -967,10 +967,28 @@ static void say(const char *a, const char *b, const char *c)
 }
 
 /* The child joins the cgroup before exec, so COMMAND never runs a single instruction unguarded. */
+/* Become --user if given, then COMMAND; on failure exit 125, 126 or 127 (env(1) codes). Only
+ * async-signal-safe calls: it runs in a forked child. */
+static void exec_command(const struct run *r)
+{
+	int err;
+
+	if (env.user &&
+	    (setgroups((size_t)r->ngroups, r->groups) || setgid(r->gid) || setuid(r->uid))) {
+		say("failed to become --user ", env.user, ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
+	execvp(env.command[0], env.command);
+	err = errno;
+	say("failed to run ", env.command[0],
+	    err == ENOENT ? ": command not found" : ": not executable");
+	_exit(err == ENOENT ? DG_EXIT_NOTFOUND : DG_EXIT_CANNOT);
+}
+
 static void child(const struct run *r, const sigset_t *mask)
 {
 	char procs[PATH_MAX];
-	int fd, err;
+	int fd;
 
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
@@ -987,16 +1005,7 @@ static void child(const struct run *r, const sigset_t *mask)
 		_exit(DG_EXIT_FAIL);
 	}
 	close(fd);
-	if (env.user &&
-	    (setgroups((size_t)r->ngroups, r->groups) || setgid(r->gid) || setuid(r->uid))) {
-		say("failed to become --user ", env.user, ": COMMAND not run");
-		_exit(DG_EXIT_FAIL);
-	}
-	execvp(env.command[0], env.command);
-	err = errno;
-	say("failed to run ", env.command[0],
-	    err == ENOENT ? ": command not found" : ": not executable");
-	_exit(err == ENOENT ? DG_EXIT_NOTFOUND : DG_EXIT_CANNOT);
+	exec_command(r);
 }
 
 /* A signal for deployguard: SIGCHLD reaps COMMAND (returns 1 when it is gone); the others are
@@ -1259,22 +1268,11 @@ static int setup(struct run *r)
  * in deployguard's place, unguarded, after a warning no one can miss. */
 static void run_unguarded(const struct run *r, const sigset_t *mask)
 {
-	int err;
-
 	log_warnx("WARNING: the guard could not be set up (see above); --fail-open: running "
 		  "COMMAND UNGUARDED, nothing is blocked or logged");
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (env.user &&
-	    (setgroups((size_t)r->ngroups, r->groups) || setgid(r->gid) || setuid(r->uid))) {
-		log_warn("failed to become --user %s: COMMAND not run", env.user);
-		exit(DG_EXIT_FAIL);
-	}
-	execvp(env.command[0], env.command);
-	err = errno;
-	log_warnx("failed to run %s: %s", env.command[0],
-		  err == ENOENT ? "command not found" : "not executable");
-	exit(err == ENOENT ? DG_EXIT_NOTFOUND : DG_EXIT_CANNOT);
+	exec_command(r);
 }
 
 int main(int argc, char **argv)

@@ -867,10 +867,14 @@ static void udp_timeouts(struct proxy *p, uint64_t now)
 			udp_forward(p, s);
 			continue;
 		}
-		log_warnx("no upstream answered for %s. after %d tries", s->q.name, PX_TRIES);
-		if (s->lsock >= 0)
+		if (s->lsock < 0) { /* our own: one line per watched name would flood */
+			log_debug("no upstream answered for blocked name %s.", s->q.name);
+		} else {
+			log_warnx("no upstream answered for %s. after %d tries", s->q.name,
+				  PX_TRIES);
 			udp_answer(p, s->lsock, &s->from, s->fromlen, s->qbuf, &s->q,
 				   DNS_R_SERVFAIL);
+		}
 		udp_free(p, s);
 	}
 }
