@@ -8,6 +8,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o
 UNIT	:= tests/test_policy tests/test_dns
+TOOLS	:= tests/tools/sysfw
 
 all: deployguard
 
@@ -26,6 +27,10 @@ tests/test_policy: tests/test_policy.c policy.c policy.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_policy.c policy.c -lcmocka
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
+
+# Test helpers that need root run from the integration tests.
+tests/tools/sysfw: tests/tools/sysfw.c
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
@@ -47,7 +52,7 @@ lint:
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format --dry-run -Werror *.c *.h tests/*.c
 
-integration: deployguard
+integration: deployguard $(TOOLS)
 	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
 
 check: deployguard unit lint integration
@@ -57,6 +62,6 @@ install: deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
 
 clean:
-	rm -f deployguard $(OBJS) $(UNIT)
+	rm -f deployguard $(OBJS) $(UNIT) $(TOOLS)
 
 .PHONY: all deps demo unit lint integration check install clean

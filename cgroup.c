@@ -41,6 +41,27 @@ int cg_mount(char *out, size_t len)
 	return err;
 }
 
+bool cg_holds_self(const char *mnt, const char *path)
+{
+	char line[PATH_MAX], self[2 * PATH_MAX] = "", want[PATH_MAX];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	size_t n;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line,
+			     "0::", 3)) { /* the cgroup2 line; hybrid hosts list v1 ones too */
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(self, sizeof(self), "%s%s", mnt, line + 3);
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!realpath(path, want))
+		return false;
+	n = strlen(want);
+	return !strncmp(self, want, n) && (self[n] == '\0' || self[n] == '/');
+}
+
 static FILE *open_in(const char *path, const char *file, const char *mode)
 {
 	char p[PATH_MAX + 32];

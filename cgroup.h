@@ -8,6 +8,8 @@
 
 /* The cgroup2 mount: /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones. */
 int cg_mount(char *out, size_t len);
+/* Is this process in the cgroup PATH or below it (mnt: the cgroup2 mount)? */
+bool cg_holds_self(const char *mnt, const char *path);
 /* Log each process in the cgroup as "WHAT: pid N cmd ..."; returns how many there are. */
 size_t cg_report(const char *path, const char *what);
 /* Move every process of the cgroup to its parent. */

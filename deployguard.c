@@ -81,7 +81,8 @@
 #define DG_NPROGS	 (sizeof(dg_progs) / sizeof(dg_progs[0]))
 #define CGROUP2_MAGIC	 0x63677270
 #define DG_MAX_CFLAGS	 16
-#define DG_WARMUP_MS	 2000 /* longest wait for blocked names' addresses before COMMAND runs */
+#define DG_WARMUP_MS	 2000  /* longest wait for blocked names' addresses before COMMAND runs */
+#define DG_NETS_SPARE	 65536 /* address rules a reload may add; an LPM trie allocates per entry */
 
 static struct env {
 	const char *lists[64]; /* policy files: blocklists, or allowlists with -a */
@@ -95,10 +96,12 @@ static struct env {
 	int verbose;
 	bool dump_bpf;
 	enum { DG_LEFT_LEAVE, DG_LEFT_WAIT, DG_LEFT_KILL } leftovers;
+	bool leftovers_set;
 	const char *user;
 	const char *kernel_headers;
 	bool fail_open;
 	char **command;
+	bool attach; /* --cgroup and no COMMAND: guard what is in the cgroup until a signal */
 	struct proxy_cfg px;
 } env = {.log_format = AUDIT_TEXT, .px = {.grace_s = 30}};
 
@@ -121,6 +124,7 @@ struct run {
 	pid_t watchdog;
 	pid_t child;
 	FILE *log;
+	size_t nets_max[2]; /* IPv4 and IPv6 address rules the LPM tries hold */
 	char *cflags[DG_MAX_CFLAGS];
 	int ncflags;
 	bool host_stage; /* set-up got past the command line and the policy */
@@ -354,6 +358,7 @@ static int parse_args(int argc, char **argv)
 		case 'L':
 			if (parse_leftovers(optarg))
 				return -EINVAL;
+			env.leftovers_set = true;
 			break;
 		case 'u':
 			env.user = optarg;
@@ -401,8 +406,15 @@ static int parse_args(int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind >= argc && !env.dump_bpf) {
-		log_warnx("no COMMAND given: deployguard [OPTIONS] -- COMMAND [ARG...]");
+	env.attach = optind >= argc && env.cgroup && !env.dump_bpf;
+	if (optind >= argc && !env.dump_bpf && !env.attach) {
+		log_warnx("no COMMAND given: deployguard [OPTIONS] -- COMMAND [ARG...], or "
+			  "deployguard [OPTIONS] --cgroup PATH to guard an existing cgroup");
+		return -EINVAL;
+	}
+	if (env.attach && (env.user || env.leftovers_set || env.fail_open)) {
+		log_warnx("--user, --leftovers and --fail-open need a COMMAND: with --cgroup PATH "
+			  "alone deployguard runs nothing");
 		return -EINVAL;
 	}
 	env.command = argv + optind;
@@ -429,19 +441,31 @@ static int cgroup_setup(struct run *r)
 		snprintf(r->cg_path, sizeof(r->cg_path), "%s", env.cgroup);
 	else
 		snprintf(r->cg_path, sizeof(r->cg_path), "%s/%s", mnt, env.cgroup);
-	if (mkdir(r->cg_path, 0755) == 0)
+	if (!env.attach && mkdir(r->cg_path, 0755) == 0)
 		r->cg_created = true;
-	else if (errno != EEXIST) {
+	else if (!env.attach && errno != EEXIST) {
 		err = -errno;
 		log_warn("failed to create cgroup %s", r->cg_path);
 		return err;
 	}
 	r->cg_fd = open(r->cg_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->cg_fd < 0 && errno == ENOENT && env.attach) {
+		log_warnx("cgroup %s does not exist: --cgroup without a COMMAND guards an existing "
+			  "cgroup",
+			  r->cg_path);
+		return -ENOENT;
+	}
 	if (r->cg_fd < 0 || fstatfs(r->cg_fd, &sfs) || sfs.f_type != CGROUP2_MAGIC) {
 		err = r->cg_fd < 0 ? -errno : -ENOTDIR;
 		log_warnx("%s is not a cgroup v2 directory (cgroup2 is mounted at %s)", r->cg_path,
 			  mnt);
 		return err;
+	}
+	if (cg_holds_self(mnt, r->cg_path)) {
+		log_warnx("deployguard itself runs in %s: guarding it would send deployguard's own "
+			  "queries to itself; run deployguard from another cgroup",
+			  r->cg_path);
+		return -EINVAL;
 	}
 	log_debug("cgroup %s%s", r->cg_path, r->cg_created ? " (created)" : "");
 	return 0;
@@ -609,10 +633,12 @@ static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
 		err = add_cflag(r, "-DDG_DENY_UNKNOWN=%lu", env.px.method != PX_BLOCKLIST);
 	if (!err)
 		err = add_cflag(r, "-DDG_NETS_ALLOW=%lu", env.px.method == PX_ALLOWLIST);
+	r->nets_max[0] = count_nets(&r->pol, AF_INET) + DG_NETS_SPARE;
+	r->nets_max[1] = count_nets(&r->pol, AF_INET6) + DG_NETS_SPARE;
 	if (!err)
-		err = add_cflag(r, "-DDG_NNETS4=%lu", count_nets(&r->pol, AF_INET) + 1);
+		err = add_cflag(r, "-DDG_NNETS4=%lu", r->nets_max[0]);
 	if (!err)
-		err = add_cflag(r, "-DDG_NNETS6=%lu", count_nets(&r->pol, AF_INET6) + 1);
+		err = add_cflag(r, "-DDG_NNETS6=%lu", r->nets_max[1]);
 	if (!err)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
 	if (err)
@@ -684,17 +710,19 @@ static int bpf_attach(struct run *r)
 	return 0;
 }
 
+struct dg_lpm {
+	uint32_t prefixlen;
+	uint8_t addr[16];
+};
+
 /* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. */
-static int fill_nets(struct run *r)
+static int fill_nets(struct run *r, const struct policy *pol)
 {
 	int fd4 = bpf_table_fd(r->mod, "dg_nets4"), fd6 = bpf_table_fd(r->mod, "dg_nets6");
 
-	for (size_t i = 0; i < r->pol.nnets; i++) {
-		const struct policy_net *n = &r->pol.nets[i];
-		struct {
-			uint32_t prefixlen;
-			uint8_t addr[16];
-		} key = {n->prefix, {0}};
+	for (size_t i = 0; i < pol->nnets; i++) {
+		const struct policy_net *n = &pol->nets[i];
+		struct dg_lpm key = {n->prefix, {0}};
 		uint32_t idx = (uint32_t)i;
 		int err;
 
@@ -707,6 +735,37 @@ static int fill_nets(struct run *r)
 		}
 	}
 	return 0;
+}
+
+/* After fill_nets(pol): remove the rules pol no longer has. */
+static void prune_nets(struct run *r, const struct policy *pol)
+{
+	static struct dg_lpm stale[4096];
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		int fd = bpf_table_fd(r->mod, v6 ? "dg_nets6" : "dg_nets4");
+		size_t alen = v6 ? 16 : 4, n;
+		struct dg_lpm key, next;
+		void *at;
+
+		do { /* in rounds: a trie's next key after a deleted one starts over */
+			for (n = 0, at = NULL; n < 4096 && !bpf_get_next_key(fd, at, &next);) {
+				const struct policy_net *pn;
+				uint32_t idx;
+
+				key = next;
+				at = &key;
+				pn = !bpf_lookup_elem(fd, &key, &idx) && idx < pol->nnets
+					 ? &pol->nets[idx]
+					 : NULL;
+				if (!pn || pn->family != (v6 ? AF_INET6 : AF_INET) ||
+				    pn->prefix != key.prefixlen || memcmp(pn->addr, key.addr, alen))
+					stale[n++] = key;
+			}
+			for (size_t i = 0; i < n; i++)
+				bpf_delete_elem(fd, &stale[i]);
+		} while (n == 4096);
+	}
 }
 
 /* The log line for a refusal the kernel reported. */
@@ -1167,18 +1226,55 @@ static void cleanup(struct run *r)
 	r->log = NULL;
 }
 
-static int load_policy(struct run *r)
+/* Read every policy file into pol; on a bad file say which line, after what. */
+static int load_policy(struct policy *pol, const char *what)
 {
 	char err[1024];
 
 	for (int i = 0; i < env.nlists; i++) {
-		if (policy_load(&r->pol, env.lists[i], err, sizeof(err))) {
-			log_warnx("%s", err);
+		if (policy_load(pol, env.lists[i], err, sizeof(err))) {
+			log_warnx("%s%s", what, err);
 			return -EINVAL;
 		}
 	}
-	log_debug("policy: %zu names, %zu addresses", r->pol.nnames, r->pol.nnets);
+	log_debug("policy: %zu names, %zu addresses", pol->nnames, pol->nnets);
 	return 0;
+}
+
+/* SIGHUP in attach mode: read the policy files again, all or nothing. A file that fails to load
+ * leaves the running policy as it was. The kernel's address rules are the union of both for the
+ * moment between fill_nets() and prune_nets(). */
+static void reload_policy(struct run *r)
+{
+	struct policy np = {0}, old;
+
+	if (load_policy(&np, "policy reload failed, keeping the policy in force: ")) {
+		policy_free(&np);
+		return;
+	}
+	if (count_nets(&np, AF_INET) > r->nets_max[0] ||
+	    count_nets(&np, AF_INET6) > r->nets_max[1]) {
+		log_warnx(
+		    "policy reload failed, keeping the policy in force: this run holds at "
+		    "most %zu IPv4 and %zu IPv6 address rules; restart deployguard to load it",
+		    r->nets_max[0], r->nets_max[1]);
+		policy_free(&np);
+		return;
+	}
+	bpf_consume_ringbuf(r->rb); /* pending events name rules of the old policy */
+	if (fill_nets(r, &np)) {
+		log_warnx("policy reload failed, keeping the policy in force");
+		prune_nets(r, &r->pol);
+		fill_nets(r, &r->pol);
+		policy_free(&np);
+		return;
+	}
+	old = r->pol;
+	r->pol = np; /* the proxy reads the policy through &r->pol */
+	prune_nets(r, &r->pol);
+	proxy_policy_changed(r->proxy);
+	policy_free(&old);
+	log_info("policy reloaded: %zu names, %zu addresses", r->pol.nnames, r->pol.nnets);
 }
 
 /* --user: a name or uid from the passwd database, with that user's groups. COMMAND also gets
@@ -1212,6 +1308,31 @@ static int resolve_user(struct run *r)
 	return 0;
 }
 
+/* Attach mode: guard the cgroup's processes, those in it now and those to come, until SIGINT
+ * or SIGTERM; SIGHUP reloads the policy. They run on, unguarded, once deployguard detaches. */
+static int attach_loop(struct run *r)
+{
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	log_info("guarding %s until SIGINT or SIGTERM; SIGHUP reloads the policy", r->cg_path);
+	while (!stop) {
+		int rc = turn(r, -1);
+
+		if (rc < 0)
+			return rc;
+		while (rc && read(r->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP)
+				reload_policy(r);
+			else
+				stop |= si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
+		}
+	}
+	bpf_consume_ringbuf(r->rb);
+	log_info("detached from %s; its processes run on, unguarded", r->cg_path);
+	return 0;
+}
+
 /* Everything up to a guarded cgroup with the proxy listening; nothing of COMMAND runs yet. */
 static int setup(struct run *r)
 {
@@ -1219,7 +1340,7 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err;
 
-	if ((err = load_policy(r)) || (env.user && (err = resolve_user(r))))
+	if ((err = load_policy(&r->pol, "")) || (env.user && (err = resolve_user(r))))
 		return err;
 	if (env.log_path && !(r->log = fopen(env.log_path, "ae"))) {
 		err = -errno;
@@ -1246,7 +1367,7 @@ static int setup(struct run *r)
 	}
 	if ((err = bpf_compile(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
 		return err;
-	if ((err = bpf_load(r)) || (err = fill_nets(r)))
+	if ((err = bpf_load(r)) || (err = fill_nets(r, &r->pol)))
 		return err;
 	r->rb = bpf_new_ringbuf(bpf_table_fd(r->mod, "dg_events"), on_event, r);
 	if (!r->rb) {
@@ -1314,6 +1435,13 @@ int main(int argc, char **argv)
 	warm_up(&r);
 	if (sigpending(&mask) == 0 && (sigismember(&mask, SIGINT) || sigismember(&mask, SIGTERM))) {
 		log_warnx("interrupted during set-up: COMMAND not run");
+		goto cleanup;
+	}
+	if (env.attach) {
+		if (attach_loop(&r) == 0) {
+			audit_summary();
+			status = 0;
+		}
 		goto cleanup;
 	}
 	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.watchdog);

@@ -663,6 +663,49 @@ void proxy_watch_policy(struct proxy *p)
 	watch_run(p, now_ms());
 }
 
+/* Forget the learned addresses whose name the policy now judges otherwise: a name no longer
+ * blocked frees its addresses, a name no longer allowed loses its own. */
+static void prune_learned(struct proxy *p, int fd, size_t keylen)
+{
+	uint8_t key[16], next[16], (*stale)[16] = calloc(65536, 16);
+	size_t nstale = 0;
+	struct learned v;
+	void *at = NULL;
+
+	while (stale && fd >= 0 && nstale < 65536 && bpf_get_next_key(fd, at, next) == 0) {
+		const char *name;
+		struct judgement j;
+
+		memcpy(key, next, keylen);
+		at = key;
+		if (bpf_lookup_elem(fd, key, &v))
+			continue;
+		name = proxy_learned_name(p, v.name);
+		if (!name || judge_name(p, name, strlen(name), &j) != (v.block != 0))
+			memcpy(stale[nstale++], key, keylen);
+	}
+	for (size_t i = 0; i < nstale; i++)
+		bpf_delete_elem(fd, stale[i]);
+	if (!stale)
+		log_warnx("out of memory: addresses learned under the old policy are kept");
+	free(stale);
+}
+
+void proxy_policy_changed(struct proxy *p)
+{
+	for (int i = 0; i < PX_UDP_SLOTS; i++) {
+		if (p->udp[i].used && p->udp[i].lsock < 0) { /* the old policy's watch queries */
+			udp_drop_upid(p, &p->udp[i]);
+			p->udp[i].used = false;
+		}
+	}
+	p->nwatch = p->watch_busy = p->watch_unseen = 0;
+	memset(p->watch_idx, 0, sizeof(p->watch_idx));
+	prune_learned(p, p->learn_fd[0], 4);
+	prune_learned(p, p->learn_fd[1], 16);
+	proxy_watch_policy(p);
+}
+
 size_t proxy_watch_pending(const struct proxy *p)
 {
 	return p->watch_unseen;

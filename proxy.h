@@ -37,6 +37,9 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
 void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd);
 /* Start resolving the blocked names, for their addresses (blocklist and strict methods). */
 void proxy_watch_policy(struct proxy *p);
+/* The policy was replaced (SIGHUP): drop what the old one taught the kernel that the new one
+ * judges otherwise, and resolve the new blocked names. */
+void proxy_policy_changed(struct proxy *p);
 /* How many blocked names have not been resolved once yet. */
 size_t proxy_watch_pending(const struct proxy *p);
 /* The name a learned address came from, by the id the kernel holds; NULL if forgotten. */

@@ -27,8 +27,17 @@ setup() {
 # Nothing may outlive a run: no cgroup of ours, no program of ours. A detached tracing program
 # is freed after an RCU grace period, so give the kernel a bounded moment.
 teardown() {
-	local cg i
+	local cg i d
+	if [ -f "$W/dg.pid" ]; then # a deployguard a failed test left in the background
+		kill -TERM "$(cat "$W/dg.pid")" 2>/dev/null && sleep 0.5
+		rm -f "$W/dg.pid"
+	fi
 	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+	for d in "$cg"/dg-scratch-"$WORLD_SFX"*; do # a test's own cgroups, made with scratch_cgroup
+		[ -d "$d" ] || continue
+		echo 1 >"$d/cgroup.kill"
+		for i in $(seq 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+	done
 	! ls -d "$cg"/deployguard-* 2>/dev/null
 	for i in $(seq 50); do
 		bpftool prog show 2>/dev/null | grep -q ' name dg_' || return 0
@@ -59,4 +68,10 @@ log_line() {
 		cat "$LOG" >&2
 		return 1
 	}
+}
+
+# A cgroup of the test's own (not deployguard's), removed by teardown: its path in $CG.
+scratch_cgroup() {
+	CG=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)/dg-scratch-$WORLD_SFX-$1
+	mkdir "$CG"
 }

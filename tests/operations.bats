@@ -159,3 +159,100 @@ wait_for() {
 	[ "$status" -eq 125 ]
 	[ ! -e "$W/ran" ]
 }
+
+# Run a command in $CG, in the host namespace.
+in_cg() {
+	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+}
+
+# Wait (bounded) for a line matching an extended regex in a file.
+wait_line() {
+	for _ in $(seq 100); do grep -qE "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
+	echo "timed out waiting for '$1' in $2:" >&2
+	cat "$2" >&2
+	return 1
+}
+
+@test "attach mode: --cgroup without a command guards processes already there and those that join, until SIGINT" {
+	scratch_cgroup attach
+	in_cg sh -c 'until [ -e "$0/go" ]; do sleep 0.05; done
+		sh -c "echo \$\$ >$0/pre.pid; exec getent hosts github.com"; echo "pre=$?" >"$0/pre.out"
+		echo $$ >"$0/pre.sleep"; exec sleep 60' "$W" &
+	dg_bg -b "$W/github.txt" --cgroup "$CG" 2>"$W/a.err"
+	wait_line "guarding $CG until SIGINT" "$LOG"
+	touch "$W/go"
+	wait_for "$W/pre.out"
+	[ "$(cat "$W/pre.out")" = pre=2 ] # a process that was there before deployguard
+	[[ "$(blocked_line github.com.)" == *"pid=$(cat "$W/pre.pid") "* ]]
+	# One that joins later: blocked names and their addresses refused, the rest works.
+	run in_cg sh -c 'curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo "ip=$?"; curl -fsS -m 3 http://pkgs.example.org/pkg.txt'
+	[[ "$output" == "ip=7"*"package index"* ]]
+	[[ "$(log_line 'IP BLOCKED reason=AddressOfBlockedName')" == *"cmd=\"curl -sS -m 3 http://192.0.2.10/ \""* ]]
+	kill -INT "$(cat "$W/dg.pid")"
+	st=0
+	wait "$!" || st=$?
+	[ "$st" -eq 0 ]
+	grep -q "deployguard: summary: " "$LOG"
+	grep -q "detached from $CG; its processes run on, unguarded" "$LOG"
+	# The process that was there runs on, unguarded now; nothing of deployguard stays attached.
+	kill -0 "$(cat "$W/pre.sleep")"
+	[ "$(in_cg dig +short +time=2 @198.18.0.1 github.com)" = 192.0.2.10 ]
+	[ -z "$(bpftool cgroup show "$CG")" ]
+}
+
+@test "attach mode: another manager's program on the cgroup (as systemd's IPAddressDeny=) keeps working, and stays" {
+	scratch_cgroup multi
+	fw=$("$T/tools/sysfw" "$CG" 192.0.2.31)
+	dg_bg -b "$W/github.txt" --cgroup "$CG"
+	wait_line "guarding $CG until SIGINT" "$LOG"
+	run in_cg sh -c 'getent hosts github.com; echo "dns=$?"
+		bash -c "echo x >/dev/udp/192.0.2.31/9" 2>/dev/null; echo "fw=$?"
+		curl -fsS -m 3 http://192.0.2.30/pkg.txt'
+	[[ "$output" == "dns=2"*"fw=1"*"package index"* ]]
+	[ "$(bpftool cgroup show "$CG" | grep -c ' dg_')" -ge 8 ]
+	kill -INT "$(cat "$W/dg.pid")"
+	wait "$!"
+	bpftool cgroup show "$CG" | grep -q "^$fw .*multi .*sd_fw_egress"
+	[ "$(bpftool cgroup show "$CG" | wc -l)" -eq 2 ] # the header and the firewall
+	run in_cg bash -c 'echo x 2>/dev/null >/dev/udp/192.0.2.31/9; echo "fw=$?"'
+	[ "$output" = fw=1 ]
+}
+
+@test "attach mode: SIGHUP reloads the policy; a bad file keeps the policy in force and says why" {
+	scratch_cgroup reload
+	printf 'github.com\n192.0.2.31\n' >"$W/reload.txt"
+	dg_bg -b "$W/reload.txt" --cgroup "$CG" 2>"$W/r.err"
+	wait_line "guarding $CG until SIGINT" "$LOG"
+	run in_cg sh -c 'getent hosts github.com; echo "gh=$?"; curl -sS -m 3 http://192.0.2.31/ 2>/dev/null; echo "mirror=$?"'
+	[[ "$output" == "gh=2"*"mirror=7" ]]
+	printf 'pkgs.example.org\n' >"$W/reload.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reloaded: 1 names, 0 addresses" "$LOG"
+	# github.com and its addresses, and the address rule, are free now; pkgs.example.org is not.
+	run in_cg sh -c 'curl -fsS -m 3 -o /dev/null http://github.com/; echo "gh=$?"
+		curl -sS -m 3 -o /dev/null http://192.0.2.31/pkg.txt; echo "mirror=$?"
+		getent hosts pkgs.example.org; echo "pkgs=$?"'
+	[[ "$output" == "gh=0"*"mirror=0"*"pkgs=2" ]]
+	printf 'pkgs.example.org\nthis is not a rule\n' >"$W/reload.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reload failed, keeping the policy in force: $W/reload.txt:2: " "$W/r.err"
+	run in_cg sh -c 'getent hosts pkgs.example.org; echo "pkgs=$?"; getent hosts github.com >/dev/null; echo "gh=$?"'
+	[[ "$output" == "pkgs=2"*"gh=0" ]]
+	kill -TERM "$(cat "$W/dg.pid")"
+	wait "$!"
+}
+
+@test "attach mode refuses a missing cgroup, deployguard's own, and options that need a command" {
+	run dg -b "$W/github.txt" --cgroup /sys/fs/cgroup/no-such-dg-cgroup
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"cgroup /sys/fs/cgroup/no-such-dg-cgroup does not exist"* ]]
+	scratch_cgroup self
+	run in_cg "$DG" --upstream "$UPSTREAM4" -b "$W/github.txt" --cgroup "$CG"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"deployguard itself runs in $CG"* ]]
+	for opt in "--user nobody" "--leftovers kill" --fail-open; do
+		run dg $opt --cgroup "$CG"
+		[ "$status" -eq 125 ]
+		[[ "$output" == *"need a COMMAND"* ]]
+	done
+}
