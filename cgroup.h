@@ -3,8 +3,11 @@
 #define DG_CGROUP_H
 
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+struct cg_limits;
 
 /* The cgroup2 mount: /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones. */
 int cg_mount(char *out, size_t len);
@@ -22,10 +25,34 @@ int cg_wait_empty(const char *path, int timeout_ms);
 int cg_events_fd(const char *path);
 bool cg_populated(const char *path);
 /* Start a process outside the cgroup that kills everything in it, and removes it if remove is
- * set, unless cg_watchdog_release() was called first: deployguard's death must not leave the
- * cgroup running unguarded. Returns the fd deployguard holds (and the pid in *pid), or -errno. */
-int cg_watchdog(const char *path, bool remove, pid_t *pid);
+ * set, and l's v1 directories, unless cg_watchdog_release() was called first: deployguard's
+ * death must not leave the cgroup running unguarded. Returns the fd deployguard holds (and the pid
+ * in *pid), or -errno. */
+int cg_watchdog(const char *path, bool remove, struct cg_limits *l, pid_t *pid);
 /* Tell the watchdog all is well, and reap it. */
 void cg_watchdog_release(int fd, pid_t pid);
+
+/* Resource limits, each in the cgroup (v2) or, where a hybrid host binds the controller to cgroup
+ * v1, in a directory of deployguard's own in that hierarchy, which COMMAND joins too. */
+enum { CG_CPU, CG_MEMORY, CG_PIDS, CG_NCTL };
+
+struct cg_limits {
+	unsigned long long want[CG_NCTL]; /* percent of one CPU, bytes, tasks; 0: no limit */
+	char dir[CG_NCTL][PATH_MAX];	  /* where each limit is written */
+	bool v1[CG_NCTL];		  /* dir is a v1 directory made here */
+	char old[CG_NCTL][2][64];	  /* v2 values replaced in a cgroup not made here */
+};
+
+/* Apply the limits asked for to the cgroup path (made here or not; attach: its processes are
+ * already there, so a v1 directory could not hold them). Says what failed; -errno. */
+int cg_limits_apply(struct cg_limits *l, const char *mnt, const char *path, bool created,
+		    bool attach);
+/* In COMMAND's child: join the v1 directories. Async-signal-safe; -1 on failure. */
+int cg_limits_join(const struct cg_limits *l);
+/* Log what the limits did: peak memory and OOM kills, CPU throttling, refused forks. */
+void cg_limits_report(const struct cg_limits *l);
+/* Remove the v1 directories (moving what is left to their parents) and put back replaced v2
+ * values. */
+void cg_limits_release(struct cg_limits *l);
 
 #endif

@@ -100,6 +100,7 @@ static struct env {
 	const char *user;
 	const char *kernel_headers;
 	bool fail_open;
+	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
 	char **command;
 	bool attach; /* --cgroup and no COMMAND: guard what is in the cgroup until a signal */
 	struct proxy_cfg px;
@@ -113,8 +114,9 @@ struct run {
 	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS];
 	bool legacy_attach[DG_NPROGS];
 	int cg_fd;
-	char cg_path[PATH_MAX];
+	char cg_mnt[PATH_MAX], cg_path[PATH_MAX];
 	bool cg_created;
+	struct cg_limits lim;
 	struct ring_buffer *rb;
 	int sig_fd;
 	int notify_sock[2]; /* the child sends its seccomp listener over this */
@@ -297,6 +299,31 @@ static int parse_grace(const char *arg)
 	return 0;
 }
 
+/* --cpu-max PCT, --pids-max N, --memory-max SIZE (with a K, M or G suffix: KiB, MiB, GiB). */
+static int parse_limit(int c, const char *opt, const char *arg)
+{
+	static const unsigned long long max[CG_NCTL] = {
+	    [CG_CPU] = 100000, [CG_MEMORY] = 1ULL << 50, [CG_PIDS] = 4194304};
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (c == CG_MEMORY && end != arg && end[0] && !end[1] && strchr("KkMmGg", end[0]))
+		v <<= (strchr("Kk", *end) ? 10 : strchr("Mm", *end) ? 20 : 30), end++;
+	if (errno || end == arg || *end || arg[0] == '-' || v == 0 || v > max[c]) {
+		log_warnx(
+		    "invalid --%s '%s': %s", opt, arg,
+		    c == CG_CPU ? "give a percentage of one CPU, 1 to 100000 (150 = 1.5 CPUs)"
+		    : c == CG_PIDS
+			? "give a number of tasks, 1 to 4194304"
+			: "give bytes, or a number with a K, M or G suffix (512M), at most 1P");
+		return -EINVAL;
+	}
+	env.limit[c] = v;
+	return 0;
+}
+
 static int parse_leftovers(const char *arg)
 {
 	if (!strcmp(arg, "leave"))
@@ -324,6 +351,9 @@ static int parse_args(int argc, char **argv)
 	    {"user", required_argument, NULL, 'u'},
 	    {"kernel-headers", required_argument, NULL, 'K'},
 	    {"fail-open", no_argument, NULL, 'O'},
+	    {"cpu-max", required_argument, NULL, 'P'},
+	    {"memory-max", required_argument, NULL, 'M'},
+	    {"pids-max", required_argument, NULL, 'N'},
 	    {"audit", no_argument, NULL, 'A'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -371,6 +401,18 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'A':
 			env.audit = true;
+			break;
+		case 'P':
+			if (parse_limit(CG_CPU, "cpu-max", optarg))
+				return -EINVAL;
+			break;
+		case 'M':
+			if (parse_limit(CG_MEMORY, "memory-max", optarg))
+				return -EINVAL;
+			break;
+		case 'N':
+			if (parse_limit(CG_PIDS, "pids-max", optarg))
+				return -EINVAL;
 			break;
 		case 'C':
 			env.cgroup = optarg;
@@ -425,9 +467,9 @@ static int parse_args(int argc, char **argv)
 /* Make (or reuse) the cgroup and open it. A relative --cgroup is taken under the mount. */
 static int cgroup_setup(struct run *r)
 {
-	char mnt[PATH_MAX];
+	char *mnt = r->cg_mnt;
 	struct statfs sfs;
-	int err = cg_mount(mnt, sizeof(mnt));
+	int err = cg_mount(mnt, sizeof(r->cg_mnt));
 
 	if (err) {
 		log_warnx("failed to find a cgroup2 mount in /proc/self/mounts: mount one with "
@@ -468,7 +510,8 @@ static int cgroup_setup(struct run *r)
 		return -EINVAL;
 	}
 	log_debug("cgroup %s%s", r->cg_path, r->cg_created ? " (created)" : "");
-	return 0;
+	memcpy(r->lim.want, env.limit, sizeof(env.limit));
+	return cg_limits_apply(&r->lim, mnt, r->cg_path, r->cg_created, env.attach);
 }
 
 static uint64_t mono_ms(void)
@@ -1058,6 +1101,11 @@ static void child(const struct run *r, const sigset_t *mask)
 		_exit(DG_EXIT_FAIL);
 	}
 	close(fd);
+	if (cg_limits_join(&r->lim)) {
+		say("failed to join the cgroup v1 directories of the limits", "",
+		    ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
 	fd = install_filter();
 	if (fd < 0 || send_fd(r->notify_sock[1], fd)) {
 		say("failed to install the seccomp filter", "", ": COMMAND not run");
@@ -1187,6 +1235,8 @@ static void handle_leftovers(const struct run *r)
 
 static void cleanup(struct run *r)
 {
+	if (r->child > 0 || env.attach)
+		cg_limits_report(&r->lim);
 	if (r->child > 0)
 		handle_leftovers(r);
 	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
@@ -1216,6 +1266,7 @@ static void cleanup(struct run *r)
 		close(r->events_fd);
 	if (r->cg_created && rmdir(r->cg_path))
 		log_warn("failed to remove cgroup %s", r->cg_path);
+	cg_limits_release(&r->lim);
 	for (int i = 0; i < r->ncflags; i++)
 		free(r->cflags[i]);
 	policy_free(&r->pol);
@@ -1444,7 +1495,7 @@ int main(int argc, char **argv)
 		}
 		goto cleanup;
 	}
-	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.watchdog);
+	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.lim, &r.watchdog);
 	if (r.watchdog_fd < 0) {
 		log_warnx("failed to start the watchdog: %s", strerror(-r.watchdog_fd));
 		goto cleanup;

@@ -43,7 +43,7 @@ wait_for() {
 }
 
 @test "SIGKILL to deployguard: the command and its descendants are killed, nothing stays attached" {
-	dg_bg -b "$W/github.txt" -- sh -c 'sleep 60 & echo $! >"$0/k.child"; setsid sleep 61 & echo $! >"$0/k.daemon"; wait' "$W" 2>"$W/k.err"
+	dg_bg -b "$W/github.txt" --memory-max 64M --pids-max 100 -- sh -c 'sleep 60 & echo $! >"$0/k.child"; setsid sleep 61 & echo $! >"$0/k.daemon"; wait' "$W" 2>"$W/k.err"
 	wait_for "$W/k.daemon"
 	cg=$(grep -o '0::.*' "/proc/$(cat "$W/k.child")/cgroup" | cut -c4-)
 	kill -KILL "$(cat "$W/dg.pid")"
@@ -52,7 +52,7 @@ wait_for() {
 	gone "$(cat "$W/k.daemon")"
 	[[ "$cg" == /deployguard-* ]]
 	grep -q "died without cleaning up: killing what runs in .*$cg, which is no longer guarded" "$W/k.err"
-	# teardown checks that no cgroup and no dg_ program are left
+	# teardown checks that no cgroup (nor v1 directory of the limits) and no dg_ program are left
 }
 
 @test "SIGINT, SIGTERM and SIGHUP are passed to the command, and deployguard exits with its status" {
@@ -255,4 +255,55 @@ wait_line() {
 		[ "$status" -eq 125 ]
 		[[ "$output" == *"need a COMMAND"* ]]
 	done
+}
+
+# Both the log file and what deployguard printed.
+said() { { echo "$output"; cat "$LOG"; } | grep -E "$1" | grep . || { echo "not said: $1" >&2; echo "$output" >&2; cat "$LOG" >&2; return 1; }; }
+
+@test "--memory-max: a memory hog is OOM-killed inside the cgroup, and deployguard survives and reports it" {
+	run dg --memory-max 32M -- sh -c 'head -c 300M /dev/zero | tail >/dev/null; echo "tail=$?"; echo still here'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"tail=137"*"still here"* ]] # SIGKILL from the OOM killer; the shell goes on
+	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: 1$"
+}
+
+@test "--cpu-max: a CPU spinner is held near its quota" {
+	run dg --cpu-max 20 -- bash -c 'timeout 2 bash -c "while :; do :; done"; times'
+	[ "$status" -eq 0 ]
+	# CPU time of the spinner in 2 s: 0.4 s at 20 % of one CPU (2 s unlimited).
+	used=$(echo "${lines[-1]}" | awk '{gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}')
+	echo "cpu used: $used s" >&3
+	awk -v u="$used" 'BEGIN { exit !(u > 0.1 && u < 0.6) }'
+	said "cpu limit 20%: throttled [1-9][0-9]* times"
+}
+
+@test "--pids-max: forks past the limit fail, and are reported" {
+	run dg --pids-max 4 -- bash -c 'for i in 1 2 3 4 5 6; do sleep 1 & done 2>/dev/null; wait; echo done'
+	[ "$status" -eq 0 ]
+	said "pids limit 4: forks refused: [1-9]"
+}
+
+@test "a limit that cannot be applied, or a bad value, is an error and the command does not run" {
+	for bad in "--memory-max 12X" "--memory-max 0" "--cpu-max 0" "--cpu-max 1.5" "--pids-max -1"; do
+		run dg $bad -- touch "$W/ran"
+		[ "$status" -eq 125 ]
+		[[ "$output" == *"invalid ${bad%% *} '"* ]] || { echo "$bad: $output" >&2; false; }
+	done
+	[ ! -e "$W/ran" ]
+	scratch_cgroup limit
+	mnt=$(dirname "$CG")
+	if grep -qw memory "$mnt/cgroup.controllers"; then
+		# pure cgroup v2: the limit applies to an existing cgroup, and is put back after
+		dg_bg --memory-max 64M --cgroup "$CG"
+		wait_line "guarding $CG" "$LOG"
+		[ "$(cat "$CG/memory.max")" = 67108864 ]
+		kill -INT "$(cat "$W/dg.pid")"
+		wait "$!"
+		[ "$(cat "$CG/memory.max")" = max ]
+	else
+		# hybrid: memory is a cgroup v1 controller, which cannot take the processes already there
+		run dg --memory-max 64M --cgroup "$CG"
+		[ "$status" -eq 125 ]
+		[[ "$output" == *"cannot limit memory of an existing cgroup here"* ]]
+	fi
 }
