@@ -6,7 +6,7 @@ BCC_LIBS := $(shell pkg-config --libs libbcc 2>/dev/null || echo -lbcc) -lbpf
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
-OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o
+OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o probe.o
 UNIT	:= tests/test_policy tests/test_dns
 TOOLS	:= tests/tools/sysfw
 
@@ -15,7 +15,8 @@ all: deployguard
 deployguard: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(BCC_LIBS)
 
-deployguard.o: deployguard.c bpf_prog.h audit.h cgroup.h policy.h proxy.h
+deployguard.o: deployguard.c bpf_prog.h audit.h cgroup.h policy.h probe.h proxy.h
+probe.o: probe.c probe.h audit.h
 cgroup.o: cgroup.c cgroup.h audit.h
 proxy.o: proxy.c proxy.h dns.h audit.h policy.h
 dns.o: dns.c dns.h

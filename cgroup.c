@@ -380,6 +380,24 @@ static void get(const char *dir, const char *file, char *out, size_t len)
 		fclose(f);
 }
 
+int cg_limit_where(const char *mnt, int c, char *out, size_t len)
+{
+	char avail[512], dir[PATH_MAX];
+
+	get(mnt, "cgroup.controllers", avail, sizeof(avail));
+	if (has_word(avail, ctls[c].name)) {
+		snprintf(out, len, "cgroup v2");
+		return 0;
+	}
+	if (v1_dir(ctls[c].name, dir, sizeof(dir)) == 0) {
+		*strrchr(dir, '/') = '\0';
+		snprintf(out, len, "cgroup v1 at %s", dir);
+		return 0;
+	}
+	snprintf(out, len, "in neither cgroup v2 nor a v1 mount");
+	return -ENOENT;
+}
+
 /* Where controller c of the cgroup path is: the cgroup itself (v2) or a new v1 directory. */
 static int limit_dir(struct cg_limits *l, int c, const char *mnt, const char *path, bool attach)
 {

@@ -47,6 +47,8 @@ struct cg_limits {
  * already there, so a v1 directory could not hold them). Says what failed; -errno. */
 int cg_limits_apply(struct cg_limits *l, const char *mnt, const char *path, bool created,
 		    bool attach);
+/* Where controller c lives on this host, in words, into out; -ENOENT if nowhere. */
+int cg_limit_where(const char *mnt, int c, char *out, size_t len);
 /* In COMMAND's child: join the v1 directories. Async-signal-safe; -1 on failure. */
 int cg_limits_join(const struct cg_limits *l);
 /* Log what the limits did: peak memory and OOM kills, CPU throttling, refused forks. */

@@ -72,6 +72,7 @@
 #include "bpf_prog.h"
 #include "cgroup.h"
 #include "policy.h"
+#include "probe.h"
 #include "proxy.h"
 
 #define DG_VERSION	 "0.1.0"
@@ -95,6 +96,7 @@ static struct env {
 	const char *log_path;
 	int verbose;
 	bool dump_bpf;
+	bool check; /* --check: probe the host, run nothing */
 	enum { DG_LEFT_LEAVE, DG_LEFT_WAIT, DG_LEFT_KILL } leftovers;
 	bool leftovers_set;
 	const char *user;
@@ -126,7 +128,8 @@ struct run {
 	pid_t watchdog;
 	pid_t child;
 	FILE *log;
-	size_t nets_max[2]; /* IPv4 and IPv6 address rules the LPM tries hold */
+	char headers[PATH_MAX]; /* the kernel header tree in use */
+	size_t nets_max[2];	/* IPv4 and IPv6 address rules the LPM tries hold */
 	char *cflags[DG_MAX_CFLAGS];
 	int ncflags;
 	bool host_stage; /* set-up got past the command line and the policy */
@@ -363,6 +366,7 @@ static int parse_args(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"dump-bpf", no_argument, NULL, 'D'},
+	    {"check", no_argument, NULL, 'c'},
 	    {0},
 	};
 	int c;
@@ -443,13 +447,20 @@ static int parse_args(int argc, char **argv)
 		case 'D':
 			env.dump_bpf = true;
 			break;
+		case 'c':
+			env.check = true;
+			break;
 		default:
 			fputs("Try 'deployguard --help'.\n", stderr);
 			return -EINVAL;
 		}
 	}
-	env.attach = optind >= argc && env.cgroup && !env.dump_bpf;
-	if (optind >= argc && !env.dump_bpf && !env.attach) {
+	if (env.check && optind < argc) {
+		log_warnx("--check runs no COMMAND: it only probes this host");
+		return -EINVAL;
+	}
+	env.attach = optind >= argc && env.cgroup && !env.dump_bpf && !env.check;
+	if (optind >= argc && !env.dump_bpf && !env.attach && !env.check) {
 		log_warnx("no COMMAND given: deployguard [OPTIONS] -- COMMAND [ARG...], or "
 			  "deployguard [OPTIONS] --cgroup PATH to guard an existing cgroup");
 		return -EINVAL;
@@ -608,6 +619,7 @@ static int find_headers(struct run *r)
 		}
 		log_debug("kernel headers: %s%s%s", env.kernel_headers, src[0] ? " with " : "",
 			  src);
+		snprintf(r->headers, sizeof(r->headers), "%s", env.kernel_headers);
 		return add_header_flags(r, env.kernel_headers, src);
 	}
 	uname(&u);
@@ -615,10 +627,12 @@ static int find_headers(struct run *r)
 	if (exists("%s/build/include/linux/kconfig.h", mod) ||
 	    exists("%s/source/include/linux/kconfig.h", mod)) {
 		log_debug("kernel headers: %s", mod);
+		snprintf(r->headers, sizeof(r->headers), "%s", mod);
 		return 0;
 	}
 	if (access("/sys/kernel/kheaders.tar.xz", R_OK) == 0) {
 		log_debug("kernel headers: /sys/kernel/kheaders.tar.xz");
+		snprintf(r->headers, sizeof(r->headers), "/sys/kernel/kheaders.tar.xz");
 		return 0;
 	}
 	d = opendir("/usr/src");
@@ -644,6 +658,7 @@ static int find_headers(struct run *r)
 	}
 	log_info("kernel headers: %s has none, using %s%s%s", u.release, best,
 		 best_src[0] ? " with " : "", best_src);
+	snprintf(r->headers, sizeof(r->headers), "%s", best);
 	return add_header_flags(r, best, best_src);
 }
 
@@ -666,7 +681,7 @@ static size_t count_nets(const struct policy *p, int family)
 
 static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
 {
-	int err = find_headers(r);
+	int err = r->headers[0] ? 0 : find_headers(r);
 
 	if (!err)
 		err = add_cflag(r, "-DDG_PROXY_PORT=%lu", port);
@@ -1403,6 +1418,14 @@ static int setup(struct run *r)
 		return err;
 	/* The input is good; from here on a failure is the host's, which --fail-open may pass. */
 	r->host_stage = true;
+	probe_begin(false);
+	if (!env.dump_bpf &&
+	    probe_host(cg_mount(r->cg_mnt, sizeof(r->cg_mnt)) ? NULL : r->cg_mnt)) {
+		log_warnx(
+		    "this host cannot run a guarded COMMAND (see above); 'deployguard --check' "
+		    "lists every probe");
+		return -ENOTSUP;
+	}
 	if ((err = notify_sizes()))
 		return err;
 	env.px.pol = &r->pol;
@@ -1436,6 +1459,52 @@ static int setup(struct run *r)
 	return 0;
 }
 
+/* deployguard --check: the probes, then the real thing on a scratch cgroup: compile, load and
+ * attach every program, and take them off again. 0 when a guarded run would work, else 1. */
+static int check(struct run *r)
+{
+	static const char *const ctl[CG_NCTL] = {"cpu", "memory", "pids"};
+	char detail[PATH_MAX + 128];
+	struct stat st;
+	bool legacy = false;
+	int err;
+
+	probe_begin(true);
+	if (probe_host(cg_mount(r->cg_mnt, sizeof(r->cg_mnt)) ? NULL : r->cg_mnt))
+		return 1;
+	err = notify_sizes();
+	probe_row("seccomp user notification", err, err ? "needs Linux 5.5 (see above)" : "works");
+	for (int c = 0; c < CG_NCTL; c++) {
+		bool ok = cg_limit_where(r->cg_mnt, c, detail, sizeof(detail)) == 0;
+
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+			 " (for --%s-max)", ctl[c]);
+		probe_note(ctl[c], ok ? "ok" : "absent", detail);
+	}
+	err = find_headers(r);
+	probe_row("kernel headers", err, err ? "see above" : r->headers);
+	if (err || (err = cgroup_setup(r)) || fstat(r->cg_fd, &st))
+		return 1;
+	err = bpf_compile(r, 53, (unsigned long)st.st_ino);
+	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s", DG_NPROGS, LIBBCC_VERSION);
+	probe_row("compile", err, err ? "see above" : detail);
+	if (!err) {
+		err = bpf_load(r);
+		probe_row("load", err, err ? "see above" : "every program passes the verifier");
+	}
+	if (!err) {
+		err = bpf_attach(r);
+		for (size_t i = 0; i < DG_NPROGS; i++)
+			legacy |= r->legacy_attach[i];
+		probe_row("attach to a cgroup", err,
+			  err	   ? "see above"
+			  : legacy ? "with bpf_prog_attach (no BPF links before Linux 5.7: a "
+				     "deployguard killed by SIGKILL leaves them attached)"
+				   : "with BPF links, which detach when deployguard exits");
+	}
+	return probe_failures() ? 1 : 0;
+}
+
 /* --fail-open: the guard could not be set up (cleanup() has undone what was), so COMMAND runs
  * in deployguard's place, unguarded, after a warning no one can miss. */
 static void run_unguarded(const struct run *r, const sigset_t *mask)
@@ -1457,7 +1526,7 @@ int main(int argc, char **argv)
 			.watchdog_fd = -1};
 	static const int passed[] = {SIGINT, SIGTERM, SIGHUP};
 	sigset_t mask, old;
-	int err, status = DG_EXIT_FAIL;
+	int err = 0, status = DG_EXIT_FAIL;
 
 	for (size_t i = 0; i < DG_NPROGS; i++)
 		r.prog_fd[i] = r.link_fd[i] = -1;
@@ -1476,6 +1545,10 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	signal(SIGPIPE, SIG_IGN);
 	r.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (env.check) {
+		status = check(&r);
+		goto cleanup;
+	}
 	err = r.sig_fd < 0 ? -errno : setup(&r);
 	if (err && env.fail_open && r.host_stage && !env.dump_bpf) {
 		cleanup(&r);

@@ -307,3 +307,37 @@ said() { { echo "$output"; cat "$LOG"; } | grep -E "$1" | grep . || { echo "not 
 		[[ "$output" == *"cannot limit memory of an existing cgroup here"* ]]
 	fi
 }
+
+@test "--check: every probe passes on this host, the real programs compile, load and attach, and nothing is left" {
+	run "$DG" --check
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "CHECK "*"RESULT DETAIL" ]]
+	for row in "cgroup2 mount" privileges "bpf() system call" "map lru_hash" "map lpm_trie" \
+		"map sk_storage" "map ringbuf" cgroup/sock_create "cgroup/connect, sendmsg" \
+		cgroup/recvmsg cgroup_skb/egress raw_tracepoint "seccomp user notification" \
+		"kernel headers" compile load "attach to a cgroup"; do
+		echo "$output" | awk -v r="$row" 'index($0, r " ") == 1 && substr($0, 32, 3) == "ok " {f = 1} END {exit !f}' ||
+			{ echo "no ok row for $row" >&2; echo "$output" >&2; false; }
+	done
+	! echo "$output" | grep -q FAIL
+	run "$DG" --check -- true
+	[ "$status" -eq 125 ]
+}
+
+@test "--check and a run name what is missing: no cgroup2 mount, no privileges; --fail-open runs the command anyway" {
+	run unshare -m sh -c 'umount -l "$(awk '\''$3 == "cgroup2" {print $2; exit}'\'' /proc/self/mounts)" && exec "$0" --check' "$DG"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cgroup2 mount"*"FAIL   none in /proc/self/mounts: mount one with 'mount -t cgroup2 none"* ]]
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$DG" --check
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"privileges"*"FAIL   deployguard needs CAP_SYS_ADMIN, or CAP_BPF and CAP_NET_ADMIN: run it as root"* ]]
+	# A run stops before anything runs, and says why...
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$DG" --upstream "$UPSTREAM4" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"privileges: deployguard needs CAP_SYS_ADMIN"*"'deployguard --check' lists every probe"* ]]
+	[ ! -e "$W/ran" ]
+	# ...unless --fail-open: then the command runs unguarded, after a warning, with its own status.
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups "$DG" --fail-open --upstream "$UPSTREAM4" -- sh -c 'echo ran; exit 4'
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"--fail-open: running COMMAND UNGUARDED"*"ran"* ]]
+}

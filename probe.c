@@ -1,0 +1,234 @@
+/*
+ * probe.c: does this host have what a guarded run needs? Each probe asks the kernel directly:
+ * a tiny map or program is created and thrown away, so a missing feature is named before
+ * anything runs, rather than surfacing as a verifier message half-way through set-up.
+ *
+ * The rows are printed as a table by deployguard --check; a normal run prints only failures.
+ */
+#define _GNU_SOURCE
+#include "probe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+
+#include "audit.h"
+
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+
+static bool table;
+static int failures;
+
+void probe_begin(bool as_table)
+{
+	table = as_table;
+	failures = 0;
+	if (table)
+		printf("%-30s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
+}
+
+int probe_failures(void)
+{
+	return failures;
+}
+
+void probe_row(const char *what, int err, const char *detail)
+{
+	failures += err != 0;
+	if (table) {
+		printf("%-30s %-6s %s\n", what, err ? "FAIL" : "ok", detail);
+		fflush(stdout); /* in order with what stderr says */
+	} else if (err)
+		log_warnx("%s: %s", what, detail);
+}
+
+void probe_note(const char *what, const char *result, const char *detail)
+{
+	if (table) {
+		printf("%-30s %-6s %s\n", what, result, detail);
+		fflush(stdout);
+	}
+}
+
+static const char *release(void)
+{
+	static struct utsname u;
+
+	return uname(&u) ? "?" : u.release;
+}
+
+/* The program types and hooks of bpf_prog.h, and the helpers their code calls. */
+static const struct hook {
+	const char *name;
+	enum bpf_prog_type type;
+	enum bpf_attach_type attach;
+	int helpers[10];
+} hooks[] = {
+    {"cgroup/sock_create",
+     BPF_PROG_TYPE_CGROUP_SOCK,
+     BPF_CGROUP_INET_SOCK_CREATE,
+     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}},
+    {"cgroup/connect, sendmsg",
+     BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+     BPF_CGROUP_INET4_CONNECT,
+     {BPF_FUNC_get_socket_cookie, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
+      BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
+    {"cgroup/recvmsg", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG, {0}},
+    {"cgroup_skb/egress",
+     BPF_PROG_TYPE_CGROUP_SKB,
+     BPF_CGROUP_INET_EGRESS,
+     {BPF_FUNC_skb_load_bytes, BPF_FUNC_get_socket_cookie, BPF_FUNC_sk_fullsock,
+      BPF_FUNC_skb_cgroup_id, BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid,
+      BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns,
+      BPF_FUNC_ringbuf_output}},
+    {"raw_tracepoint",
+     BPF_PROG_TYPE_RAW_TRACEPOINT,
+     0,
+     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}},
+};
+
+/* Load "call helper (if any); r0 = 1; exit" as a program of hook h. With a helper the arguments
+ * are garbage: what matters is whether the verifier knows the helper for this program type. */
+static int load(const struct hook *h, int helper, char *log, size_t loglen)
+{
+	const struct bpf_insn prog[] = {
+	    INSN(BPF_JMP | BPF_CALL, 0, 0, 0, helper),
+	    INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1),
+	    INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach, .log_buf = log,
+		    .log_size = (unsigned)loglen, .log_level = log ? 1 : 0);
+	int fd;
+
+	if (log)
+		log[0] = '\0';
+	fd = bpf_prog_load(h->type, "dg_probe", "GPL", helper ? prog : prog + 1, helper ? 3 : 2,
+			   &opts);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? -errno : 0;
+}
+
+/* The helper the verifier refused, from its log; NULL if it refused something else. */
+static const char *refused_helper(const char *log)
+{
+	static const char *const says[] = {"unknown func ", "invalid func ", "cannot use helper "};
+
+	for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		if (strstr(log, says[i]))
+			return strstr(log, says[i]) + strlen(says[i]);
+	return NULL;
+}
+
+static void probe_hooks(void)
+{
+	static char log[4096];
+	char detail[512];
+
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		const struct hook *h = &hooks[i];
+		size_t n = 0, missing = 0;
+		int err = load(h, 0, NULL, 0);
+
+		for (; !err && n < sizeof(h->helpers) / sizeof(h->helpers[0]) && h->helpers[n];
+		     n++) {
+			const char *name;
+
+			if (load(h, h->helpers[n], log, sizeof(log)) == 0 ||
+			    !(name = refused_helper(log)))
+				continue;
+			if (!missing++)
+				snprintf(detail, sizeof(detail), "this kernel (%s) lacks",
+					 release());
+			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), " %.*s",
+				 (int)strcspn(name, "#\n"), name);
+		}
+		if (err)
+			snprintf(detail, sizeof(detail),
+				 "this kernel (%s) cannot load it: %s; it needs CONFIG_CGROUP_BPF "
+				 "and a newer kernel",
+				 release(), strerror(-err));
+		else if (missing)
+			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+				 " for these programs: upgrade the kernel");
+		else
+			snprintf(detail, sizeof(detail),
+				 n ? "loads, with its %zu helpers" : "loads", n);
+		probe_row(h->name, err ? err : missing ? -ENOTSUP : 0, detail);
+	}
+}
+
+static void probe_maps(void)
+{
+	static const struct {
+		enum bpf_map_type type;
+		const char *name;
+	} maps[] = {{BPF_MAP_TYPE_LRU_HASH, "map lru_hash"},
+		    {BPF_MAP_TYPE_LPM_TRIE, "map lpm_trie"},
+		    {BPF_MAP_TYPE_SK_STORAGE, "map sk_storage"},
+		    {BPF_MAP_TYPE_RINGBUF, "map ringbuf"}};
+	char detail[256];
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int ok = libbpf_probe_bpf_map_type(maps[i].type, NULL);
+
+		snprintf(detail, sizeof(detail),
+			 ok == 1 ? "available" : "this kernel (%s) has no such map: upgrade it",
+			 release());
+		probe_row(maps[i].name, ok == 1 ? 0 : -ENOTSUP, detail);
+	}
+}
+
+/* Root, or the capabilities that loading cgroup programs takes. */
+static int probe_privileges(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2] = {{0}};
+	bool admin, bpf, net;
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	admin = d[0].effective & (1u << CAP_SYS_ADMIN);
+	net = d[0].effective & (1u << CAP_NET_ADMIN);
+	bpf = d[1].effective & (1u << (CAP_BPF - 32));
+	if (admin || (bpf && net)) {
+		probe_row("privileges", 0, admin ? "CAP_SYS_ADMIN" : "CAP_BPF and CAP_NET_ADMIN");
+		return 0;
+	}
+	probe_row("privileges", -EPERM,
+		  "deployguard needs CAP_SYS_ADMIN, or CAP_BPF and CAP_NET_ADMIN: run it as root");
+	return -EPERM;
+}
+
+int probe_host(const char *mnt)
+{
+	int fd;
+
+	probe_row("cgroup2 mount", mnt ? 0 : -ENOENT,
+		  mnt ? mnt
+		      : "none in /proc/self/mounts: mount one with 'mount -t cgroup2 none "
+			"/sys/fs/cgroup/unified' (a kernel with cgroup v2)");
+	if (probe_privileges())
+		return failures;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	probe_row("bpf() system call", fd < 0 ? -errno : 0,
+		  fd >= 0 ? "works"
+		  : errno == ENOSYS
+		      ? "this kernel has no bpf(): it needs CONFIG_BPF_SYSCALL"
+		      : "refused: a container or seccomp profile may forbid bpf(); run "
+			"deployguard on the host");
+	if (fd < 0)
+		return failures;
+	close(fd);
+	probe_maps();
+	probe_hooks();
+	return failures;
+}
