@@ -11,8 +11,11 @@
  *
  * USAGE: deployguard [-h] [-V] [-b FILE... | -a FILE...] [--strict] [--block-action ACT]
  *                    [--ttl-grace SEC] [--audit] [--user USER] [--leftovers ACT]
- *                    [--kernel-headers DIR] [--fail-open] [--cgroup PATH] [--upstream ADDR]...
+ *                    [--kernel-headers DIR] [--fail-open] [--cpu-max PCT] [--memory-max SIZE]
+ *                    [--pids-max N] [--cgroup PATH] [--upstream ADDR]...
  *                    [--log-format text|json] [-o FILE] [-v]... -- COMMAND [ARG...]
+ *        deployguard [OPTIONS] --cgroup PATH      guard an existing cgroup until SIGINT/SIGTERM
+ *        deployguard --check                      what this host supports
  *
  * EXAMPLES:
  *   1. deployguard -b blocklist.txt -- ./deploy.sh --env prod
@@ -23,6 +26,10 @@
  *        reach only what allowlist.txt names; other names get no answer, as in an outage
  *   4. deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy
  *        forward allowed queries to 192.0.2.53 port 5353, and log them
+ *   5. deployguard -b blocklist.txt --memory-max 2G --cpu-max 150 -- ./deploy.sh
+ *        and let the deploy use at most 2 GiB and one and a half CPUs
+ *   6. deployguard --audit -b blocklist.txt --cgroup /sys/fs/cgroup/system.slice/app.service
+ *        log what a running service would have blocked, until ^C
  *
  * Copyright 2026 the deployguard authors. Licensed under the Apache License, Version 2.0.
  *
@@ -30,7 +37,9 @@
  * 2026-11-21  Enforcement: blocked names' addresses, --strict, -a, --block-action, DoT, raw and
  *             packet sockets, the egress backstop.
  * 2026-11-21  Operations: --user, --leftovers, --kernel-headers, a watchdog that kills the
- *             cgroup if deployguard dies, signals ignored at entry stay ignored, --fail-open.
+ *             cgroup if deployguard dies, signals ignored at entry stay ignored, --fail-open;
+ *             attach mode with SIGHUP reload, --cpu-max, --memory-max, --pids-max, start-up
+ *             probes and --check.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -141,8 +150,12 @@ struct run {
 
 static const char usage[] =
     "Usage: deployguard [OPTIONS] -- COMMAND [ARG...]\n"
+    "       deployguard [OPTIONS] --cgroup PATH\n"
+    "       deployguard --check\n"
     "Run COMMAND in a cgroup of its own where the names and addresses on the blocklists\n"
-    "cannot be reached, and log every attempt with the process that made it.\n"
+    "cannot be reached, and log every attempt with the process that made it. With --cgroup\n"
+    "and no COMMAND, guard that existing cgroup until SIGINT or SIGTERM (SIGHUP reloads\n"
+    "the policy files).\n"
     "\n"
     "  -b, --blocklist FILE   block the names and addresses in FILE (may repeat), and every\n"
     "                         address those names resolve to\n"
@@ -163,24 +176,32 @@ static const char usage[] =
     "      --kernel-headers DIR  compile the BPF programs against this kernel header tree\n"
     "      --fail-open        if the guard cannot be set up, warn and run COMMAND unguarded\n"
     "                         (default: exit 125, COMMAND not run)\n"
+    "      --cpu-max PCT      CPU limit for the cgroup, percent of one CPU (150 = 1.5 CPUs)\n"
+    "      --memory-max SIZE  memory limit, bytes or with a K, M or G suffix\n"
+    "      --pids-max N       task limit\n"
     "      --cgroup PATH      run COMMAND in this cgroup v2 directory (created if missing,\n"
-    "                         left in place if it existed) instead of a fresh one\n"
+    "                         left in place if it existed) instead of a fresh one; without\n"
+    "                         COMMAND, guard the processes of this existing cgroup\n"
     "      --upstream ADDR    upstream resolver, IPv4 or IPv6, optional #PORT (may repeat);\n"
     "                         default: the nameserver lines of /etc/resolv.conf\n"
     "      --log-format FMT   text (default) or json\n"
     "  -o, --log FILE         write log lines to FILE instead of stderr\n"
     "  -v, --verbose          also log allowed queries; repeat for debug detail\n"
+    "      --check            probe this host, print what it supports, run nothing\n"
     "  -h, --help             this help\n"
     "  -V, --version          print the version\n"
     "\n"
     "Exit status: COMMAND's own; 128+N if it was killed by signal N; 125 if deployguard\n"
     "failed (COMMAND did not run); 126 if COMMAND could not be executed; 127 if not found.\n"
+    "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
     "\n"
     "Examples:\n"
     "  deployguard -b blocklist.txt -- ./deploy.sh --env prod\n"
     "  deployguard --audit -b blocklist.txt -o audit.log -- ./deploy.sh\n"
     "  deployguard -a allowlist.txt --block-action drop -- ./deploy.sh\n"
     "  deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy\n"
+    "  deployguard -b blocklist.txt --memory-max 2G --cpu-max 150 -- ./deploy.sh\n"
+    "  deployguard --audit -b blocklist.txt --cgroup /sys/fs/cgroup/system.slice/app.service\n"
     "  echo github.com > bl.txt && deployguard -b bl.txt -- getent hosts github.com\n";
 
 /* "192.0.2.1", "2001:db8::1", either with "#PORT". */
