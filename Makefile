@@ -51,7 +51,7 @@ unit: $(UNIT)
 
 lint:
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
-	clang-format --dry-run -Werror *.c *.h tests/*.c
+	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c
 
 integration: deployguard $(TOOLS)
 	bats tests/integration.bats tests/enforcement.bats tests/operations.bats

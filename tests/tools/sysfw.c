@@ -5,6 +5,7 @@
  * it with bpftool, or remove the cgroup. Lets the tests show that deployguard's programs and a
  * service manager's run side by side.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <stddef.h>
