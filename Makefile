@@ -9,6 +9,10 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o probe.o
 UNIT	:= tests/test_policy tests/test_dns
 TOOLS	:= tests/tools/sysfw
+FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy
+FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	       -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 600
 
 all: deployguard
 
@@ -29,6 +33,33 @@ tests/test_policy: tests/test_policy.c policy.c policy.h
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
 
+# Unit tests once more without sanitizers, for valgrind.
+tests/%.vg: tests/%.c
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
+tests/test_policy.vg: tests/test_policy.c policy.c
+tests/test_dns.vg: tests/test_dns.c dns.c
+
+# libFuzzer targets (clang), with ASan and UBSan; each has a seed corpus in tests/fuzz/corpus.
+tests/fuzz/fuzz_query: tests/fuzz/fuzz_query.c dns.c dns.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_query.c dns.c
+tests/fuzz/fuzz_answer: tests/fuzz/fuzz_answer.c dns.c dns.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_answer.c dns.c
+tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c policy.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy.c
+
+# Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch
+# directory, the seeds (and any crash turned regression seed) are replayed first. A crash leaves
+# its input in tests/fuzz/crash-*: add it to the corpus once fixed.
+fuzz: $(FUZZ)
+	@for f in $(FUZZ); do \
+		c=tests/fuzz/corpus/$${f##*_}; new=$$(mktemp -d); \
+		./$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
+			-artifact_prefix=tests/fuzz/ $$new $$c >$$new.log 2>&1; st=$$?; \
+		echo "$$f: $(FUZZ_SECONDS) s, status $$st," \
+			$$(grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$new.log | tr '\n' ' '); \
+		[ $$st -eq 0 ] || tail -n 40 $$new.log; rm -rf $$new $$new.log; [ $$st -eq 0 ] || exit 1; \
+	done
+
 # Test helpers that need root run from the integration tests.
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
@@ -36,7 +67,7 @@ tests/tools/sysfw: tests/tools/sysfw.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux
+	util-linux clang libclang-rt-14-dev valgrind
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -46,23 +77,28 @@ deps:
 demo: deployguard
 	./deployguard -b examples/blocklist.txt -- examples/deploy.sh
 
-unit: $(UNIT)
+unit: $(UNIT) $(UNIT:=.vg)
 	@for t in $(UNIT); do ./$$t || exit 1; done
+	@for t in $(UNIT); do \
+		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
+			./$$t.vg >/dev/null || { echo "valgrind: $$t"; exit 1; }; \
+	done; echo "valgrind: unit tests clean"
 
 lint:
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
-	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c
+	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c
 
 integration: deployguard $(TOOLS)
 	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
 
 check: deployguard unit lint integration
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 install: deployguard
 	install -D -m 0755 deployguard $(DESTDIR)$(PREFIX)/sbin/deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
 
 clean:
-	rm -f deployguard $(OBJS) $(UNIT) $(TOOLS)
+	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ)
 
-.PHONY: all deps demo unit lint integration check install clean
+.PHONY: all deps demo unit lint integration check fuzz install clean
