@@ -60,6 +60,13 @@ fuzz: $(FUZZ)
 		[ $$st -eq 0 ] || tail -n 40 $$new.log; rm -rf $$new $$new.log; [ $$st -eq 0 ] || exit 1; \
 	done
 
+# Benchmarks (not part of check): bench/results.md and bench/results.json.
+bench/policy_load: bench/policy_load.c policy.c policy.h
+	$(CC) $(CFLAGS) -o $@ bench/policy_load.c policy.c
+
+bench: bench/policy_load
+	bench/run.sh
+
 # Test helpers that need root run from the integration tests.
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
@@ -86,7 +93,7 @@ unit: $(UNIT) $(UNIT:=.vg)
 
 lint:
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
-	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c
+	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
 integration: deployguard $(TOOLS)
 	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
@@ -99,6 +106,6 @@ install: deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
 
 clean:
-	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ)
+	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) bench/policy_load
 
-.PHONY: all deps demo unit lint integration check fuzz install clean
+.PHONY: all deps demo unit lint integration check fuzz bench install clean
