@@ -333,8 +333,12 @@ static int parse_limit(int c, const char *opt, const char *arg)
 
 	errno = 0;
 	v = strtoull(arg, &end, 10);
-	if (c == CG_MEMORY && end != arg && end[0] && !end[1] && strchr("KkMmGg", end[0]))
-		v <<= (strchr("Kk", *end) ? 10 : strchr("Mm", *end) ? 20 : 30), end++;
+	if (c == CG_MEMORY && end != arg && end[0] && !end[1] && strchr("KkMmGg", end[0])) {
+		int shift = strchr("Kk", *end) ? 10 : strchr("Mm", *end) ? 20 : 30;
+
+		v = v > max[c] >> shift ? max[c] + 1 : v << shift; /* no wrap-around */
+		end++;
+	}
 	if (errno || end == arg || *end || arg[0] == '-' || v == 0 || v > max[c]) {
 		log_warnx(
 		    "invalid --%s '%s': %s", opt, arg,

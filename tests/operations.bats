@@ -297,7 +297,7 @@ print("forked", n)'
 }
 
 @test "a limit that cannot be applied, or a bad value, is an error and the command does not run" {
-	for bad in "--memory-max 12X" "--memory-max 0" "--cpu-max 0" "--cpu-max 1.5" "--pids-max -1"; do
+	for bad in "--memory-max 12X" "--memory-max 0" "--memory-max 99999999999999G" "--cpu-max 0" "--cpu-max 1.5" "--pids-max -1"; do
 		run dg $bad -- touch "$W/ran"
 		[ "$status" -eq 125 ]
 		[[ "$output" == *"invalid ${bad%% *} '"* ]] || { echo "$bad: $output" >&2; false; }
