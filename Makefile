@@ -2,7 +2,7 @@
 CC	?= cc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -Wall -Wextra -Werror -Wno-format-truncation # paths cut at PATH_MAX fail to open
-BCC_LIBS := $(shell pkg-config --libs libbcc 2>/dev/null || echo -lbcc) -lbpf
+LIBS	:= -lbpf -ldl # libbcc is opened at run time, by a child (see bpf_build)
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 600
 all: deployguard
 
 deployguard: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $(OBJS) $(BCC_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LIBS)
 
 deployguard.o: deployguard.c bpf_prog.h audit.h cgroup.h policy.h probe.h proxy.h
 probe.o: probe.c probe.h audit.h

@@ -44,6 +44,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -73,7 +74,7 @@
 
 #include <bcc/bcc_common.h>
 #include <bcc/bcc_version.h>
-#include <bcc/libbpf.h>
+#include <bcc/libbpf.h> /* for bcc_func_load's type: libbcc itself is opened by a child */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -93,6 +94,16 @@
 #define DG_MAX_CFLAGS	 16
 #define DG_WARMUP_MS	 2000  /* longest wait for blocked names' addresses before COMMAND runs */
 #define DG_NETS_SPARE	 65536 /* address rules a reload may add; an LPM trie allocates per entry */
+#define DG_LIBBCC	 "libbcc.so.0"
+#define DG_NMAPS	 (sizeof(dg_maps) / sizeof(dg_maps[0]))
+#define DG_PASS_MAX	 32 /* fds in one message between a child and deployguard */
+
+/* The maps deployguard itself reads and writes, in the order of struct run's map_fd. */
+static const char *const dg_maps[] = {"dg_nets4",   "dg_nets6",	 "dg_events",
+				      "dg_queries", "dg_learn4", "dg_learn6"};
+enum { M_NETS4, M_NETS6, M_EVENTS, M_QUERIES, M_LEARN4, M_LEARN6 };
+/* What the compiler's child exits with: the step that failed. */
+enum { BUILD_OK, BUILD_COMPILE, BUILD_LOAD };
 
 static struct env {
 	const char *lists[64]; /* policy files: blocklists, or allowlists with -a */
@@ -121,8 +132,7 @@ static struct env {
 struct run {
 	struct policy pol;
 	struct proxy *proxy;
-	void *mod;
-	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS];
+	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS], map_fd[DG_NMAPS];
 	bool legacy_attach[DG_NPROGS];
 	int cg_fd;
 	char cg_mnt[PATH_MAX], cg_path[PATH_MAX];
@@ -704,7 +714,63 @@ static size_t count_nets(const struct policy *p, int family)
 	return n;
 }
 
-static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
+/* fds go from a child to deployguard over a socketpair (SCM_RIGHTS): the seccomp listener of
+ * COMMAND's child, the programs and maps of the compiler's child. */
+static int send_fds(int sock, const int *fds, size_t n)
+{
+	char byte = 0;
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * DG_PASS_MAX)];
+	} u = {0};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+/* Exactly n fds, or -1 and none (the sender failed and said why). */
+static int recv_fds(int sock, int *fds, size_t n)
+{
+	char byte;
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * DG_PASS_MAX)];
+	} u;
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		if (c->cmsg_len == CMSG_LEN(sizeof(int) * n))
+			fds[i] = fd;
+		else
+			close(fd); /* not what was asked for */
+	}
+	return c->cmsg_len == CMSG_LEN(sizeof(int) * n) ? 0 : -1;
+}
+
+/* The -D constants of the BPF text (and, with --dump-bpf, the text itself). */
+static int bpf_flags(struct run *r, uint16_t port, unsigned long cgid)
 {
 	int err = r->headers[0] ? 0 : find_headers(r);
 
@@ -724,49 +790,140 @@ static int bpf_compile(struct run *r, uint16_t port, unsigned long cgid)
 		err = add_cflag(r, "-DDG_NNETS6=%lu", r->nets_max[1]);
 	if (!err)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
-	if (err)
+	if (err || !env.dump_bpf)
 		return err;
-	if (env.dump_bpf) {
-		for (int i = 0; i < r->ncflags; i++)
-			printf("// cflag: %s\n", r->cflags[i]);
-		fputs(dg_bpf_text, stdout);
-		return 0;
-	}
-	r->mod = bpf_module_create_c_from_string(dg_bpf_text, 0, (const char **)r->cflags,
-						 r->ncflags, true, NULL);
-	unsetenv("BCC_KERNEL_SOURCE"); /* COMMAND inherits our environment */
-	if (!r->mod) {
-		log_warnx("failed to compile the BPF programs (clang's messages are above)");
-		return -EINVAL;
-	}
+	for (int i = 0; i < r->ncflags; i++)
+		printf("// cflag: %s\n", r->cflags[i]);
+	fputs(dg_bpf_text, stdout);
 	return 0;
 }
 
-static int bpf_load(struct run *r)
+/* libbcc, opened by the compiler's child only (see bpf_build). */
+static struct {
+	__typeof__(bpf_module_create_c_from_string) *create;
+	__typeof__(bpf_function_start) *start;
+	__typeof__(bpf_function_size) *size;
+	__typeof__(bpf_module_license) *license;
+	__typeof__(bpf_module_kern_version) *kern_version;
+	__typeof__(bcc_func_load) *load;
+	__typeof__(bpf_table_fd) *table_fd;
+} bcc;
+
+static int bcc_open(void)
+{
+	static const char *const names[] = {"bpf_module_create_c_from_string",
+					    "bpf_function_start",
+					    "bpf_function_size",
+					    "bpf_module_license",
+					    "bpf_module_kern_version",
+					    "bcc_func_load",
+					    "bpf_table_fd"};
+	void **sym = (void **)&bcc; /* filled in the order of names */
+	void *h = dlopen(DG_LIBBCC, RTLD_NOW | RTLD_LOCAL);
+
+	_Static_assert(sizeof(bcc) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one name per function of struct bcc");
+
+	if (!h) {
+		log_warnx("failed to open libbcc: %s: install libbpfcc (apt-get install libbpfcc)",
+			  dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!(sym[i] = dlsym(h, names[i]))) {
+			log_warnx("failed to find %s in %s: libbcc %s or newer is needed", names[i],
+				  DG_LIBBCC, LIBBCC_VERSION);
+			return -ENOENT;
+		}
+	return 0;
+}
+
+static int bpf_load(void *mod, int *prog_fd)
 {
 	static char log_buf[LOG_BUF_SIZE];
 
 	for (size_t i = 0; i < DG_NPROGS; i++) {
 		const struct dg_prog *p = &dg_progs[i];
-		void *insns = bpf_function_start(r->mod, p->name);
-		int fd;
+		void *insns = bcc.start(mod, p->name);
 
 		if (!insns) {
 			log_warnx("failed to find %s in the compiled BPF text", p->name);
 			return -ENOENT;
 		}
-		fd = bcc_func_load(
-		    r->mod, p->type, p->name, insns, (int)bpf_function_size(r->mod, p->name),
-		    bpf_module_license(r->mod), bpf_module_kern_version(r->mod), env.verbose >= 3,
-		    log_buf, sizeof(log_buf), NULL, p->tp ? -1 : (int)p->attach);
-		if (fd < 0) {
+		prog_fd[i] = bcc.load(mod, p->type, p->name, insns, (int)bcc.size(mod, p->name),
+				      bcc.license(mod), bcc.kern_version(mod), env.verbose >= 3,
+				      log_buf, sizeof(log_buf), NULL, p->tp ? -1 : (int)p->attach);
+		if (prog_fd[i] < 0) {
 			log_warnx("failed to load %s: %s (verifier log above)", p->name,
-				  strerror(-fd));
-			return fd;
+				  strerror(-prog_fd[i]));
+			return prog_fd[i];
 		}
-		r->prog_fd[i] = fd;
 	}
 	return 0;
+}
+
+/* The compiler's child: compile, load, send the program and map fds, exit with the step that
+ * failed. */
+static int bpf_build_child(struct run *r, int sock)
+{
+	int fds[DG_NPROGS + DG_NMAPS];
+	void *mod;
+
+	if (bcc_open())
+		return BUILD_COMPILE;
+	mod = bcc.create(dg_bpf_text, 0, (const char **)r->cflags, r->ncflags, true, NULL);
+	if (!mod) {
+		log_warnx("failed to compile the BPF programs (clang's messages are above)");
+		return BUILD_COMPILE;
+	}
+	if (bpf_load(mod, fds))
+		return BUILD_LOAD;
+	for (size_t i = 0; i < DG_NMAPS; i++)
+		if ((fds[DG_NPROGS + i] = bcc.table_fd(mod, dg_maps[i])) < 0) {
+			log_warnx("failed to find map %s in the compiled BPF text", dg_maps[i]);
+			return BUILD_LOAD;
+		}
+	return send_fds(sock, fds, DG_NPROGS + DG_NMAPS) ? BUILD_LOAD : BUILD_OK;
+}
+
+/* libbcc brings LLVM and clang: 60 MiB resident from the moment they are mapped, more while
+ * compiling. So a short-lived child maps them, compiles and loads, and passes back the fds of
+ * the programs and maps; deployguard itself stays small for the whole run. */
+static int bpf_build(struct run *r, int *failed)
+{
+	int sv[2], fds[DG_NPROGS + DG_NMAPS], st = 0, err = 0;
+	pid_t pid;
+
+	*failed = BUILD_COMPILE;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		err = -errno;
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(bpf_build_child(r, sv[1]));
+	}
+	close(sv[1]);
+	if (pid > 0 && recv_fds(sv[0], fds, DG_NPROGS + DG_NMAPS) == 0) {
+		memcpy(r->prog_fd, fds, sizeof(r->prog_fd));
+		memcpy(r->map_fd, fds + DG_NPROGS, sizeof(r->map_fd));
+	}
+	close(sv[0]);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	unsetenv("BCC_KERNEL_SOURCE"); /* COMMAND inherits our environment */
+	if (pid < 0) {
+		log_warnx("failed to fork the BPF compiler: %s", strerror(-err));
+		return err;
+	}
+	if (WIFSIGNALED(st)) {
+		log_warnx("the BPF compiler (pid %d) was killed by signal %d (%s)", pid,
+			  WTERMSIG(st), strsignal(WTERMSIG(st)));
+		return -EINVAL;
+	}
+	*failed = WEXITSTATUS(st);
+	return *failed == BUILD_OK && r->map_fd[0] >= 0 ? 0 : -EINVAL;
 }
 
 /* Links (and raw tracepoint fds) detach by themselves when deployguard exits, however it exits
@@ -801,7 +958,7 @@ struct dg_lpm {
 /* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. */
 static int fill_nets(struct run *r, const struct policy *pol)
 {
-	int fd4 = bpf_table_fd(r->mod, "dg_nets4"), fd6 = bpf_table_fd(r->mod, "dg_nets6");
+	int fd4 = r->map_fd[M_NETS4], fd6 = r->map_fd[M_NETS6];
 
 	for (size_t i = 0; i < pol->nnets; i++) {
 		const struct policy_net *n = &pol->nets[i];
@@ -810,7 +967,7 @@ static int fill_nets(struct run *r, const struct policy *pol)
 		int err;
 
 		memcpy(key.addr, n->addr, n->family == AF_INET ? 4 : 16);
-		err = bpf_update_elem(n->family == AF_INET ? fd4 : fd6, &key, &idx, BPF_ANY);
+		err = bpf_map_update_elem(n->family == AF_INET ? fd4 : fd6, &key, &idx, BPF_ANY);
 		if (err) {
 			log_warnx("failed to add address rule %zu to the kernel: %s", i,
 				  strerror(-err));
@@ -826,19 +983,19 @@ static void prune_nets(struct run *r, const struct policy *pol)
 	static struct dg_lpm stale[4096];
 
 	for (int v6 = 0; v6 < 2; v6++) {
-		int fd = bpf_table_fd(r->mod, v6 ? "dg_nets6" : "dg_nets4");
+		int fd = r->map_fd[v6 ? M_NETS6 : M_NETS4];
 		size_t alen = v6 ? 16 : 4, n;
 		struct dg_lpm key, next;
 		void *at;
 
 		do { /* in rounds: a trie's next key after a deleted one starts over */
-			for (n = 0, at = NULL; n < 4096 && !bpf_get_next_key(fd, at, &next);) {
+			for (n = 0, at = NULL; n < 4096 && !bpf_map_get_next_key(fd, at, &next);) {
 				const struct policy_net *pn;
 				uint32_t idx;
 
 				key = next;
 				at = &key;
-				pn = !bpf_lookup_elem(fd, &key, &idx) && idx < pol->nnets
+				pn = !bpf_map_lookup_elem(fd, &key, &idx) && idx < pol->nnets
 					 ? &pol->nets[idx]
 					 : NULL;
 				if (!pn || pn->family != (v6 ? AF_INET6 : AF_INET) ||
@@ -846,7 +1003,7 @@ static void prune_nets(struct run *r, const struct policy *pol)
 					stale[n++] = key;
 			}
 			for (size_t i = 0; i < n; i++)
-				bpf_delete_elem(fd, &stale[i]);
+				bpf_map_delete_elem(fd, &stale[i]);
 		} while (n == 4096);
 	}
 }
@@ -1008,51 +1165,6 @@ static int install_filter(void)
 			    &prog);
 }
 
-/* The child passes its filter's listener to deployguard over a socketpair (SCM_RIGHTS). */
-static int send_fd(int sock, int fd)
-{
-	char byte = 0;
-	struct iovec iov = {&byte, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u = {0};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = u.buf,
-			   .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	char byte;
-	struct iovec iov = {&byte, 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = u.buf,
-			   .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c;
-	int fd = -1;
-
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
-		return -1;
-	c = CMSG_FIRSTHDR(&m);
-	if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
 /* A call the filter handed over: log it, then refuse it (or, in audit mode, let it go on). */
 static void on_notify(struct run *r)
 {
@@ -1147,7 +1259,7 @@ static void child(const struct run *r, const sigset_t *mask)
 		_exit(DG_EXIT_FAIL);
 	}
 	fd = install_filter();
-	if (fd < 0 || send_fd(r->notify_sock[1], fd)) {
+	if (fd < 0 || send_fds(r->notify_sock[1], &fd, 1)) {
 		say("failed to install the seccomp filter", "", ": COMMAND not run");
 		_exit(DG_EXIT_FAIL);
 	}
@@ -1206,7 +1318,7 @@ static int turn(struct run *r, int timeout)
 		return -errno;
 	}
 	if (pfd[1].revents)
-		bpf_consume_ringbuf(r->rb);
+		ring_buffer__consume(r->rb);
 	if (pfd[2].revents)
 		on_notify(r);
 	proxy_dispatch(r->proxy, pfd + 4, n);
@@ -1234,7 +1346,7 @@ static int run_loop(struct run *r, int *status)
 			r->events_fd = cg_events_fd(r->cg_path);
 		}
 	}
-	bpf_consume_ringbuf(r->rb); /* the last events of the run */
+	ring_buffer__consume(r->rb); /* the last events of the run */
 	return 0;
 }
 
@@ -1288,10 +1400,10 @@ static void cleanup(struct run *r)
 		if (r->prog_fd[i] >= 0)
 			close(r->prog_fd[i]);
 	}
-	if (r->rb)
-		bpf_free_ringbuf(r->rb);
-	if (r->mod)
-		bpf_module_destroy(r->mod);
+	ring_buffer__free(r->rb);
+	for (size_t i = 0; i < DG_NMAPS; i++)
+		if (r->map_fd[i] >= 0)
+			close(r->map_fd[i]);
 	proxy_close(r->proxy);
 	if (r->sig_fd >= 0)
 		close(r->sig_fd);
@@ -1352,7 +1464,7 @@ static void reload_policy(struct run *r)
 		policy_free(&np);
 		return;
 	}
-	bpf_consume_ringbuf(r->rb); /* pending events name rules of the old policy */
+	ring_buffer__consume(r->rb); /* pending events name rules of the old policy */
 	if (fill_nets(r, &np)) {
 		log_warnx("policy reload failed, keeping the policy in force");
 		prune_nets(r, &r->pol);
@@ -1419,7 +1531,7 @@ static int attach_loop(struct run *r)
 				stop |= si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM;
 		}
 	}
-	bpf_consume_ringbuf(r->rb);
+	ring_buffer__consume(r->rb);
 	log_info("detached from %s; its processes run on, unguarded", r->cg_path);
 	return 0;
 }
@@ -1429,7 +1541,7 @@ static int setup(struct run *r)
 {
 	struct stat st; /* a cgroup2 directory's inode number is its cgroup id */
 	uint16_t port;
-	int err;
+	int err, failed;
 
 	if ((err = load_policy(&r->pol, "")) || (env.user && (err = resolve_user(r))))
 		return err;
@@ -1464,19 +1576,18 @@ static int setup(struct run *r)
 		err = err ? err : -errno;
 		return err;
 	}
-	if ((err = bpf_compile(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
+	if ((err = bpf_flags(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
 		return err;
-	if ((err = bpf_load(r)) || (err = fill_nets(r, &r->pol)))
+	if ((err = bpf_build(r, &failed)) || (err = fill_nets(r, &r->pol)))
 		return err;
-	r->rb = bpf_new_ringbuf(bpf_table_fd(r->mod, "dg_events"), on_event, r);
+	r->rb = ring_buffer__new(r->map_fd[M_EVENTS], on_event, r, NULL);
 	if (!r->rb) {
 		log_warn("failed to open the BPF ring buffer");
 		return -EINVAL;
 	}
 	/* The proxy names the sender of each query and teaches the kernel addresses; the maps
 	 * exist only now. */
-	proxy_set_maps(r->proxy, bpf_table_fd(r->mod, "dg_queries"),
-		       bpf_table_fd(r->mod, "dg_learn4"), bpf_table_fd(r->mod, "dg_learn6"));
+	proxy_set_maps(r->proxy, r->map_fd[M_QUERIES], r->map_fd[M_LEARN4], r->map_fd[M_LEARN6]);
 	proxy_watch_policy(r->proxy);
 	if ((err = bpf_attach(r)))
 		return err;
@@ -1492,7 +1603,7 @@ static int check(struct run *r)
 	char detail[PATH_MAX + 128];
 	struct stat st;
 	bool legacy = false;
-	int err;
+	int err, failed = BUILD_COMPILE;
 
 	probe_begin(true);
 	if (probe_host(cg_mount(r->cg_mnt, sizeof(r->cg_mnt)) ? NULL : r->cg_mnt))
@@ -1510,13 +1621,13 @@ static int check(struct run *r)
 	probe_row("kernel headers", err, err ? "see above" : r->headers);
 	if (err || (err = cgroup_setup(r)) || fstat(r->cg_fd, &st))
 		return 1;
-	err = bpf_compile(r, 53, (unsigned long)st.st_ino);
+	err = bpf_flags(r, 53, (unsigned long)st.st_ino);
+	if (!err)
+		err = bpf_build(r, &failed);
 	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s", DG_NPROGS, LIBBCC_VERSION);
-	probe_row("compile", err, err ? "see above" : detail);
-	if (!err) {
-		err = bpf_load(r);
+	probe_row("compile", err && failed != BUILD_LOAD, err ? "see above" : detail);
+	if (!err || failed == BUILD_LOAD)
 		probe_row("load", err, err ? "see above" : "every program passes the verifier");
-	}
 	if (!err) {
 		err = bpf_attach(r);
 		for (size_t i = 0; i < DG_NPROGS; i++)
@@ -1555,6 +1666,8 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < DG_NPROGS; i++)
 		r.prog_fd[i] = r.link_fd[i] = -1;
+	for (size_t i = 0; i < DG_NMAPS; i++)
+		r.map_fd[i] = -1;
 	if (parse_args(argc, argv))
 		return DG_EXIT_FAIL;
 	/* Signals wait in the signalfd from the start, so ^C during set-up still cleans up. */
@@ -1611,8 +1724,8 @@ int main(int argc, char **argv)
 		child(&r, &old);
 	close(r.notify_sock[1]);
 	r.notify_sock[1] = -1;
-	r.notify_fd =
-	    recv_fd(r.notify_sock[0]); /* -1 if the child failed: it says why, exits 125 */
+	if (recv_fds(r.notify_sock[0], &r.notify_fd, 1))
+		r.notify_fd = -1; /* the child failed: it says why, exits 125 */
 	if (run_loop(&r, &status) == 0)
 		audit_summary();
 cleanup:

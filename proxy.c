@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bcc/libbpf.h>
+#include <bpf/bpf.h>
 
 #include "audit.h"
 #include "dns.h"
@@ -307,9 +307,9 @@ static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint
 				 : ((const struct sockaddr_in *)from)->sin_port);
 	key.id = proto == IPPROTO_UDP ? id : 0;
 	key.proto = (uint8_t)proto;
-	if (bpf_lookup_elem(p->queries_fd, &key, &val))
+	if (bpf_map_lookup_elem(p->queries_fd, &key, &val))
 		return;
-	bpf_delete_elem(p->queries_fd, &key);
+	bpf_map_delete_elem(p->queries_fd, &key);
 	w->pid = val.pid;
 	/* Read the command line now: the sender waits for this answer, so it is still alive. */
 	audit_cmdline((pid_t)val.pid, w->cmd, sizeof(w->cmd));
@@ -493,10 +493,10 @@ static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const c
 		if (fd < 0)
 			continue;
 		memcpy(key, w->addrs[i].addr, sizeof(key));
-		if (!block && bpf_lookup_elem(fd, key, &old) == 0 &&
+		if (!block && bpf_map_lookup_elem(fd, key, &old) == 0 &&
 		    (old.block || old.expires >= v.expires))
 			continue;
-		if (bpf_update_elem(fd, key, &v, BPF_ANY))
+		if (bpf_map_update_elem(fd, key, &v, BPF_ANY))
 			log_warn("failed to tell the kernel about an address of %s", name);
 	}
 }
@@ -672,20 +672,20 @@ static void prune_learned(struct proxy *p, int fd, size_t keylen)
 	struct learned v;
 	void *at = NULL;
 
-	while (stale && fd >= 0 && nstale < 65536 && bpf_get_next_key(fd, at, next) == 0) {
+	while (stale && fd >= 0 && nstale < 65536 && bpf_map_get_next_key(fd, at, next) == 0) {
 		const char *name;
 		struct judgement j;
 
 		memcpy(key, next, keylen);
 		at = key;
-		if (bpf_lookup_elem(fd, key, &v))
+		if (bpf_map_lookup_elem(fd, key, &v))
 			continue;
 		name = proxy_learned_name(p, v.name);
 		if (!name || judge_name(p, name, strlen(name), &j) != (v.block != 0))
 			memcpy(stale[nstale++], key, keylen);
 	}
 	for (size_t i = 0; i < nstale; i++)
-		bpf_delete_elem(fd, stale[i]);
+		bpf_map_delete_elem(fd, stale[i]);
 	if (!stale)
 		log_warnx("out of memory: addresses learned under the old policy are kept");
 	free(stale);

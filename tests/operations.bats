@@ -148,6 +148,29 @@ wait_for() {
 	[ ! -e "$W/ran" ]
 }
 
+@test "a header tree clang cannot compile against: the compiler's failure is reported, nothing runs, nothing is left" {
+	mkdir -p "$W/broken/include/generated" "$W/broken/include/linux" # the marks of a tree, no headers
+	touch "$W/broken/include/generated/autoconf.h" "$W/broken/include/linux/kconfig.h"
+	run dg --kernel-headers "$W/broken" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"fatal error: 'linux/types.h' file not found"*"failed to compile the BPF programs (clang's messages are above)"* ]]
+	[ ! -e "$W/ran" ]
+}
+
+@test "deployguard stays small while it guards: libbcc and LLVM live only in a short-lived child, RSS under 40 MiB" {
+	dg_bg -b "$W/github.txt" -- sh -c 'touch "$0/rss.ready"; dig +short +time=3 @198.18.0.1 github.com >"$0/rss.dig"; exec sleep 30' "$W"
+	wait_for "$W/rss.ready"
+	pid=$(cat "$W/dg.pid")
+	! grep -E 'libbcc|libLLVM|libclang' "/proc/$pid/maps"
+	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+	echo "# deployguard VmRSS $rss kB" >&3
+	[ "$rss" -lt $((40 * 1024)) ]
+	wait_line "DNS BLOCKED" "$LOG" # and it guards
+	kill -TERM "$pid"
+	wait || true
+	rm -f "$W/dg.pid"
+}
+
 @test "--fail-open: when the guard cannot be set up, the command runs unguarded after a warning, with its own status" {
 	# Guarded, this query would be redirected to the proxy and blocked.
 	run dg --fail-open --kernel-headers "$W" -b "$W/github.txt" -- sh -c 'dig +short +time=3 @198.18.0.1 github.com; exit 4'
