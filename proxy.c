@@ -48,6 +48,7 @@
 #define PX_WATCH_BUSY  64   /* watch queries in flight at once, of PX_UDP_SLOTS */
 #define PX_WATCH_MIN_S 30   /* re-resolve a watched name no sooner than this, whatever its TTL */
 #define PX_WATCH_NEG_S 300  /* and this long after no address, or no upstream */
+#define PX_LOG_PER_S   20   /* lines a second of each warning a flood can cause */
 
 enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, L_N };
 enum { T_FREE, T_READ, T_CONNECT, T_UPWRITE, T_UPREAD, T_WRITE };
@@ -105,8 +106,16 @@ struct watch {
 	char name[DG_NAME_MAX + 1];
 };
 
+/* A flood must not become a flood of log lines: see quota(). */
+struct px_quota {
+	uint64_t second;
+	unsigned n, left_out;
+	const char *what;
+};
+
 struct proxy {
 	struct proxy_cfg cfg;
+	struct px_quota q_malformed, q_udp_full, q_tcp_full;
 	int queries_fd, learn_fd[2]; /* BPF maps, -1 until set */
 	int lfd[L_N];
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
@@ -226,6 +235,9 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	if (!p)
 		return -ENOMEM;
 	p->cfg = *cfg;
+	p->q_malformed.what = "malformed DNS packets";
+	p->q_udp_full.what = "queries dropped from the full query table";
+	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
 	p->queries_fd = p->learn_fd[0] = p->learn_fd[1] = -1;
 	for (int i = 0; i < L_N; i++)
 		p->lfd[i] = -1;
@@ -263,10 +275,37 @@ const char *proxy_method_name(enum proxy_method m)
 	return m == PX_ALLOWLIST ? "allowlist" : m == PX_STRICT ? "strict" : "blocklist";
 }
 
+/* True if this warning may be logged: at most PX_LOG_PER_S a second. The first one after a
+ * second with more counts those left out (as does proxy_close, at the end). */
+static void quota_flush(struct px_quota *q)
+{
+	if (q->left_out)
+		log_warnx("%u more %s in one second were not logged", q->left_out, q->what);
+	q->left_out = 0;
+}
+
+static bool quota(struct px_quota *q, uint64_t now)
+{
+	if (now / 1000 != q->second) {
+		quota_flush(q);
+		q->second = now / 1000;
+		q->n = 0;
+	}
+	if (q->n < PX_LOG_PER_S) {
+		q->n++;
+		return true;
+	}
+	q->left_out++;
+	return false;
+}
+
 void proxy_close(struct proxy *p)
 {
 	if (!p)
 		return;
+	quota_flush(&p->q_malformed);
+	quota_flush(&p->q_udp_full);
+	quota_flush(&p->q_tcp_full);
 	for (int i = 0; i < L_N; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
@@ -360,8 +399,9 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	audit_log(&e);
 }
 
-/* One line per malformed packet: from "client" (with its process) or "upstream". */
-static void log_malformed(const char *from, const char *why, const struct who *w)
+/* One line per malformed packet (within the quota): from "client" (with its process) or
+ * "upstream". */
+static void log_malformed(struct proxy *p, const char *from, const char *why, const struct who *w)
 {
 	struct audit_event e = {.level = "WARN",
 				.event = "DNS MALFORMED",
@@ -372,7 +412,8 @@ static void log_malformed(const char *from, const char *why, const struct who *w
 				.cmd = w && w->pid >= 0 ? w->cmd : NULL,
 				.port = -1};
 
-	audit_log(&e);
+	if (quota(&p->q_malformed, now_ms()))
+		audit_log(&e);
 }
 
 static enum audit_verdict verdict(const struct proxy *p, bool blocked)
@@ -538,7 +579,8 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 		if (p->udp[i].born < oldest->born)
 			oldest = &p->udp[i];
 	}
-	log_warnx("query table full: dropping the oldest query, for %s.", oldest->q.name);
+	if (quota(&p->q_udp_full, now_ms()))
+		log_warnx("query table full: dropping the oldest query, for %s.", oldest->q.name);
 	udp_free(p, oldest);
 	return oldest;
 }
@@ -719,7 +761,7 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 	const char *why;
 
 	if (walk_answer(p, pkt, len, &s->q, &wc, &why)) {
-		log_malformed("upstream", why, NULL);
+		log_malformed(p, "upstream", why, NULL);
 		return;
 	}
 	for (size_t i = 0; i < wc.naddrs; i++)
@@ -776,7 +818,7 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 	if (rc == DNS_R_NOERROR && len > PX_QUERY_MAX)
 		rc = DNS_R_FORMERR, why = "query too large";
 	if (rc != DNS_R_NOERROR) {
-		log_malformed("client", why, &w);
+		log_malformed(p, "client", why, &w);
 		udp_answer(p, lsock, from, fromlen, pkt, &q, rc);
 		return;
 	}
@@ -824,7 +866,7 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 
 	as.id = (uint16_t)(pkt[0] << 8 | pkt[1]); /* the walker matches the id we sent */
 	if (walk_answer(p, pkt, len, &as, &wc, &why)) {
-		log_malformed("upstream", why, w);
+		log_malformed(p, "upstream", why, w);
 		return dns_build_reply(query, q, DNS_R_SERVFAIL, out, outlen);
 	}
 	learn_answer(p, &wc, qblocked || wc.j.blocked, wc.j.blocked ? wc.name : q->name);
@@ -932,11 +974,21 @@ static void tcp_close(struct tcp_slot *s)
 	s->state = T_FREE;
 }
 
+/* Which client makes room for a new one when the table is full: one that has not sent a whole
+ * query (slow, stalled or hostile) before one whose query is under way, and of those the one that
+ * has waited longest. A flood of slow clients thus only ever evicts its own. */
+static bool evict_before(const struct tcp_slot *a, const struct tcp_slot *b)
+{
+	if ((a->state == T_READ) != (b->state == T_READ))
+		return a->state == T_READ;
+	return a->deadline < b->deadline;
+}
+
 static void tcp_accept(struct proxy *p, int lsock)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = sizeof(from);
-	struct tcp_slot *s = NULL, *oldest = &p->tcp[0];
+	struct tcp_slot *s = NULL, *victim = &p->tcp[0];
 	int fd = accept4(p->lfd[lsock], (struct sockaddr *)&from, &fromlen,
 			 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -945,13 +997,14 @@ static void tcp_accept(struct proxy *p, int lsock)
 	for (int i = 0; i < PX_TCP_SLOTS && !s; i++) {
 		if (p->tcp[i].state == T_FREE)
 			s = &p->tcp[i];
-		else if (p->tcp[i].born < oldest->born)
-			oldest = &p->tcp[i];
+		else if (evict_before(&p->tcp[i], victim))
+			victim = &p->tcp[i];
 	}
 	if (!s) {
-		log_warnx("TCP client table full: closing the oldest connection");
-		tcp_close(oldest);
-		s = oldest;
+		if (quota(&p->q_tcp_full, now_ms()))
+			log_warnx("TCP client table full: closing the client that waited longest");
+		tcp_close(victim);
+		s = victim;
 	}
 	s->state = T_READ;
 	s->fd = fd;
@@ -1030,7 +1083,7 @@ static void tcp_query(struct proxy *p, struct tcp_slot *s)
 	int rc = dns_parse_query(pkt, len, &s->q, &why);
 
 	if (rc != DNS_R_NOERROR) {
-		log_malformed("client", why, &s->who);
+		log_malformed(p, "client", why, &s->who);
 		if (rc == DNS_R_DROP)
 			tcp_close(s);
 		else

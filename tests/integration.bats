@@ -174,6 +174,26 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 	grep -q 'WARN DNS MALFORMED reason="compression pointer not strictly backwards"' "$LOG"
 }
 
+@test "hostile traffic: garbage, stalled and slow TCP floods; the proxy answers a good client throughout, the log stays bounded" {
+	# A far-away upstream (150 ms), so that the good client's TCP queries wait in the proxy
+	# while the flood of slow clients fills its table.
+	in_inet /usr/bin/python3 "$T/tools/slowdns.py" 198.18.0.1 5300 198.18.0.1 150 &
+	slow=$!
+	for _ in $(seq 50); do in_host dig +short +time=1 +tries=1 -p 5300 @198.18.0.1 pkgs.example.org | grep -q . && break; done
+	run in_host "$DG" --upstream '198.18.0.1#5300' -o "$LOG" -b "$W/blocklist.txt" -- /usr/bin/python3 "$T/tools/hostile.py" 198.18.0.1 4
+	kill "$slow"
+	echo "$output" | grep -E '^(good|attackers)' | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ good:\ ([0-9]+)\ asked,\ ([0-9]+)\ answered\ right ]]
+	[ "${BASH_REMATCH[1]}" -gt 10 ] && [ "${BASH_REMATCH[1]}" -eq "${BASH_REMATCH[2]}" ]
+	[[ "$output" == *"more malformed DNS packets in one second were not logged"* ]]
+	[[ "$output" == *"more TCP clients closed for room in the full client table in one second were not logged"* ]]
+	# at most 20 lines a second of each warning a flood causes
+	[ "$(grep -c 'DNS MALFORMED' "$LOG")" -le $((20 * 6)) ]
+	grep -q 'DNS MALFORMED reason="compression pointer not strictly backwards"' "$LOG"
+	grep -q 'DNS MALFORMED reason="name longer than 255 octets"' "$LOG"
+}
+
 @test "exit status: the command's own, 128+signal, 127 not found" {
 	run dg -- true
 	[ "$status" -eq 0 ]

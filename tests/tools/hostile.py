@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Hostile traffic to the DNS proxy, from inside the guarded cgroup, while a good client asks.
+
+usage: hostile.py SERVER SECONDS
+
+For SECONDS, all at once: UDP garbage (truncated headers, compression loops, oversized names,
+bad counts, random bytes, 64 KiB datagrams), TCP clients that announce a 64 KiB or 4 KiB query and
+never send it, and a flood of slow TCP clients that connect, send one byte and hold on. Meanwhile
+the good client asks every 20 ms, in turn over UDP and TCP, for pkgs.example.org (an address must
+come back) and github.com (NXDOMAIN must come back), each within 2 s.
+
+Prints "good: N asked, M answered right, p50 X ms, max Y ms" and what the attackers sent; exits 1
+unless every good query was answered right.
+"""
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+server, seconds = sys.argv[1], float(sys.argv[2])
+stop = time.monotonic() + seconds
+sent = {"udp garbage": 0, "tcp stalled": 0, "tcp slow": 0}
+
+
+def qname(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+
+
+def query(name, qid):
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname(name) + struct.pack(">HH", 1, 1)
+
+
+HDR = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+GARBAGE = [
+    b"\x12",  # truncated headers
+    b"\x12\x34\x01\x00\x00\x01\x00",
+    HDR,  # a question promised, none there
+    HDR + b"\xc0\x0c\x00\x01\x00\x01",  # a pointer to itself
+    HDR + b"\x01a\xc0\x0e\x00\x01\x00\x01",  # a pointer to the label that holds it
+    HDR + b"\x40" + b"a" * 64 + b"\x00\x00\x01\x00\x01",  # a 64-byte label
+    HDR + (b"\x3f" + b"a" * 63) * 5 + b"\x00\x00\x01\x00\x01",  # a 320-byte name
+    HDR + qname("a." * 127 + "a") + b"\x00\x01\x00\x01",  # 128 labels, 256 bytes
+    struct.pack(">HHHHHH", 1, 0x0100, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF) + qname("x.org"),
+    struct.pack(">HHHHHH", 1, 0x8180, 1, 1, 0, 0) + qname("x.org"),  # an answer, not a query
+    HDR + qname("x.org") + b"\x00\x01\x00\x01" + b"\xff" * 65000,  # 64 KiB
+]
+
+
+def udp_garbage():
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    rnd = random.Random(5)
+    while time.monotonic() < stop:
+        for pkt in GARBAGE + [rnd.randbytes(rnd.randrange(0, 600)) for _ in range(4)]:
+            try:
+                s.sendto(pkt, (server, 53))
+                sent["udp garbage"] += 1
+            except (BlockingIOError, OSError):
+                pass
+        try:
+            while s.recv(65535):  # the FORMERRs, unread they would fill the buffer
+                pass
+        except BlockingIOError:
+            pass
+        time.sleep(0.001)
+
+
+def tcp_connect():
+    c = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET)
+    c.settimeout(2)
+    c.connect((server, 53))
+    return c
+
+
+def tcp_attack(kind, first_bytes, hold):
+    held = []
+    while time.monotonic() < stop:
+        try:
+            c = tcp_connect()
+            c.send(first_bytes)
+            held.append(c)
+            sent[kind] += 1
+        except OSError:
+            time.sleep(0.01)
+        while len(held) > hold:  # stay within our own fd limit; the proxy sees a steady flood
+            held.pop(0).close()
+        time.sleep(0.002)
+    for c in held:
+        c.close()
+
+
+def recv_exact(c, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = c.recv(n - len(buf))
+        if not chunk:
+            raise OSError("closed")
+        buf += chunk
+    return buf
+
+
+def ask(name, tcp, qid):
+    pkt = query(name, qid)
+    if tcp:
+        with tcp_connect() as c:
+            c.sendall(struct.pack(">H", len(pkt)) + pkt)
+            ans = recv_exact(c, struct.unpack(">H", recv_exact(c, 2))[0])
+    else:
+        with socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.sendto(pkt, (server, 53))
+            ans = s.recv(65535)
+    rcode, ancount = ans[3] & 0xF, struct.unpack(">H", ans[6:8])[0]
+    return ans[:2] == pkt[:2] and (rcode == 3 if name == "github.com" else rcode == 0 and ancount > 0)
+
+
+threads = [
+    threading.Thread(target=udp_garbage),
+    threading.Thread(target=tcp_attack, args=("tcp stalled", b"\xff\xff" + os.urandom(8), 50)),
+    threading.Thread(target=tcp_attack, args=("tcp stalled", b"\x10\x00" + os.urandom(8), 50)),
+    threading.Thread(target=tcp_attack, args=("tcp slow", b"\x00", 300)),
+]
+for t in threads:
+    t.start()
+asked, right, lat = 0, 0, []
+while time.monotonic() < stop:
+    for name in ("pkgs.example.org", "github.com"):
+        t0 = time.monotonic()
+        try:
+            ok = ask(name, asked % 4 >= 2, asked + 1)
+        except OSError as e:
+            print("good query %d (%s, %s) failed: %s" % (asked, name, "tcp" if asked % 4 >= 2 else "udp", e))
+            ok = False
+        lat.append((time.monotonic() - t0) * 1000)
+        asked += 1
+        right += ok
+    time.sleep(0.02)
+for t in threads:
+    t.join()
+lat.sort()
+print("good: %d asked, %d answered right, p50 %.2f ms, max %.2f ms" % (asked, right, lat[len(lat) // 2], lat[-1]))
+print("attackers sent: " + ", ".join("%s %d" % kv for kv in sent.items()))
+sys.exit(0 if asked and right == asked else 1)
