@@ -79,16 +79,18 @@ static const struct hook {
     {"cgroup/connect, sendmsg",
      BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
      BPF_CGROUP_INET4_CONNECT,
-     {BPF_FUNC_get_socket_cookie, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
-      BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
-    {"cgroup/recvmsg", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG, {0}},
+     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get,
+      BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
+    {"cgroup/recvmsg",
+     BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+     BPF_CGROUP_UDP4_RECVMSG,
+     {BPF_FUNC_sk_storage_get}},
     {"cgroup_skb/egress",
      BPF_PROG_TYPE_CGROUP_SKB,
      BPF_CGROUP_INET_EGRESS,
-     {BPF_FUNC_skb_load_bytes, BPF_FUNC_get_socket_cookie, BPF_FUNC_sk_fullsock,
-      BPF_FUNC_skb_cgroup_id, BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid,
-      BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns,
-      BPF_FUNC_ringbuf_output}},
+     {BPF_FUNC_skb_load_bytes, BPF_FUNC_sk_fullsock, BPF_FUNC_skb_cgroup_id,
+      BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
+      BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
     {"raw_tracepoint",
      BPF_PROG_TYPE_RAW_TRACEPOINT,
      0,
@@ -160,8 +162,8 @@ static void probe_hooks(void)
 			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
 				 " for these programs: upgrade the kernel");
 		else
-			snprintf(detail, sizeof(detail),
-				 n ? "loads, with its %zu helpers" : "loads", n);
+			snprintf(detail, sizeof(detail), "loads, with its %zu helper%s", n,
+				 n == 1 ? "" : "s");
 		probe_row(h->name, err ? err : missing ? -ENOTSUP : 0, detail);
 	}
 }
