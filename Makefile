@@ -67,6 +67,11 @@ bench/policy_load: bench/policy_load.c policy.c policy.h
 bench: bench/policy_load
 	bench/run.sh
 
+# Load test (root, the namespace world): 200 processes, 10,000 queries, 1,000 short-lived
+# processes, three rounds; make check runs a smaller one.
+stress: deployguard
+	tests/stress.sh 200 10000 1000 3
+
 # Test helpers that need root run from the integration tests.
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
@@ -99,6 +104,7 @@ integration: deployguard $(TOOLS)
 	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
 
 check: deployguard unit lint integration
+	tests/stress.sh 50 2000 200 2
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
 install: deployguard
@@ -108,4 +114,4 @@ install: deployguard
 clean:
 	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) bench/policy_load
 
-.PHONY: all deps demo unit lint integration check fuzz bench install clean
+.PHONY: all deps demo unit lint integration check fuzz bench stress install clean

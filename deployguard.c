@@ -1303,7 +1303,7 @@ static bool drain_signals(struct run *r)
 
 static int turn(struct run *r, int timeout)
 {
-	struct pollfd pfd[4 + 6 + 2 * 64];
+	struct pollfd pfd[4 + PROXY_MAX_FDS];
 	int n;
 
 	pfd[0] = (struct pollfd){.fd = r->sig_fd, .events = POLLIN};

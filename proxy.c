@@ -36,7 +36,7 @@
 #include "dns.h"
 
 #define PX_UDP_SLOTS   512
-#define PX_TCP_SLOTS   64
+#define PX_TCP_SLOTS   PROXY_TCP_CLIENTS
 #define PX_QUERY_MAX   4096 /* larger queries get FORMERR; real ones are far smaller */
 #define PX_TRY_MS      1500 /* per upstream try; a client's own retry comes at 5 s (glibc) */
 #define PX_TRIES       3
@@ -123,8 +123,8 @@ struct proxy {
 	uint16_t by_upid[65536]; /* upstream id -> udp slot + 1 */
 	struct tcp_slot *tcp;	 /* PX_TCP_SLOTS, allocated once */
 	uint8_t pkt[DNS_UDP_MAX];
-	int16_t owner[2 * PX_TCP_SLOTS]; /* pollfd past the fixed ones -> slot * 2 + is_upstream */
-	struct px_name *names;		 /* PX_NAMES */
+	int16_t owner[PX_TCP_SLOTS]; /* pollfd past the fixed ones -> slot * 2 + is_upstream */
+	struct px_name *names;	     /* PX_NAMES */
 	uint32_t name_gen;
 	struct watch *watch; /* PX_WATCH */
 	size_t nwatch, watch_busy, watch_unseen;
@@ -182,7 +182,8 @@ static int bind_one(int family, int type, uint16_t port)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || (type == SOCK_STREAM && listen(fd, 128))) {
+	if (bind(fd, (struct sockaddr *)&ss, len) ||
+	    (type == SOCK_STREAM && listen(fd, SOMAXCONN))) {
 		int err = -errno;
 
 		close(fd);
@@ -984,16 +985,11 @@ static bool evict_before(const struct tcp_slot *a, const struct tcp_slot *b)
 	return a->deadline < b->deadline;
 }
 
-static void tcp_accept(struct proxy *p, int lsock)
+/* Give a new client a slot, making room if the table is full. */
+static void tcp_take(struct proxy *p, int fd, const struct sockaddr_storage *from)
 {
-	struct sockaddr_storage from;
-	socklen_t fromlen = sizeof(from);
 	struct tcp_slot *s = NULL, *victim = &p->tcp[0];
-	int fd = accept4(p->lfd[lsock], (struct sockaddr *)&from, &fromlen,
-			 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
-		return;
 	for (int i = 0; i < PX_TCP_SLOTS && !s; i++) {
 		if (p->tcp[i].state == T_FREE)
 			s = &p->tcp[i];
@@ -1011,7 +1007,21 @@ static void tcp_accept(struct proxy *p, int lsock)
 	s->len = s->off = 0;
 	s->born = now_ms();
 	s->deadline = s->born + PX_TCP_IDLE_MS;
-	attribute(p, &from, 0, IPPROTO_TCP, &s->who);
+	attribute(p, from, 0, IPPROTO_TCP, &s->who);
+}
+
+static void tcp_accept(struct proxy *p, int lsock)
+{
+	for (int burst = 0; burst < PX_BURST; burst++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		int fd = accept4(p->lfd[lsock], (struct sockaddr *)&from, &fromlen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		tcp_take(p, fd, &from);
+	}
 }
 
 /* Put a DNS message in s->buf behind its two-byte length and start writing it. */

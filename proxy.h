@@ -10,6 +10,10 @@
 #include "policy.h"
 
 #define DG_MAX_UPSTREAM 4
+/* TCP clients served at once; a full table makes room (see tcp_accept). */
+#define PROXY_TCP_CLIENTS 256
+/* The most pollfds proxy_prepare adds: 4 listeners, 2 upstream sockets, one per TCP client. */
+#define PROXY_MAX_FDS (6 + PROXY_TCP_CLIENTS)
 
 /* What the policy files mean. Strict and allowlist also refuse every address that no allowed
  * answer led to; the kernel learns those from the proxy. */
