@@ -64,7 +64,15 @@ fuzz: $(FUZZ)
 bench/policy_load: bench/policy_load.c policy.c policy.h
 	$(CC) $(CFLAGS) -o $@ bench/policy_load.c policy.c
 
-bench: bench/policy_load
+bench/hooks: bench/hooks.c
+	$(CC) $(CFLAGS) -o $@ $<
+bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c proxy.h dns.h policy.h audit.h
+	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c proxy.c dns.c policy.c audit.c -lbpf
+bench/floor: bench/floor.c bpf_prog.h
+	$(CC) $(CFLAGS) -o $@ $< -lbcc -lbpf
+
+BENCH	:= bench/policy_load bench/hooks bench/proxy_loop bench/floor
+bench: deployguard $(BENCH)
 	bench/run.sh
 
 # Load test (root, the namespace world): 200 processes, 10,000 queries, 1,000 short-lived
@@ -79,7 +87,7 @@ tests/tools/sysfw: tests/tools/sysfw.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev valgrind
+	util-linux clang libclang-rt-14-dev valgrind dnsperf
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -112,6 +120,6 @@ install: deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
 
 clean:
-	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) bench/policy_load
+	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
 .PHONY: all deps demo unit lint integration check fuzz bench stress install clean

@@ -50,7 +50,7 @@ int audit_verbose(void)
 	return au.verbose;
 }
 
-static void put_quoted(FILE *f, const char *s);
+static void fput_quoted(FILE *f, const char *s);
 
 /* Warnings go to stderr; info and debug lines go with the events, to the log (as JSON objects
  * when the log is JSON, so that every line of it parses). */
@@ -63,7 +63,7 @@ static void vlog(FILE *f, const char *level, int err, const char *fmt, va_list a
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
 	if (f != stderr && au.fmt == AUDIT_JSON) {
 		fprintf(f, "{\"level\":\"%s\",\"event\":\"MESSAGE\",\"message\":", level);
-		put_quoted(f, msg);
+		fput_quoted(f, msg);
 		fputs("}\n", f);
 	} else {
 		fprintf(f, "deployguard: %s%s\n", strcmp(level, "DEBUG") ? "" : "debug: ", msg);
@@ -103,19 +103,57 @@ void log_debug(const char *fmt, ...)
 	LOG_BODY(au.out ? au.out : stderr, "DEBUG", 0, au.verbose >= 2);
 }
 
-/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string. */
-static void put_quoted(FILE *f, const char *s)
+/* An event line is built here and written with one fwrite: formatting it with stdio cost more
+ * instructions than the rest of a blocked query's handling. Anything past the end is cut. */
+struct line {
+	size_t len;
+	char buf[16384]; /* more than the longest line: every field is bounded */
+};
+
+static void put(struct line *l, const char *s, size_t n)
 {
-	fputc('"', f);
+	if (n > sizeof(l->buf) - l->len)
+		n = sizeof(l->buf) - l->len;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void put_s(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string. */
+static void put_quoted(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	put(l, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, au.fmt == AUDIT_JSON ? "\\u%04x" : "\\x%02x", *p);
-		else
-			fputc(*p, f);
+		char esc[6] = {'\\', (char)*p};
+
+		if (*p == '"' || *p == '\\') {
+			put(l, esc, 2);
+		} else if (*p < 0x20 || *p >= 0x7f) {
+			memcpy(esc + 1, au.fmt == AUDIT_JSON ? "u00" : "x",
+			       au.fmt == AUDIT_JSON ? 3 : 1);
+			esc[au.fmt == AUDIT_JSON ? 4 : 2] = hex[*p >> 4];
+			esc[au.fmt == AUDIT_JSON ? 5 : 3] = hex[*p & 15];
+			put(l, esc, au.fmt == AUDIT_JSON ? 6 : 4);
+		} else {
+			put(l, (const char *)p, 1);
+		}
 	}
-	fputc('"', f);
+	put(l, "\"", 1);
+}
+
+static void fput_quoted(FILE *f, const char *s)
+{
+	struct line l;
+
+	l.len = 0;
+	put_quoted(&l, s);
+	fwrite(l.buf, 1, l.len, f);
 }
 
 static bool has_ctl(const char *s)
@@ -126,63 +164,88 @@ static bool has_ctl(const char *s)
 	return false;
 }
 
-static void put_str(FILE *f, bool *first, const char *key, const char *val, bool quote)
+/* " key=" (text) or ",\"key\":" (JSON, no comma first). */
+static void put_key(struct line *l, bool *first, const char *key)
 {
-	if (!val)
-		return;
 	if (au.fmt == AUDIT_JSON) {
-		fprintf(f, "%s\"%s\":", *first ? "" : ",", key);
-		put_quoted(f, val);
+		put_s(l, *first ? "\"" : ",\"");
+		put_s(l, key);
+		put_s(l, "\":");
 	} else {
-		fprintf(f, " %s=", key);
-		/* Unquoted values are generated or already escaped; quote anything else anyway. */
-		if (quote || !*val || strpbrk(val, "\" ") || has_ctl(val))
-			put_quoted(f, val);
-		else
-			fputs(val, f);
+		put_s(l, " ");
+		put_s(l, key);
+		put_s(l, "=");
 	}
 	*first = false;
 }
 
-static void put_num(FILE *f, bool *first, const char *key, long v)
+static void put_str(struct line *l, bool *first, const char *key, const char *val, bool quote)
 {
+	if (!val)
+		return;
+	put_key(l, first, key);
+	/* Unquoted text values are generated or already escaped; quote anything else anyway. */
+	if (au.fmt == AUDIT_JSON || quote || !*val || strpbrk(val, "\" ") || has_ctl(val))
+		put_quoted(l, val);
+	else
+		put_s(l, val);
+}
+
+static void put_num(struct line *l, bool *first, const char *key, long v)
+{
+	char digits[24];
+	size_t i = sizeof(digits);
+
 	if (v < 0)
 		return;
-	fprintf(f, au.fmt == AUDIT_JSON ? "%s\"%s\":%ld" : "%s %s=%ld",
-		au.fmt == AUDIT_JSON && !*first ? "," : "", key, v);
-	*first = false;
+	put_key(l, first, key);
+	do
+		digits[--i] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	put(l, digits + i, sizeof(digits) - i);
 }
 
 void audit_log(const struct audit_event *e)
 {
 	FILE *f = au.out ? au.out : stderr;
 	char domain[1100];
+	struct line l; /* not zeroed: 16 KiB of memset would cost more than the rest */
 	bool first = true;
 
-	if (e->domain)
-		snprintf(domain, sizeof(domain), "%s.", e->domain); /* the root is "." */
-	if (au.fmt == AUDIT_JSON) {
-		fputc('{', f);
-		put_str(f, &first, "level", e->level, true);
-		put_str(f, &first, "event", e->event, true);
-		if (e->blocked >= 0)
-			fprintf(f, ",\"blocked\":%s", e->blocked ? "true" : "false");
-	} else {
-		fprintf(f, "%s %s", e->level, e->event);
+	l.len = 0;
+	if (e->domain) { /* the name and the root's "." */
+		size_t n = strnlen(e->domain, sizeof(domain) - 2);
+
+		memcpy(domain, e->domain, n);
+		memcpy(domain + n, ".", 2);
 	}
-	put_str(f, &first, "reason", e->reason, false);
+	if (au.fmt == AUDIT_JSON) {
+		put_s(&l, "{");
+		put_str(&l, &first, "level", e->level, true);
+		put_str(&l, &first, "event", e->event, true);
+		if (e->blocked >= 0)
+			put_s(&l, e->blocked ? ",\"blocked\":true" : ",\"blocked\":false");
+	} else {
+		put_s(&l, e->level);
+		put_s(&l, " ");
+		put_s(&l, e->event);
+	}
+	put_str(&l, &first, "reason", e->reason, false);
 	if (au.fmt == AUDIT_TEXT && e->blocked >= 0)
-		fprintf(f, " blocked=%s", e->blocked ? "true" : "false");
-	put_str(f, &first, "blockedAt", e->blocked_at, false);
-	put_str(f, &first, "domain", e->domain ? domain : NULL, false);
-	put_str(f, &first, "ip", e->ip, false);
-	put_num(f, &first, "port", e->port);
-	put_num(f, &first, "pid", e->pid);
-	put_str(f, &first, "cmd", e->cmd, true);
-	put_str(f, &first, au.fmt == AUDIT_JSON ? "method" : "firewallMethod", e->method, false);
-	put_str(f, &first, "qtype", e->qtype, false);
-	put_str(f, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
-	fputs(au.fmt == AUDIT_JSON ? "}\n" : "\n", f);
+		put_s(&l, e->blocked ? " blocked=true" : " blocked=false");
+	put_str(&l, &first, "blockedAt", e->blocked_at, false);
+	put_str(&l, &first, "domain", e->domain ? domain : NULL, false);
+	put_str(&l, &first, "ip", e->ip, false);
+	put_num(&l, &first, "port", e->port);
+	put_num(&l, &first, "pid", e->pid);
+	put_str(&l, &first, "cmd", e->cmd, true);
+	put_str(&l, &first, au.fmt == AUDIT_JSON ? "method" : "firewallMethod", e->method, false);
+	put_str(&l, &first, "qtype", e->qtype, false);
+	put_str(&l, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
+	if (l.len == sizeof(l.buf))
+		l.len--; /* cut: room for the newline */
+	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
+	fwrite(l.buf, 1, l.len, f);
 	fflush(f);
 }
 
@@ -229,6 +292,16 @@ void audit_cmdline(pid_t pid, char *buf, size_t len)
 	buf[n] = '\0';
 	cmd_cache[slot].pid = pid;
 	snprintf(cmd_cache[slot].cmd, sizeof(cmd_cache[slot].cmd), "%s", buf);
+}
+
+void audit_cmdline_cached(pid_t pid, char *buf, size_t len)
+{
+	size_t slot = (size_t)pid % AUDIT_CMD_CACHE;
+
+	if (pid > 0 && len >= 2 && cmd_cache[slot].pid == pid)
+		snprintf(buf, len, "%s", cmd_cache[slot].cmd);
+	else
+		audit_cmdline(pid, buf, len);
 }
 
 static uint32_t row_hash(const char *kind, const char *what)
@@ -314,7 +387,7 @@ static void summary_row_text(FILE *f, const struct row *r)
 		fputs(r->what, f);
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? ", " : "  by ", f);
-		put_quoted(f, r->cmds[i]);
+		fput_quoted(f, r->cmds[i]);
 	}
 	if (r->more_cmds)
 		fprintf(f, " and %lu more", r->more_cmds);
@@ -331,15 +404,15 @@ static void summary_row_json(FILE *f, const struct row *r)
 		char d[1100];
 
 		snprintf(d, sizeof(d), "%s.", r->what);
-		put_quoted(f, d);
+		fput_quoted(f, d);
 	} else {
-		put_quoted(f, r->what);
+		fput_quoted(f, r->what);
 	}
 	fprintf(f, ",\"count\":%lu,\"verdict\":\"%s\",\"cmds\":[", r->count,
 		verdict_name(r->verdict));
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? "," : "", f);
-		put_quoted(f, r->cmds[i]);
+		fput_quoted(f, r->cmds[i]);
 	}
 	fprintf(f, "],\"moreCmds\":%lu}\n", r->more_cmds);
 }

@@ -40,6 +40,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Command line of pid, arguments separated by spaces, into buf; "" if it is gone. */
 void audit_cmdline(pid_t pid, char *buf, size_t len);
+/* The same, from the cache when pid is there: no /proc read per DNS query. The cache is
+ * refreshed at every exec in the cgroup (audit_cmdline from the exec event), so it only goes
+ * stale when a pid is reused without an exec. */
+void audit_cmdline_cached(pid_t pid, char *buf, size_t len);
 /* Count a looked-up name (or, with kind "connect", an address) for the summary. */
 void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd);
 void audit_summary(void);

@@ -792,6 +792,8 @@ static int bpf_flags(struct run *r, uint16_t port, unsigned long cgid)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
 	if (err || !env.dump_bpf)
 		return err;
+	if (getenv("BCC_KERNEL_SOURCE"))
+		printf("// env: BCC_KERNEL_SOURCE=%s\n", getenv("BCC_KERNEL_SOURCE"));
 	for (int i = 0; i < r->ncflags; i++)
 		printf("// cflag: %s\n", r->cflags[i]);
 	fputs(dg_bpf_text, stdout);

@@ -120,6 +120,7 @@ struct proxy {
 	int lfd[L_N];
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
 	struct udp_slot udp[PX_UDP_SLOTS];
+	int udp_hi, tcp_hi; /* one past the highest slot in use: slots are taken lowest first */
 	uint16_t by_upid[65536]; /* upstream id -> udp slot + 1 */
 	struct tcp_slot *tcp;	 /* PX_TCP_SLOTS, allocated once */
 	uint8_t pkt[DNS_UDP_MAX];
@@ -325,6 +326,22 @@ void proxy_close(struct proxy *p)
 	free(p);
 }
 
+/* One system call where the kernel has BPF_MAP_LOOKUP_AND_DELETE_ELEM for hash maps (5.14),
+ * two where it has not. */
+static int lookup_and_delete(int fd, const void *key, void *val)
+{
+	static bool two_calls;
+	int err = two_calls ? -EINVAL : bpf_map_lookup_and_delete_elem(fd, key, val);
+
+	if (err != -EINVAL && err != -EOPNOTSUPP && err != -524 /* the kernel's ENOTSUPP */)
+		return err;
+	two_calls = true;
+	if ((err = bpf_map_lookup_elem(fd, key, val)))
+		return err;
+	bpf_map_delete_elem(fd, key);
+	return 0;
+}
+
 /* Which process sent this query: the egress program stored it under (source port, id). */
 static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint16_t id, int proto,
 		      struct who *w)
@@ -347,12 +364,11 @@ static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint
 				 : ((const struct sockaddr_in *)from)->sin_port);
 	key.id = proto == IPPROTO_UDP ? id : 0;
 	key.proto = (uint8_t)proto;
-	if (bpf_map_lookup_elem(p->queries_fd, &key, &val))
+	if (lookup_and_delete(p->queries_fd, &key, &val))
 		return;
-	bpf_map_delete_elem(p->queries_fd, &key);
 	w->pid = val.pid;
-	/* Read the command line now: the sender waits for this answer, so it is still alive. */
-	audit_cmdline((pid_t)val.pid, w->cmd, sizeof(w->cmd));
+	/* Now, while the sender waits for this answer and is alive, if it is not known yet. */
+	audit_cmdline_cached((pid_t)val.pid, w->cmd, sizeof(w->cmd));
 	if (!w->cmd[0])
 		snprintf(w->cmd, sizeof(w->cmd), "[%.16s]", val.comm);
 }
@@ -575,8 +591,10 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 	struct udp_slot *oldest = &p->udp[0];
 
 	for (int i = 0; i < PX_UDP_SLOTS; i++) {
-		if (!p->udp[i].used)
+		if (!p->udp[i].used) {
+			p->udp_hi = i >= p->udp_hi ? i + 1 : p->udp_hi;
 			return &p->udp[i];
+		}
 		if (p->udp[i].born < oldest->born)
 			oldest = &p->udp[i];
 	}
@@ -941,28 +959,43 @@ static void udp_listener(struct proxy *p, int lsock)
 }
 
 /* A try timed out: the next upstream, or SERVFAIL after PX_TRIES. */
-static void udp_timeouts(struct proxy *p, uint64_t now)
+/* A query no upstream answered: SERVFAIL to its client. */
+static void udp_give_up(struct proxy *p, struct udp_slot *s)
 {
-	for (int i = 0; i < PX_UDP_SLOTS; i++) {
+	if (s->lsock < 0) { /* our own: one line per watched name would flood */
+		log_debug("no upstream answered for blocked name %s.", s->q.name);
+	} else {
+		log_warnx("no upstream answered for %s. after %d tries", s->q.name, PX_TRIES);
+		udp_answer(p, s->lsock, &s->from, s->fromlen, s->qbuf, &s->q, DNS_R_SERVFAIL);
+	}
+	udp_free(p, s);
+}
+
+/* Retry or fail the queries past their deadline; returns the earliest deadline left. Also
+ * brings udp_hi down to the highest slot still in use. */
+static uint64_t udp_timeouts(struct proxy *p, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	int hi = 0;
+
+	for (int i = 0; i < p->udp_hi; i++) {
 		struct udp_slot *s = &p->udp[i];
 
-		if (!s->used || s->deadline > now)
+		if (!s->used)
 			continue;
-		if (++s->tries < PX_TRIES) {
+		if (s->deadline <= now && ++s->tries >= PX_TRIES) {
+			udp_give_up(p, s);
+			continue;
+		}
+		if (s->deadline <= now) {
 			s->up = (s->up + 1) % p->cfg.nup;
 			udp_forward(p, s);
-			continue;
 		}
-		if (s->lsock < 0) { /* our own: one line per watched name would flood */
-			log_debug("no upstream answered for blocked name %s.", s->q.name);
-		} else {
-			log_warnx("no upstream answered for %s. after %d tries", s->q.name,
-				  PX_TRIES);
-			udp_answer(p, s->lsock, &s->from, s->fromlen, s->qbuf, &s->q,
-				   DNS_R_SERVFAIL);
-		}
-		udp_free(p, s);
+		hi = i + 1;
+		next = s->deadline < next ? s->deadline : next;
 	}
+	p->udp_hi = hi;
+	return next;
 }
 
 static void tcp_close(struct tcp_slot *s)
@@ -991,10 +1024,12 @@ static void tcp_take(struct proxy *p, int fd, const struct sockaddr_storage *fro
 	struct tcp_slot *s = NULL, *victim = &p->tcp[0];
 
 	for (int i = 0; i < PX_TCP_SLOTS && !s; i++) {
-		if (p->tcp[i].state == T_FREE)
+		if (p->tcp[i].state == T_FREE) {
 			s = &p->tcp[i];
-		else if (evict_before(&p->tcp[i], victim))
+			p->tcp_hi = i >= p->tcp_hi ? i + 1 : p->tcp_hi;
+		} else if (evict_before(&p->tcp[i], victim)) {
 			victim = &p->tcp[i];
+		}
 	}
 	if (!s) {
 		if (quota(&p->q_tcp_full, now_ms()))
@@ -1198,7 +1233,7 @@ static void tcp_event(struct proxy *p, struct tcp_slot *s, bool up, short revent
 
 static void tcp_timeouts(struct proxy *p, uint64_t now)
 {
-	for (int i = 0; i < PX_TCP_SLOTS; i++) {
+	for (int i = 0; i < p->tcp_hi; i++) {
 		struct tcp_slot *s = &p->tcp[i];
 
 		if (s->state == T_FREE || s->deadline > now)
@@ -1212,27 +1247,25 @@ static void tcp_timeouts(struct proxy *p, uint64_t now)
 
 int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 {
-	uint64_t now = now_ms(), next = UINT64_MAX;
-	int n = 0;
+	uint64_t now = now_ms(), next;
+	int n = 0, hi = 0;
 
-	udp_timeouts(p, now);
+	next = udp_timeouts(p, now);
 	tcp_timeouts(p, now);
 	watch_run(p, now);
 	for (int i = 0; i < L_N; i++)
 		pfd[n++] = (struct pollfd){.fd = p->lfd[i], .events = POLLIN};
 	for (int i = 0; i < 2; i++)
 		pfd[n++] = (struct pollfd){.fd = p->ufd[i], .events = POLLIN};
-	for (int i = 0; i < PX_UDP_SLOTS; i++)
-		if (p->udp[i].used && p->udp[i].deadline < next)
-			next = p->udp[i].deadline;
 	if (p->watch_due < next && p->watch_busy + 2 <= PX_WATCH_BUSY && p->cfg.nup)
 		next = p->watch_due; /* when busy, an answer or a timeout comes first */
-	for (int i = 0; i < PX_TCP_SLOTS && n + 2 <= max; i++) {
+	for (int i = 0; i < p->tcp_hi && n < max; i++) {
 		struct tcp_slot *s = &p->tcp[i];
 		bool on_up = s->state == T_CONNECT || s->state == T_UPWRITE || s->state == T_UPREAD;
 
 		if (s->state == T_FREE)
 			continue;
+		hi = i + 1;
 		if (s->deadline < next)
 			next = s->deadline;
 		p->owner[n - L_N - 2] = (int16_t)(i * 2 + on_up);
@@ -1243,6 +1276,8 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 				  : POLLIN,
 		};
 	}
+	if (n < max)
+		p->tcp_hi = hi; /* every slot was seen */
 	if (next != UINT64_MAX) {
 		int64_t wait = next > now ? (int64_t)(next - now) : 0;
 

@@ -1,0 +1,138 @@
+/*
+ * bench/hooks.c: the cost of deployguard's hooks to a process, for make bench (issue 5, items 1
+ * and 2). Run once in a guarded cgroup and once outside it; bench/hooks.sh alternates the two.
+ *
+ *   hooks sink PORT                       discard TCP and UDP on PORT (0.0.0.0), forever
+ *   hooks connect|udp|sendto|blocked ADDR PORT N
+ *   hooks stream ADDR PORT MBYTES
+ *
+ * connect: N times socket, connect, close (TCP); udp: N sends on a connected UDP socket; sendto:
+ * N sendto() on an unconnected one; blocked: N connects that must fail with EPERM. Prints
+ * {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static char buf[1 << 16];
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static _Noreturn void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static _Noreturn void sink(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int one = 1, t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct pollfd pfd[64] = {{.fd = t, .events = POLLIN}, {.fd = u, .events = POLLIN}};
+	int n = 2;
+
+	setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(t, (struct sockaddr *)&a, sizeof(a)) || listen(t, SOMAXCONN) ||
+	    bind(u, (struct sockaddr *)&a, sizeof(a)))
+		die("sink: bind");
+	for (;;) {
+		if (poll(pfd, (nfds_t)n, -1) < 0)
+			die("sink: poll");
+		if (pfd[0].revents) {
+			int c = accept(t, NULL, NULL);
+
+			if (c >= 0 && n < 64)
+				pfd[n++] = (struct pollfd){.fd = c, .events = POLLIN};
+			else if (c >= 0)
+				close(c);
+		}
+		if (pfd[1].revents)
+			while (recv(u, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+				;
+		for (int i = 2; i < n; i++)
+			if (pfd[i].revents && read(pfd[i].fd, buf, sizeof(buf)) <= 0) {
+				close(pfd[i].fd);
+				pfd[i--] = pfd[--n];
+			}
+	}
+}
+
+static int loop(const char *op, const struct sockaddr_in *a, long n)
+{
+	int udp = strcmp(op, "udp") == 0 || strcmp(op, "sendto") == 0;
+	int s = udp ? socket(AF_INET, SOCK_DGRAM, 0) : -1;
+	double t0;
+
+	if (strcmp(op, "udp") == 0 && connect(s, (const struct sockaddr *)a, sizeof(*a)))
+		die("udp: connect");
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		if (strcmp(op, "udp") == 0) {
+			if (send(s, buf, 64, 0) < 0)
+				die("udp: send");
+		} else if (udp) {
+			if (sendto(s, buf, 64, 0, (const struct sockaddr *)a, sizeof(*a)) < 0)
+				die("sendto");
+		} else {
+			int c = socket(AF_INET, SOCK_STREAM, 0);
+			int rc = connect(c, (const struct sockaddr *)a, sizeof(*a));
+
+			if (strcmp(op, "blocked") == 0 ? rc == 0 || errno != EPERM : rc != 0)
+				die(op);
+			close(c);
+		}
+	}
+	printf("{\"op\": \"%s\", \"ns_per_op\": %.0f}\n", op, (now_ns() - t0) / (double)n);
+	return 0;
+}
+
+static int stream(const struct sockaddr_in *a, long mbytes)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	double t0;
+
+	if (connect(s, (const struct sockaddr *)a, sizeof(*a)))
+		die("stream: connect");
+	t0 = now_ns();
+	for (long left = mbytes << 20; left > 0;) {
+		ssize_t w = write(s, buf, sizeof(buf));
+
+		if (w <= 0)
+			die("stream: write");
+		left -= w;
+	}
+	close(s);
+	printf("{\"op\": \"stream\", \"mbyte_per_s\": %.1f}\n", (double)mbytes / ((now_ns() - t0) / 1e9));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+
+	if (argc == 3 && strcmp(argv[1], "sink") == 0)
+		sink(atoi(argv[2]));
+	if (argc != 5 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
+		fprintf(stderr, "usage: hooks sink PORT | hooks connect|udp|sendto|blocked ADDR PORT N |"
+				" hooks stream ADDR PORT MBYTES\n");
+		return 2;
+	}
+	a.sin_port = htons((uint16_t)atoi(argv[3]));
+	if (strcmp(argv[1], "stream") == 0)
+		return stream(&a, atol(argv[4]));
+	return loop(argv[1], &a, atol(argv[4]));
+}

@@ -1,0 +1,48 @@
+#!/bin/bash
+# make bench, start-up part (issue 5, item 5): wall time and peak RSS (of the largest process,
+# so deployguard's compiler child counts) of `deployguard -b list -- true` vs bench/floor (compile
+# and load the same text with the same flags, nothing else), alternating; then deployguard's own
+# RSS while a guarded command runs. JSON lines {"cond", "round", "wall_s", "peak_rss_kb"} and
+# {"steady_rss_kb"}.
+# Usage: bench/startup.sh [ROUNDS]
+set -euo pipefail
+B=$(cd "$(dirname "$0")" && pwd)
+T=$B/../tests
+ROUNDS=${1:-7}
+W=$(mktemp -d /tmp/dg-bench.XXXXXX)
+source "$T/world.sh"
+trap 'world_down "$W"; rm -rf "$W"' EXIT
+world_up "$W" >&2
+printf 'github.com\npypi.org\n' >"$W/list"
+DG=("$B/../deployguard" --upstream 198.18.0.1 -b "$W/list" -o /dev/null)
+
+# The flags and header tree deployguard uses, for the floor.
+dump=$(in_host "${DG[@]}" --dump-bpf -- true)
+mapfile -t flags < <(echo "$dump" | sed -n 's|^// cflag: ||p')
+src=$(echo "$dump" | sed -n 's|^// env: BCC_KERNEL_SOURCE=||p')
+
+measure() { # COND ROUND COMMAND...: one JSON line
+	local cond=$1 round=$2
+	shift 2
+	/usr/bin/python3 -c '
+import json, os, resource, subprocess, sys, time
+t0 = time.monotonic()
+subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.monotonic() - t0
+print(json.dumps({"cond": sys.argv[1], "round": int(sys.argv[2]), "wall_s": round(wall, 4),
+                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))' \
+		"$cond" "$round" "$@"
+}
+
+for r in $(seq "$ROUNDS"); do
+	measure deployguard "$r" nsenter --net="/run/netns/$NS_HOST" "${DG[@]}" -- true
+	measure floor "$r" env ${src:+BCC_KERNEL_SOURCE=$src} "$B/floor" "${flags[@]}"
+done
+
+# Steady state: deployguard's RSS while the guarded command sleeps.
+nsenter --net="/run/netns/$NS_HOST" "${DG[@]}" -- sh -c 'touch "$0/ready"; exec sleep 3' "$W" &
+dg=$!
+for _ in $(seq 100); do [ -e "$W/ready" ] && break; sleep 0.1; done
+sleep 0.5
+echo "{\"steady_rss_kb\": $(awk '/^VmRSS:/ {print $2}' "/proc/$dg/status")}"
+wait "$dg"

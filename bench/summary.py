@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""bench/summary.py DIR: the JSON lines the bench parts wrote in DIR -> results.json and
+results.md (in the current directory). Every figure is a median over rounds, set against a
+baseline from the same invocation; ratios of paired rounds where the parts alternate."""
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+d = sys.argv[1]
+
+
+def lines(name):
+    path = os.path.join(d, name)
+    return [json.loads(l) for l in open(path) if l.startswith("{")] if os.path.exists(path) else []
+
+
+parts = {p: lines(p + ".json") for p in ("policy_load", "hooks", "dns", "callgrind", "startup")}
+json.dump(parts, open("results.json", "w"), indent=1)
+md = ["# deployguard benchmarks", "",
+      "%s, Linux %s, %d CPUs. Medians over rounds; min-max in brackets; ratios are medians of "
+      "per-round ratios against the baseline run in the same round." %
+      (time.strftime("%Y-%m-%d"), platform.release(), os.cpu_count()), ""]
+targets = []  # (target, measured, ratio, met)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def spread(xs):
+    return "%s [%s-%s]" % (fmt(med(xs)), fmt(min(xs)), fmt(max(xs))) if xs else "-"
+
+
+def fmt(x):
+    return "%.0f" % x if abs(x) >= 100 else "%.2f" % x if abs(x) >= 1 else "%.4f" % x
+
+
+# 1, 2: hooks
+h = parts["hooks"]
+if h:
+    md += ["## Hook overhead (guarded cgroup vs unguarded, alternating rounds)", "",
+           "| path | operation | unguarded | guarded | guarded/unguarded |", "| --- | --- | ---: | ---: | ---: |"]
+    for path in ("loopback", "veth"):
+        for op, key in (("connect", "ns_per_op"), ("udp", "ns_per_op"), ("sendto", "ns_per_op"),
+                        ("stream", "mbyte_per_s")):
+            rows = [x for x in h if x.get("path") == path and x.get("op") == op and "cond" in x]
+            by = {c: {x["round"]: x[key] for x in rows if x["cond"] == c} for c in ("plain", "guarded")}
+            ratios = [by["guarded"][r] / by["plain"][r] for r in by["plain"] if r in by["guarded"]]
+            if not ratios:
+                continue
+            unit = "MB/s" if key == "mbyte_per_s" else "ns"
+            md.append("| %s | %s | %s %s | %s %s | %.3f |" % (path, op, spread(list(by["plain"].values())), unit,
+                                                             spread(list(by["guarded"].values())), unit, med(ratios)))
+            goal = {"connect": ("<=", 1.02), "udp": ("<=", 1.03), "sendto": ("<=", 1.03), "stream": (">=", 0.98)}[op]
+            m = med(ratios)
+            targets.append(("%s %s %s %.2fx" % (op, path, goal[0], goal[1]), "%.3fx" % m,
+                            "%.3f" % (m / goal[1]), m <= goal[1] if goal[0] == "<=" else m >= goal[1]))
+    blocked = [x["ns_per_op"] for x in h if x.get("op") == "blocked"]
+    if blocked:
+        md += ["", "A blocked TCP connect fails with EPERM in %s ns." % spread(blocked)]
+        targets.append(("blocked connect < 1 ms", "%.1f us" % (med(blocked) / 1000), "%.3f" % (med(blocked) / 1e6),
+                        med(blocked) < 1e6))
+    stats = [x for x in h if "stats" in x]
+    if stats:
+        md += ["", "In-kernel cost per program run (kernel.bpf_stats_enabled, one guarded run):", "",
+               "| during | program | runs | ns/run |", "| --- | --- | ---: | ---: |"]
+        md += ["| %(stats)s | %(prog)s | %(runs)d | %(ns_per_run).0f |" % x for x in stats]
+    md.append("")
+
+# 3: dns
+dn = parts["dns"]
+if dn:
+    names = {"a": "(a) direct to the upstream", "b": "(b) deployguard, forwarded",
+             "c": "(c) deployguard, blocked", "d": "(d) dnsmasq forwarding, same blocklist",
+             "e": "(e) dnsmasq, blocked", "b1m": "(b) with 1,000,000 rules"}
+    md += ["## DNS (dnsperf, same upstream dnsmasq)", "",
+           "| path | QPS | p50 us | p99 us |", "| --- | ---: | ---: | ---: |"]
+    col = lambda c, k: [x[k] for x in dn if x["cond"] == c]
+    for c in names:
+        if col(c, "qps"):
+            md.append("| %s | %s | %s | %s |" % (names[c], spread(col(c, "qps")), spread(col(c, "p50_us")),
+                                               spread(col(c, "p99_us"))))
+    rnd = lambda c, k: {x["round"]: x[k] for x in dn if x["cond"] == c}
+
+    def paired(c1, c2, k, op):
+        a, b = rnd(c1, k), rnd(c2, k)
+        return med([op(a[r], b[r]) for r in a if r in b])
+    for (c1, c2, goal, label) in (("b", "d", 1.4, "(b) QPS >= 1.4x (d)"), ("c", "e", 1.3, "(c) QPS >= 1.3x (e)"),
+                                  ("b1m", "b", 0.95, "1M-rule QPS >= 0.95x 10-rule")):
+        m = paired(c1, c2, "qps", lambda x, y: x / y)
+        targets.append((label, "%.2fx" % m, "%.2f" % (m / goal), m >= goal))
+    added = paired("b", "a", "p50_us", lambda x, y: x - y)
+    targets.append(("added p50 (b)-(a) <= 10 us", "%.0f us" % added, "%.1f" % (added / 10), added <= 10))
+    md.append("")
+
+# 4: callgrind
+cg = {(x["cond"], x["kind"]): x["insn_per_query"] for x in parts["callgrind"]}
+if cg:
+    md += ["## Userspace instructions per query (callgrind, same paced stream)", "",
+           "| | deployguard | dnsmasq | ratio |", "| --- | ---: | ---: | ---: |"]
+    for kind, goal in (("forwarded", 7000), ("blocked", 5000)):
+        dg, dm = cg.get(("deployguard", kind)), cg.get(("dnsmasq", kind))
+        md.append("| %s | %d | %d | %.2f |" % (kind, dg, dm, dg / dm))
+        targets.append(("%s <= %d instructions/query" % (kind, goal), "%d (dnsmasq %d)" % (dg, dm),
+                        "%.2f" % (dg / goal), dg <= goal))
+    md.append("")
+
+# 5: start-up
+su = parts["startup"]
+if su:
+    rnd = lambda c, k: {x["round"]: x[k] for x in su if x.get("cond") == c}
+    dg, fl = rnd("deployguard", "wall_s"), rnd("floor", "wall_s")
+    ratio = med([dg[r] / fl[r] for r in dg if r in fl])
+    md += ["## Start-up (`deployguard -b list -- true` vs compiling and loading the same text)", "",
+           "| | wall s | peak RSS kB |", "| --- | ---: | ---: |",
+           "| deployguard | %s | %s |" % (spread(list(dg.values())), spread(list(rnd("deployguard", "peak_rss_kb").values()))),
+           "| floor (bench/floor.c) | %s | %s |" % (spread(list(fl.values())), spread(list(rnd("floor", "peak_rss_kb").values()))), ""]
+    targets.append(("start-up <= 1.15x the floor", "%.3fx" % ratio, "%.3f" % (ratio / 1.15), ratio <= 1.15))
+    steady = [x["steady_rss_kb"] for x in su if "steady_rss_kb" in x]
+    if steady:
+        md += ["deployguard's RSS while a guarded command runs: %d kB." % steady[0], ""]
+        targets.append(("steady-state RSS <= 40 MiB", "%.1f MiB" % (steady[0] / 1024), "%.3f" % (steady[0] / 40960),
+                        steady[0] <= 40960))
+
+# 6: policy load
+pl = parts["policy_load"]
+if pl:
+    md += ["## Policy load", "", "| rules | min s | median s | max s | bytes/rule |", "| ---: | ---: | ---: | ---: | ---: |"]
+    md += ["| {rules} | {min_s:.4f} | {median_s:.4f} | {max_s:.4f} | {bytes_per_rule:.1f} |".format(**r) for r in pl]
+    big = max(pl, key=lambda r: r["rules"])
+    targets.append(("1M rules load <= 1 s", "%.3f s" % big["median_s"], "%.2f" % big["median_s"], big["median_s"] <= 1))
+    targets.append(("<= 100 bytes/rule", "%.1f" % big["bytes_per_rule"], "%.2f" % (big["bytes_per_rule"] / 100),
+                    big["bytes_per_rule"] <= 100))
+    md.append("")
+
+md[4:4] = ["## Targets", "", "| target | measured | measured/target | met |", "| --- | --- | ---: | --- |"] + \
+    ["| %s | %s | %s | %s |" % (t, m, r, "yes" if ok else "**no**") for t, m, r, ok in targets] + [""]
+open("results.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
