@@ -116,7 +116,8 @@ static int stream(const struct sockaddr_in *a, long mbytes)
 		left -= w;
 	}
 	close(s);
-	printf("{\"op\": \"stream\", \"mbyte_per_s\": %.1f}\n", (double)mbytes / ((now_ns() - t0) / 1e9));
+	printf("{\"op\": \"stream\", \"mbyte_per_s\": %.1f}\n",
+	       (double)mbytes / ((now_ns() - t0) / 1e9));
 	return 0;
 }
 
@@ -127,8 +128,9 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "sink") == 0)
 		sink(atoi(argv[2]));
 	if (argc != 5 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
-		fprintf(stderr, "usage: hooks sink PORT | hooks connect|udp|sendto|blocked ADDR PORT N |"
-				" hooks stream ADDR PORT MBYTES\n");
+		fprintf(stderr,
+			"usage: hooks sink PORT | hooks connect|udp|sendto|blocked ADDR PORT N |"
+			" hooks stream ADDR PORT MBYTES\n");
 		return 2;
 	}
 	a.sin_port = htons((uint16_t)atoi(argv[3]));
