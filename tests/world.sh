@@ -99,11 +99,11 @@ world_wait() {
 world_down() {
 	local wdir=$1 f
 	for f in "$wdir/dnsmasq.bg" "$wdir/http.bg" "$wdir/dot.bg"; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 	done
-	ip netns pids "$NS_INET" 2>/dev/null | xargs -r kill 2>/dev/null
-	ip netns pids "$NS_HOST" 2>/dev/null | xargs -r kill 2>/dev/null
-	ip netns del "$NS_HOST" 2>/dev/null
-	ip netns del "$NS_INET" 2>/dev/null
+	ip netns pids "$NS_INET" 2>/dev/null | xargs -r kill 2>/dev/null || true # callers may run under set -e
+	ip netns pids "$NS_HOST" 2>/dev/null | xargs -r kill 2>/dev/null || true
+	ip netns del "$NS_HOST" 2>/dev/null || true
+	ip netns del "$NS_INET" 2>/dev/null || true
 	return 0
 }
