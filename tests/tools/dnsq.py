@@ -9,14 +9,14 @@ import socket
 import struct
 import sys
 
+import dnsclient
+
 server, name = sys.argv[1], sys.argv[2]
-family = socket.AF_INET6 if ":" in server else socket.AF_INET
 if len(sys.argv) > 3 and sys.argv[3].startswith("hex:"):
     pkt = bytes.fromhex(sys.argv[3][4:])
 else:
-    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
-    pkt = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
-s = socket.socket(family, socket.SOCK_DGRAM)
+    pkt = dnsclient.query(name.rstrip("."), 0x1234)
+s = socket.socket(dnsclient.family(server), socket.SOCK_DGRAM)
 s.settimeout(4)
 s.sendto(pkt, (server, 53))
 try:

@@ -20,17 +20,12 @@ import sys
 import threading
 import time
 
+import dnsclient
+from dnsclient import qname
+
 server, seconds = sys.argv[1], float(sys.argv[2])
 stop = time.monotonic() + seconds
 sent = {"udp garbage": 0, "tcp stalled": 0, "tcp slow": 0}
-
-
-def qname(name):
-    return b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
-
-
-def query(name, qid):
-    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname(name) + struct.pack(">HH", 1, 1)
 
 
 HDR = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
@@ -50,8 +45,7 @@ GARBAGE = [
 
 
 def udp_garbage():
-    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s = socket.socket(dnsclient.family(server), socket.SOCK_DGRAM)
     s.setblocking(False)
     rnd = random.Random(5)
     while time.monotonic() < stop:
@@ -69,18 +63,11 @@ def udp_garbage():
         time.sleep(0.001)
 
 
-def tcp_connect():
-    c = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET)
-    c.settimeout(2)
-    c.connect((server, 53))
-    return c
-
-
 def tcp_attack(kind, first_bytes, hold):
     held = []
     while time.monotonic() < stop:
         try:
-            c = tcp_connect()
+            c = dnsclient.tcp_connect(server, 2)
             c.send(first_bytes)
             held.append(c)
             sent[kind] += 1
@@ -93,29 +80,9 @@ def tcp_attack(kind, first_bytes, hold):
         c.close()
 
 
-def recv_exact(c, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = c.recv(n - len(buf))
-        if not chunk:
-            raise OSError("closed")
-        buf += chunk
-    return buf
-
-
 def ask(name, tcp, qid):
-    pkt = query(name, qid)
-    if tcp:
-        with tcp_connect() as c:
-            c.sendall(struct.pack(">H", len(pkt)) + pkt)
-            ans = recv_exact(c, struct.unpack(">H", recv_exact(c, 2))[0])
-    else:
-        with socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(2)
-            s.sendto(pkt, (server, 53))
-            ans = s.recv(65535)
-    rcode, ancount = ans[3] & 0xF, struct.unpack(">H", ans[6:8])[0]
-    return ans[:2] == pkt[:2] and (rcode == 3 if name == "github.com" else rcode == 0 and ancount > 0)
+    same_id, rcode, ancount = dnsclient.ask(server, name, tcp, qid, 2)
+    return same_id and (rcode == 3 if name == "github.com" else rcode == 0 and ancount > 0)
 
 
 threads = [

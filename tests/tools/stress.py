@@ -12,11 +12,11 @@ OUTDIR/rounds (one JSON object per round); prints a line per round; exits 1 if a
 """
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
+
+import dnsclient
 
 server, workers, queries, shortlived, rounds, out = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6]
 ALLOWED = ["pkgs.example.org", "mirror.example.org", "deploy-api.internal.example"]
@@ -24,35 +24,10 @@ BLOCKED = ["github.com", "api.github.com"]
 dg = os.getppid()
 
 
-def query(name, qid):
-    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
-    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
-
-
-def recv_exact(c, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = c.recv(n - len(buf))
-        if not chunk:
-            raise OSError("connection closed")
-        buf += chunk
-    return buf
-
-
 def ask(name, tcp, qid):
-    pkt = query(name, qid)
-    if tcp:
-        with socket.create_connection((server, 53), timeout=10) as c:
-            c.sendall(struct.pack(">H", len(pkt)) + pkt)
-            ans = recv_exact(c, struct.unpack(">H", recv_exact(c, 2))[0])
-    else:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(5)
-            s.sendto(pkt, (server, 53))
-            ans = s.recv(65535)
-    if ans[:2] != pkt[:2]:
+    same_id, rcode, ancount = dnsclient.ask(server, name, tcp, qid, 10 if tcp else 5)
+    if not same_id:
         return "wrong-id"
-    rcode, ancount = ans[3] & 0xF, struct.unpack(">H", ans[6:8])[0]
     return "nxdomain" if rcode == 3 else "answer" if rcode == 0 and ancount else "rcode%d" % rcode
 
 
