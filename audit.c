@@ -246,7 +246,11 @@ void audit_log(const struct audit_event *e)
 		l.len--; /* cut: room for the newline */
 	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
 	fwrite(l.buf, 1, l.len, f);
-	fflush(f);
+}
+
+void audit_flush(void)
+{
+	fflush(au.out ? au.out : stderr);
 }
 
 /* Command lines seen at exec time, so a process that is gone by the time it is reported (a

@@ -31,7 +31,10 @@ struct audit_event {
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose);
 int audit_verbose(void);
+/* Event lines are buffered: a burst of queries costs one write. audit_flush() writes them; the
+ * loop calls it every turn, and warnings and info lines flush them too, to stay in order. */
 void audit_log(const struct audit_event *e);
+void audit_flush(void);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

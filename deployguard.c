@@ -1324,6 +1324,7 @@ static int turn(struct run *r, int timeout)
 	if (pfd[2].revents)
 		on_notify(r);
 	proxy_dispatch(r->proxy, pfd + 4, n);
+	audit_flush(); /* once a turn, not once a line */
 	return pfd[0].revents != 0;
 }
 

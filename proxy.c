@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "audit.h"
 #include "dns.h"
@@ -49,6 +50,8 @@
 #define PX_WATCH_MIN_S 30   /* re-resolve a watched name no sooner than this, whatever its TTL */
 #define PX_WATCH_NEG_S 300  /* and this long after no address, or no upstream */
 #define PX_LOG_PER_S   20   /* lines a second of each warning a flood can cause */
+#define PX_SENDERS     4096 /* senders of queries not arrived yet (a power of two) */
+#define PX_PROBE       8    /* slots in a bucket of senders; the oldest gives way */
 
 enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, L_N };
 enum { T_FREE, T_READ, T_CONNECT, T_UPWRITE, T_UPREAD, T_WRITE };
@@ -106,6 +109,21 @@ struct watch {
 	char name[DG_NAME_MAX + 1];
 };
 
+/* Must match struct dg_sender in bpf_prog.h. */
+struct dg_sender {
+	uint16_t sport, id; /* host order */
+	uint8_t proto, v6, pad[2];
+	uint32_t pid;
+	char comm[16];
+};
+
+/* Who sent a query the egress program saw leave, until the proxy reads the query. */
+struct sender {
+	uint64_t key; /* sender_key(); 0 is free */
+	uint32_t pid, seq;
+	char comm[16];
+};
+
 /* A flood must not become a flood of log lines: see quota(). */
 struct px_quota {
 	uint64_t second;
@@ -116,7 +134,10 @@ struct px_quota {
 struct proxy {
 	struct proxy_cfg cfg;
 	struct px_quota q_malformed, q_udp_full, q_tcp_full;
-	int queries_fd, learn_fd[2]; /* BPF maps, -1 until set */
+	struct ring_buffer *queries; /* dg_queries, NULL until set */
+	int learn_fd[2];	     /* BPF maps, -1 until set */
+	struct sender *senders;	     /* PX_SENDERS */
+	uint32_t sender_seq;
 	int lfd[L_N];
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
 	struct udp_slot udp[PX_UDP_SLOTS];
@@ -240,16 +261,17 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->q_malformed.what = "malformed DNS packets";
 	p->q_udp_full.what = "queries dropped from the full query table";
 	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
-	p->queries_fd = p->learn_fd[0] = p->learn_fd[1] = -1;
+	p->learn_fd[0] = p->learn_fd[1] = -1;
 	for (int i = 0; i < L_N; i++)
 		p->lfd[i] = -1;
 	p->ufd[0] = p->ufd[1] = -1;
 	p->tcp = calloc(PX_TCP_SLOTS, sizeof(*p->tcp));
 	p->names = calloc(PX_NAMES, sizeof(*p->names));
 	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
+	p->senders = calloc(PX_SENDERS, sizeof(*p->senders));
 	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++)
 		p->tcp[i].fd = p->tcp[i].ufd = -1;
-	if (!p->tcp || !p->names || !p->watch) {
+	if (!p->tcp || !p->names || !p->watch || !p->senders) {
 		proxy_close(p);
 		return -ENOMEM;
 	}
@@ -265,9 +287,71 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	return 0;
 }
 
+static uint64_t sender_key(uint16_t sport, uint16_t id, int proto, bool v6)
+{
+	return 1ull << 48 | (uint64_t)v6 << 40 | (uint64_t)(uint8_t)proto << 32 |
+	       (uint32_t)sport << 16 | id;
+}
+
+/* The bucket of PX_PROBE slots key may take. */
+static struct sender *sender_slots(struct proxy *p, uint64_t key)
+{
+	uint32_t h = (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 40);
+
+	return &p->senders[h & (PX_SENDERS - PX_PROBE)];
+}
+
+/* A record of dg_queries: keep it in the slot of the same key, a free one, or the oldest. */
+static int sender_put(void *ctx, void *data, size_t size)
+{
+	struct proxy *p = ctx;
+	struct dg_sender *r = data;
+	uint64_t key;
+	struct sender *s, *take;
+
+	if (size < sizeof(*r))
+		return 0;
+	key = sender_key(r->sport, r->id, r->proto, r->v6);
+	s = take = sender_slots(p, key);
+	for (int i = 0; i < PX_PROBE; i++) {
+		if (s[i].key == key) {
+			take = &s[i];
+			break;
+		}
+		if (take->key &&
+		    (!s[i].key || p->sender_seq - s[i].seq > p->sender_seq - take->seq))
+			take = &s[i];
+	}
+	*take = (struct sender){key, r->pid, p->sender_seq++, {0}};
+	memcpy(take->comm, r->comm, sizeof(take->comm));
+	return 0;
+}
+
+/* Who sent the query with this key: the egress program told before the query arrived. */
+static bool sender_take(struct proxy *p, uint64_t key, struct sender *out)
+{
+	struct sender *s;
+
+	if (!p->queries)
+		return false;
+	ring_buffer__consume(p->queries);
+	s = sender_slots(p, key);
+	for (int i = 0; i < PX_PROBE; i++) {
+		if (s[i].key == key) {
+			*out = s[i];
+			s[i].key = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd)
 {
-	p->queries_fd = queries_fd;
+	p->queries = ring_buffer__new(queries_fd, sender_put, p, NULL);
+	if (!p->queries)
+		log_warn(
+		    "cannot read the senders of queries (dg_queries): nothing will be attributed");
 	p->learn_fd[0] = learn4_fd;
 	p->learn_fd[1] = learn6_fd;
 }
@@ -320,57 +404,32 @@ void proxy_close(struct proxy *p)
 		if (p->tcp[i].ufd >= 0)
 			close(p->tcp[i].ufd);
 	}
+	ring_buffer__free(p->queries);
+	free(p->senders);
 	free(p->watch);
 	free(p->names);
 	free(p->tcp);
 	free(p);
 }
 
-/* One system call where the kernel has BPF_MAP_LOOKUP_AND_DELETE_ELEM for hash maps (5.14),
- * two where it has not. */
-static int lookup_and_delete(int fd, const void *key, void *val)
-{
-	static bool two_calls;
-	int err = two_calls ? -EINVAL : bpf_map_lookup_and_delete_elem(fd, key, val);
-
-	if (err != -EINVAL && err != -EOPNOTSUPP && err != -524 /* the kernel's ENOTSUPP */)
-		return err;
-	two_calls = true;
-	if ((err = bpf_map_lookup_elem(fd, key, val)))
-		return err;
-	bpf_map_delete_elem(fd, key);
-	return 0;
-}
-
-/* Which process sent this query: the egress program stored it under (source port, id). */
+/* Which process sent this query (TCP: id 0, at accept). */
 static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint16_t id, int proto,
 		      struct who *w)
 {
-	struct {
-		uint16_t sport, id;
-		uint8_t proto, v6, pad[2];
-	} key = {0};
-	struct {
-		uint32_t pid;
-		char comm[16];
-	} val;
+	bool v6 = from->ss_family == AF_INET6;
+	uint16_t sport = ntohs(v6 ? ((const struct sockaddr_in6 *)from)->sin6_port
+				  : ((const struct sockaddr_in *)from)->sin_port);
+	struct sender s;
 
 	w->pid = -1;
 	w->cmd[0] = '\0';
-	if (p->queries_fd < 0)
+	if (!sender_take(p, sender_key(sport, proto == IPPROTO_UDP ? id : 0, proto, v6), &s))
 		return;
-	key.v6 = from->ss_family == AF_INET6;
-	key.sport = ntohs(key.v6 ? ((const struct sockaddr_in6 *)from)->sin6_port
-				 : ((const struct sockaddr_in *)from)->sin_port);
-	key.id = proto == IPPROTO_UDP ? id : 0;
-	key.proto = (uint8_t)proto;
-	if (lookup_and_delete(p->queries_fd, &key, &val))
-		return;
-	w->pid = val.pid;
+	w->pid = s.pid;
 	/* Now, while the sender waits for this answer and is alive, if it is not known yet. */
-	audit_cmdline_cached((pid_t)val.pid, w->cmd, sizeof(w->cmd));
+	audit_cmdline_cached((pid_t)s.pid, w->cmd, sizeof(w->cmd));
 	if (!w->cmd[0])
-		snprintf(w->cmd, sizeof(w->cmd), "[%.16s]", val.comm);
+		snprintf(w->cmd, sizeof(w->cmd), "[%.16s]", s.comm);
 }
 
 /* A judged name: blocked or not, and the rule that says so (none when an allowlist lacks it). */

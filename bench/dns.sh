@@ -1,11 +1,13 @@
 #!/bin/bash
 # make bench, DNS part (issue 5, item 3): dnsperf against the same upstream dnsmasq in the test
 # world, through five paths, in alternating rounds. Prints one JSON object per condition and
-# round: {"cond", "round", "qps", "lost", "p50_us", "p99_us"}.
+# round: {"cond", "round", "qps", "lost", "p50_us", "p99_us"}, and for the proxies (b-e)
+# "server_cpu_us_per_q" and "server_busy" (CPU seconds per second): dnsperf shares the two CPUs,
+# so when the proxy is not busy all the time, QPS measures dnsperf and CPU per query the proxy.
 #   a  direct to the upstream                 b  through deployguard, forwarded
 #   c  deployguard answering blocked names    d  dnsmasq forwarding (no cache), same blocklist
 #   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist
-# QPS comes from a saturating run (-q 100), latency from a paced one (-Q 2000, per-query -v).
+# QPS and CPU come from a saturating run (-q 100), latency from a paced one (-Q 2000, per-query -v).
 # Usage: bench/dns.sh [ROUNDS [SECONDS]]
 set -euo pipefail
 B=$(cd "$(dirname "$0")" && pwd)
@@ -44,38 +46,58 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 
-# perf QUERIES [deployguard options --] : dnsperf to 198.18.0.1 (or $PORT/$SERVER), QPS then
-# latency, as the guarded command when options are given.
+# The measuring command, run in the host namespace (or guarded): SERVER_PID (or "parent", the
+# guarding deployguard) QUERIES SERVER PORT. QPS from a saturating run, with the server's CPU
+# ticks before and after it; then latency from a paced one.
+cat >"$W/perf.sh" <<'EOF2'
+pid=$1 q=$2 server=$3 port=$4 secs=$5
+[ "$pid" = parent ] && pid=$PPID
+ticks() { [ "$pid" = none ] && echo 0 || awk '{print $14 + $15}' "/proc/$pid/stat"; }
+echo "server ticks $(ticks)"
+dnsperf -s "$server" -p "$port" -d "$q" -l "$secs" -q 100 -c 4 2>&1
+echo "server ticks $(ticks)"
+dnsperf -s "$server" -p "$port" -d "$q" -l "$secs" -Q 2000 -q 10 -v 2>&1
+EOF2
+
+# perf QUERIES [deployguard options --]: to 198.18.0.1 (or $SERVER:$PORT, served by $SERVER_PID),
+# as the guarded command when options are given.
 perf() {
-	local q=$1 server=${SERVER:-198.18.0.1} port=${PORT:-53}
+	local q=$1
 	shift
-	local run=(dnsperf -s "$server" -p "$port" -d "$q")
-	local both="${run[*]} -l $SECS -q 100 -c 4 2>&1; ${run[*]} -l $SECS -Q 2000 -q 10 -v 2>&1"
 	if [ $# -gt 0 ]; then
-		in_host "$B/../deployguard" --upstream 198.18.0.1 -o /dev/null "$@" -- sh -c "$both"
+		in_host "$B/../deployguard" --upstream 198.18.0.1 -o /dev/null "$@" -- \
+			sh "$W/perf.sh" parent "$q" 198.18.0.1 53 "$SECS"
 	else
-		in_host sh -c "$both"
+		in_host sh "$W/perf.sh" "${SERVER_PID:-none}" "$q" "${SERVER:-198.18.0.1}" \
+			"${PORT:-53}" "$SECS"
 	fi
 }
 
-summarize() { # COND ROUND: dnsperf's two reports on stdin -> one JSON line
+summarize() { # COND ROUND: the output of perf.sh on stdin -> one JSON line
 	/usr/bin/python3 -c '
-import json, re, sys
+import json, os, re, sys
 text = sys.stdin.read()
 qps = [float(x) for x in re.findall(r"Queries per second:\s+([\d.]+)", text)]
+done = [int(x) for x in re.findall(r"Queries completed:\s+(\d+)", text)]
 lost = [int(x) for x in re.findall(r"Queries lost:\s+(\d+)", text)]
+ticks = [int(x) for x in re.findall(r"^server ticks (\d+)$", text, re.M)]
 lat = sorted(float(x) * 1e6 for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
-if len(qps) < 2 or not lat:
+if len(qps) < 2 or not lat or len(ticks) < 2:
     sys.exit("dnsperf said:\n" + text)
-print(json.dumps({"cond": sys.argv[1], "round": int(sys.argv[2]), "qps": qps[0], "lost": lost[0],
-                  "p50_us": lat[len(lat) // 2], "p99_us": lat[len(lat) * 99 // 100]}))' "$@"
+cpu = (ticks[1] - ticks[0]) / os.sysconf("SC_CLK_TCK")
+out = {"cond": sys.argv[1], "round": int(sys.argv[2]), "qps": qps[0], "lost": lost[0],
+       "p50_us": lat[len(lat) // 2], "p99_us": lat[len(lat) * 99 // 100]}
+if cpu:
+    out["server_cpu_us_per_q"] = cpu * 1e6 / done[0]
+    out["server_busy"] = cpu * qps[0] / done[0]  # CPU seconds per second of the run
+print(json.dumps(out))' "$@"
 }
 
 for r in $(seq "$ROUNDS"); do
 	perf "$W/allowed.q" | summarize a "$r"
 	perf "$W/allowed.q" -b "$W/list10" | summarize b "$r"
 	perf "$W/blocked.q" -b "$W/list10" | summarize c "$r"
-	SERVER=198.18.0.2 PORT=5353 perf "$W/allowed.q" | summarize d "$r"
-	SERVER=198.18.0.2 PORT=5353 perf "$W/blocked.q" | summarize e "$r"
+	SERVER=198.18.0.2 PORT=5353 SERVER_PID=$(cat "$W/fwd.pidfile") perf "$W/allowed.q" | summarize d "$r"
+	SERVER=198.18.0.2 PORT=5353 SERVER_PID=$(cat "$W/fwd.pidfile") perf "$W/blocked.q" | summarize e "$r"
 	perf "$W/allowed.q" -b "$W/list1m" | summarize b1m "$r"
 done

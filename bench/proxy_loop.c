@@ -6,8 +6,8 @@
  *   proxy_loop BLOCKLIST UPSTREAM_IPV4 PORTFILE
  *
  * Serves 127.0.0.1:PORT (written to PORTFILE) until SIGTERM, with the same policy, upstream and
- * loop as deployguard; the queries map is a real BPF map, so each query costs the same
- * attribution system call (the map is empty: nothing is attributed).
+ * loop as deployguard; the queries ring is a real BPF ring, so each query costs the same
+ * attribution reads (the ring is empty: nothing is attributed).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,8 +60,9 @@ int main(int argc, char **argv)
 		perror("proxy_open");
 		return 1;
 	}
-	/* The key and value sizes of dg_queries in bpf_prog.h. */
-	proxy_set_maps(p, bpf_map_create(BPF_MAP_TYPE_LRU_HASH, NULL, 8, 20, 65536, NULL), -1, -1);
+	/* dg_queries is a ring in bpf_prog.h. */
+	proxy_set_maps(p, bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, 64 * 4096, NULL), -1,
+		       -1);
 	if (!(f = fopen(argv[3], "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
 		perror(argv[3]);
 		return 1;
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		proxy_dispatch(p, pfd, n);
+		audit_flush();
 	}
 	proxy_close(p);
 	policy_free(&pol);
