@@ -6,7 +6,7 @@
  *   hooks connect|udp|sendto|blocked ADDR PORT N
  *   hooks stream ADDR PORT MBYTES
  *
- * connect: N times socket, connect, close (TCP); udp: N sends on a connected UDP socket; sendto:
+ * connect: N times socket, connect, close with a reset (TCP); udp: N sends on a connected UDP socket; sendto:
  * N sendto() on an unconnected one; blocked: N connects that must fail with EPERM. Prints
  * {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
  */
@@ -75,6 +75,7 @@ static int loop(const char *op, const struct sockaddr_in *a, long n)
 {
 	int udp = strcmp(op, "udp") == 0 || strcmp(op, "sendto") == 0;
 	int s = udp ? socket(AF_INET, SOCK_DGRAM, 0) : -1;
+	struct linger reset = {1, 0};
 	double t0;
 
 	if (strcmp(op, "udp") == 0 && connect(s, (const struct sockaddr *)a, sizeof(*a)))
@@ -93,6 +94,9 @@ static int loop(const char *op, const struct sockaddr_in *a, long n)
 
 			if (strcmp(op, "blocked") == 0 ? rc == 0 || errno != EPERM : rc != 0)
 				die(op);
+			/* A reset, not a FIN: tens of thousands of connections in TIME_WAIT would slow
+			 * every later connect down as it looks for a free port, and then fail it. */
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 			close(c);
 		}
 	}
