@@ -1163,11 +1163,12 @@ static int install_filter(void)
 	};
 	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
 
-	/* SPEC_ALLOW: the filter refuses packet sockets, it does not fence off secrets. Without it a
-	 * host whose SSB mitigation is "prctl and seccomp" (the kernel's default) runs the whole
+	/* SPEC_ALLOW: the filter refuses packet sockets, it does not fence off secrets. Without it
+	 * a host whose SSB mitigation is "prctl and seccomp" (the kernel's default) runs the whole
 	 * deploy with speculative store bypass disabled, and slower. */
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-			    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog);
+			    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+			    &prog);
 }
 
 /* A call the filter handed over: log it, then refuse it (or, in audit mode, let it go on). */

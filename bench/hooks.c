@@ -6,8 +6,9 @@
  *   hooks connect|udp|sendto|blocked ADDR PORT N
  *   hooks stream ADDR PORT MBYTES
  *
- * connect: N times socket, connect, close with a reset (TCP); udp: N sends on a connected UDP socket; sendto:
- * N sendto() on an unconnected one; blocked: N connects that must fail with EPERM. Prints
+ * connect: N times socket, connect, close with a reset (TCP); udp: N sends on a connected UDP
+ * socket; sendto: N sendto() on an unconnected one; blocked: N connects that must fail with EPERM.
+ * Prints
  * {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
  */
 #define _GNU_SOURCE
@@ -94,8 +95,9 @@ static int loop(const char *op, const struct sockaddr_in *a, long n)
 
 			if (strcmp(op, "blocked") == 0 ? rc == 0 || errno != EPERM : rc != 0)
 				die(op);
-			/* A reset, not a FIN: tens of thousands of connections in TIME_WAIT would slow
-			 * every later connect down as it looks for a free port, and then fail it. */
+			/* A reset, not a FIN: tens of thousands of connections in TIME_WAIT would
+			 * slow every later connect down as it looks for a free port, and then fail
+			 * it. */
 			setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 			close(c);
 		}
