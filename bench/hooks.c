@@ -8,8 +8,7 @@
  *
  * connect: N times socket, connect, close with a reset (TCP); udp: N sends on a connected UDP
  * socket; sendto: N sendto() on an unconnected one; blocked: N connects that must fail with EPERM.
- * Prints
- * {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
+ * Prints {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
