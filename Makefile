@@ -66,12 +66,14 @@ bench/policy_load: bench/policy_load.c policy.c policy.h
 
 bench/hooks: bench/hooks.c
 	$(CC) $(CFLAGS) -o $@ $<
+bench/relay: bench/relay.c
+	$(CC) $(CFLAGS) -o $@ $<
 bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c proxy.h dns.h policy.h audit.h
 	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c proxy.c dns.c policy.c audit.c -lbpf
 bench/floor: bench/floor.c bpf_prog.h
 	$(CC) $(CFLAGS) -o $@ $< -lbcc -lbpf
 
-BENCH	:= bench/policy_load bench/hooks bench/proxy_loop bench/floor
+BENCH	:= bench/policy_load bench/hooks bench/relay bench/proxy_loop bench/floor
 bench: deployguard $(BENCH)
 	bench/run.sh
 

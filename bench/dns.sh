@@ -7,6 +7,7 @@
 #   a  direct to the upstream                 b  through deployguard, forwarded
 #   c  deployguard answering blocked names    d  dnsmasq forwarding (no cache), same blocklist
 #   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist
+#   f  bench/relay, a bare forwarder: the latency any userspace hop adds
 # QPS and CPU come from a saturating run (-q 100), latency from a paced one (-Q 2000, per-query -v).
 # Usage: bench/dns.sh [ROUNDS [SECONDS]]
 set -euo pipefail
@@ -93,6 +94,9 @@ if cpu:
 print(json.dumps(out))' "$@"
 }
 
+# The floor: bench/relay, a forwarder that does nothing else, on 198.18.0.2 port 5300.
+in_host "$B/relay" 198.18.0.2 5300 198.18.0.1 & disown # world_down stops it
+
 for r in $(seq "$ROUNDS"); do
 	perf "$W/allowed.q" | summarize a "$r"
 	perf "$W/allowed.q" -b "$W/list10" | summarize b "$r"
@@ -100,4 +104,5 @@ for r in $(seq "$ROUNDS"); do
 	SERVER=198.18.0.2 PORT=5353 SERVER_PID=$(cat "$W/fwd.pidfile") perf "$W/allowed.q" | summarize d "$r"
 	SERVER=198.18.0.2 PORT=5353 SERVER_PID=$(cat "$W/fwd.pidfile") perf "$W/blocked.q" | summarize e "$r"
 	perf "$W/allowed.q" -b "$W/list1m" | summarize b1m "$r"
+	SERVER=198.18.0.2 PORT=5300 perf "$W/allowed.q" | summarize f "$r"
 done
