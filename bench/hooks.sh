@@ -20,7 +20,7 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; world_down "$W"; rm -rf "$W"' EXIT
 world_up "$W" >&2
 printf 'github.com\n192.0.2.10\n' >"$W/list"
-in_inet taskset -c 0 "$B/hooks" sink 9000 & disown # world_down stops them; no "Terminated"
+in_inet taskset -c 0 "$B/hooks" sink 9000 & disown # world_down stops them
 in_host taskset -c 0 "$B/hooks" sink 9000 & disown
 mkfifo "$W/req" "$W/resp"
 in_host sh -c 'exec <"$1/req" >"$1/resp"; while read -r op; do taskset -c 1 "$2" $op || echo "{}"; done' \
