@@ -15,6 +15,7 @@ B=$(cd "$(dirname "$0")" && pwd)
 T=$B/../tests
 ROUNDS=${1:-3} SECS=${2:-2}
 W=$(mktemp -d /tmp/dg-bench.XXXXXX)
+WORLD_LOG_QUERIES= # the upstream answers; logging each query would weigh on every path
 source "$T/world.sh"
 trap 'kill "$(cat "$W/fwd.pid" 2>/dev/null)" 2>/dev/null; world_down "$W"; rm -rf "$W"' EXIT
 world_up "$W" >&2
