@@ -380,34 +380,51 @@ static void get(const char *dir, const char *file, char *out, size_t len)
 		fclose(f);
 }
 
-int cg_limit_where(const char *mnt, int c, char *out, size_t len)
+/* Which cgroup version holds controller c: 2 (at mnt), 1 (then v1dir is a new directory below
+ * this process's v1 cgroup), or -ENOENT. */
+static int ctl_version(const char *mnt, int c, char *v1dir, size_t len)
 {
-	char avail[512], dir[PATH_MAX];
+	char avail[512];
 
 	get(mnt, "cgroup.controllers", avail, sizeof(avail));
-	if (has_word(avail, ctls[c].name)) {
+	if (has_word(avail, ctls[c].name))
+		return 2;
+	return v1_dir(ctls[c].name, v1dir, len) ? -ENOENT : 1;
+}
+
+int cg_limit_where(const char *mnt, int c, char *out, size_t len)
+{
+	char dir[PATH_MAX];
+
+	switch (ctl_version(mnt, c, dir, sizeof(dir))) {
+	case 2:
 		snprintf(out, len, "cgroup v2");
 		return 0;
-	}
-	if (v1_dir(ctls[c].name, dir, sizeof(dir)) == 0) {
+	case 1:
 		*strrchr(dir, '/') = '\0';
 		snprintf(out, len, "cgroup v1 at %s", dir);
 		return 0;
+	default:
+		snprintf(out, len, "in neither cgroup v2 nor a v1 mount");
+		return -ENOENT;
 	}
-	snprintf(out, len, "in neither cgroup v2 nor a v1 mount");
-	return -ENOENT;
 }
 
 /* Where controller c of the cgroup path is: the cgroup itself (v2) or a new v1 directory. */
 static int limit_dir(struct cg_limits *l, int c, const char *mnt, const char *path, bool attach)
 {
-	char avail[512];
 	const char *name = ctls[c].name;
+	int v = ctl_version(mnt, c, l->dir[c], sizeof(l->dir[c]));
 
-	get(mnt, "cgroup.controllers", avail, sizeof(avail));
-	if (has_word(avail, name)) {
+	if (v == 2) {
 		snprintf(l->dir[c], sizeof(l->dir[c]), "%s", path);
 		return v2_enable(mnt, path, name);
+	}
+	if (v < 0) {
+		log_warnx("the %s controller is neither in cgroup v2 (%s/cgroup.controllers) nor "
+			  "mounted as cgroup v1: this kernel cannot apply the %s limit",
+			  name, mnt, name);
+		return -ENOENT;
 	}
 	if (attach) {
 		log_warnx("cannot limit %s of an existing cgroup here: this host has the %s "
@@ -415,12 +432,6 @@ static int limit_dir(struct cg_limits *l, int c, const char *mnt, const char *pa
 			  "(systemd-run -p MemoryMax=, CPUQuota=, TasksMax=)",
 			  name, name);
 		return -EOPNOTSUPP;
-	}
-	if (v1_dir(name, l->dir[c], sizeof(l->dir[c]))) {
-		log_warnx("the %s controller is neither in cgroup v2 (%s/cgroup.controllers) nor "
-			  "mounted as cgroup v1: this kernel cannot apply the %s limit",
-			  name, mnt, name);
-		return -ENOENT;
 	}
 	if (mkdir(l->dir[c], 0755)) {
 		int err = -errno;

@@ -1294,8 +1294,6 @@ static int on_signal(struct run *r, int *status)
 	return 0;
 }
 
-/* One turn of the poll loop: kernel events, seccomp notifications, the proxy. Returns 1 when a
- * signal waits in the signalfd, 0, or -errno. */
 /* While waiting for leftovers: SIGINT or SIGTERM ends the wait (they are left, unguarded). */
 static bool drain_signals(struct run *r)
 {
@@ -1307,6 +1305,8 @@ static bool drain_signals(struct run *r)
 	return stop;
 }
 
+/* One turn of the poll loop: kernel events, seccomp notifications, the proxy. Returns 1 when a
+ * signal waits in the signalfd, 0, or -errno. */
 static int turn(struct run *r, int timeout)
 {
 	struct pollfd pfd[4 + PROXY_MAX_FDS];
