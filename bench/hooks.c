@@ -2,8 +2,7 @@
  * bench/hooks.c: the cost of deployguard's hooks to a process, for make bench (issue 5, items 1
  * and 2). Run once in a guarded cgroup and once outside it; bench/hooks.sh alternates the two.
  *
- *   hooks sink PORT                       discard TCP and UDP on PORT (0.0.0.0), forever,
- *                                         never sleeping
+ *   hooks sink PORT                       discard TCP and UDP on PORT (0.0.0.0), forever
  *   hooks connect|udp|sendto|blocked ADDR PORT N
  *   hooks stream ADDR PORT MBYTES
  *
@@ -40,15 +39,18 @@ static _Noreturn void die(const char *what)
 	exit(1);
 }
 
-/* The sink polls without sleeping (it yields when idle). A sink that sleeps makes each send pay
- * its wakeup, but only when the sender is slower than the sink: on loopback that turned the
- * 100 ns the egress program costs a send into 500 ns. */
+/* The sink spins while datagrams or connections come, and sleeps 10 ms after the last. A sink
+ * that sleeps between them makes each send pay its wakeup, but only when the sender is slower
+ * than the sink: on loopback that turned the 100 ns the egress program costs a send into 500 ns.
+ * A TCP stream does not keep it spinning: its reader then shares a CPU with a spinning sink, and
+ * throughput swings threefold from run to run. */
 static _Noreturn void sink(int port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int one = 1, t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
 	struct pollfd pfd[64] = {{.fd = t, .events = POLLIN}, {.fd = u, .events = POLLIN}};
-	int n = 2, rcvbuf = 8 << 20; /* room for a time slice of the other sink on this CPU */
+	int n = 2, rcvbuf = 8 << 20; /* room for a time slice of another task on this CPU */
+	double busy = 0;	     /* when the last datagram or connection came */
 
 	setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(u, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
@@ -56,12 +58,16 @@ static _Noreturn void sink(int port)
 	    bind(u, (struct sockaddr *)&a, sizeof(a)))
 		die("sink: bind");
 	for (;;) {
-		int ready = poll(pfd, (nfds_t)n, 0);
+		int ready = poll(pfd, (nfds_t)n, now_ns() - busy < 10e6 ? 0 : -1);
 
 		if (ready < 0)
 			die("sink: poll");
-		if (ready == 0)
+		if (ready == 0) {
 			sched_yield();
+			continue;
+		}
+		if (pfd[0].revents || pfd[1].revents)
+			busy = now_ns();
 		if (pfd[0].revents) {
 			int c = accept(t, NULL, NULL);
 
