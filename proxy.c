@@ -1017,7 +1017,6 @@ static void udp_listener(struct proxy *p, int lsock)
 	}
 }
 
-/* A try timed out: the next upstream, or SERVFAIL after PX_TRIES. */
 /* A query no upstream answered: SERVFAIL to its client. */
 static void udp_give_up(struct proxy *p, struct udp_slot *s)
 {
