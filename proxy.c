@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@
 #define PX_TRIES       3
 #define PX_TCP_IDLE_MS 10000
 #define PX_BURST       64   /* datagrams read per socket per turn, so one flood cannot starve */
+#define PX_BATCH       16   /* datagrams per recvmmsg(); PX_BURST is a multiple */
 #define PX_LEARN_MAX   256  /* addresses learned from one answer; more are left unknown */
 #define PX_NAMES       4096 /* names learned addresses point back to (a power of two) */
 #define PX_WATCH       1024 /* blocked names resolved here; half of them may come from the policy */
@@ -142,11 +145,15 @@ struct proxy {
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
 	struct udp_slot udp[PX_UDP_SLOTS];
 	int udp_hi, tcp_hi; /* one past the highest slot in use: slots are taken lowest first */
-	uint16_t by_upid[65536]; /* upstream id -> udp slot + 1 */
-	struct tcp_slot *tcp;	 /* PX_TCP_SLOTS, allocated once */
-	uint8_t pkt[DNS_UDP_MAX];
-	int16_t owner[PX_TCP_SLOTS]; /* pollfd past the fixed ones -> slot * 2 + is_upstream */
-	struct px_name *names;	     /* PX_NAMES */
+	uint16_t by_upid[65536];	    /* upstream id -> udp slot + 1 */
+	struct tcp_slot *tcp;		    /* PX_TCP_SLOTS, allocated once */
+	uint8_t pkt[PX_BATCH][DNS_UDP_MAX]; /* pages a datagram never reached stay unmapped */
+	struct sockaddr_storage pkt_from[PX_BATCH];
+	struct iovec pkt_iov[PX_BATCH];
+	struct mmsghdr pkt_hdr[PX_BATCH]; /* set up in proxy_open */
+	int pkt_n;			  /* datagrams the last udp_recv() read */
+	int16_t owner[PX_TCP_SLOTS];	  /* pollfd past the fixed ones -> slot * 2 + is_upstream */
+	struct px_name *names;		  /* PX_NAMES */
 	uint32_t name_gen;
 	struct watch *watch; /* PX_WATCH */
 	size_t nwatch, watch_busy, watch_unseen;
@@ -265,6 +272,15 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	for (int i = 0; i < L_N; i++)
 		p->lfd[i] = -1;
 	p->ufd[0] = p->ufd[1] = -1;
+	for (int i = 0; i < PX_BATCH; i++) {
+		p->pkt_iov[i] = (struct iovec){p->pkt[i], sizeof(p->pkt[i])};
+		p->pkt_hdr[i].msg_hdr = (struct msghdr){
+		    .msg_name = &p->pkt_from[i],
+		    .msg_namelen = sizeof(p->pkt_from[i]),
+		    .msg_iov = &p->pkt_iov[i],
+		    .msg_iovlen = 1,
+		};
+	}
 	p->tcp = calloc(PX_TCP_SLOTS, sizeof(*p->tcp));
 	p->names = calloc(PX_NAMES, sizeof(*p->names));
 	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
@@ -965,55 +981,66 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 	return 0; /* pkt as it is */
 }
 
+/* Read up to PX_BATCH datagrams from fd into p->pkt in one system call. A short batch found
+ * the queue empty, which spares the read that would only have said EAGAIN. */
+static int udp_recv(struct proxy *p, int fd)
+{
+	int n;
+
+	for (int i = 0; i < p->pkt_n; i++) /* the kernel shortened those it filled */
+		p->pkt_hdr[i].msg_hdr.msg_namelen = sizeof(p->pkt_from[i]);
+	n = recvmmsg(fd, p->pkt_hdr, PX_BATCH, MSG_DONTWAIT, NULL);
+	p->pkt_n = n < 0 ? 0 : n;
+	return p->pkt_n;
+}
+
+/* An upstream's answer to a client's query or to a watch query. */
+static void udp_upstream_one(struct proxy *p, uint8_t *pkt, size_t n,
+			     const struct sockaddr_storage *from)
+{
+	uint8_t out[DNS_HDR_LEN + 300];
+	struct udp_slot *s;
+	size_t olen;
+	uint16_t id;
+
+	if (n < DNS_HDR_LEN)
+		return;
+	id = (uint16_t)(pkt[0] << 8 | pkt[1]);
+	if (!p->by_upid[id])
+		return; /* late, duplicate or forged */
+	s = &p->udp[p->by_upid[id] - 1];
+	if (!same_addr(from, &p->cfg.up[s->up]))
+		return;
+	if (s->lsock < 0) {
+		s->q.id = id;
+		watch_answer(p, s, pkt, n);
+		udp_free(p, s);
+		return;
+	}
+	olen = vet_answer(p, pkt, n, s->qbuf, &s->q, &s->who, s->qblocked, out, sizeof(out));
+	if (olen == 0)
+		udp_reply(p, s->lsock, &s->from, s->fromlen, pkt, n);
+	else if (olen != SIZE_MAX)
+		udp_reply(p, s->lsock, &s->from, s->fromlen, out, olen);
+	udp_free(p, s);
+}
+
 static void udp_upstream(struct proxy *p, int fd)
 {
-	for (int burst = 0; burst < PX_BURST; burst++) {
-		struct sockaddr_storage from;
-		socklen_t fromlen = sizeof(from);
-		ssize_t n =
-		    recvfrom(fd, p->pkt, sizeof(p->pkt), 0, (struct sockaddr *)&from, &fromlen);
-		uint8_t out[DNS_HDR_LEN + 300];
-		struct udp_slot *s;
-		size_t olen;
-		uint16_t id;
-
-		if (n < 0)
-			return;
-		if (n < DNS_HDR_LEN)
-			continue;
-		id = (uint16_t)(p->pkt[0] << 8 | p->pkt[1]);
-		if (!p->by_upid[id])
-			continue; /* late, duplicate or forged */
-		s = &p->udp[p->by_upid[id] - 1];
-		if (!same_addr(&from, &p->cfg.up[s->up]))
-			continue;
-		if (s->lsock < 0) {
-			s->q.id = id;
-			watch_answer(p, s, p->pkt, (size_t)n);
-			udp_free(p, s);
-			continue;
-		}
-		olen = vet_answer(p, p->pkt, (size_t)n, s->qbuf, &s->q, &s->who, s->qblocked, out,
-				  sizeof(out));
-		if (olen == 0)
-			udp_reply(p, s->lsock, &s->from, s->fromlen, p->pkt, (size_t)n);
-		else if (olen != SIZE_MAX)
-			udp_reply(p, s->lsock, &s->from, s->fromlen, out, olen);
-		udp_free(p, s);
+	for (int burst = 0, n = PX_BATCH; burst < PX_BURST && n == PX_BATCH; burst += n) {
+		n = udp_recv(p, fd);
+		for (int i = 0; i < n; i++)
+			udp_upstream_one(p, p->pkt[i], p->pkt_hdr[i].msg_len, &p->pkt_from[i]);
 	}
 }
 
 static void udp_listener(struct proxy *p, int lsock)
 {
-	for (int burst = 0; burst < PX_BURST; burst++) {
-		struct sockaddr_storage from;
-		socklen_t fromlen = sizeof(from);
-		ssize_t n = recvfrom(p->lfd[lsock], p->pkt, sizeof(p->pkt), 0,
-				     (struct sockaddr *)&from, &fromlen);
-
-		if (n < 0)
-			return;
-		udp_query(p, lsock, p->pkt, (size_t)n, &from, fromlen);
+	for (int burst = 0, n = PX_BATCH; burst < PX_BURST && n == PX_BATCH; burst += n) {
+		n = udp_recv(p, p->lfd[lsock]);
+		for (int i = 0; i < n; i++)
+			udp_query(p, lsock, p->pkt[i], p->pkt_hdr[i].msg_len, &p->pkt_from[i],
+				  p->pkt_hdr[i].msg_hdr.msg_namelen);
 	}
 }
 
