@@ -89,7 +89,7 @@ tests/tools/sysfw: tests/tools/sysfw.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev valgrind dnsperf
+	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
