@@ -9,11 +9,14 @@
 #   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist
 #   f  bench/relay, a bare forwarder: the latency any userspace hop adds
 # QPS and CPU come from a saturating run (-q 100), latency from a paced one (-Q 2000, per-query -v).
-# Usage: bench/dns.sh [ROUNDS [SECONDS]]
+# Then the added latency, which is small next to how much this machine's latency drifts within a
+# minute: LAT_ROUNDS rounds of one-second paced runs of (a), (f) and (b) back to back, the order
+# reversed every other round, each printed as {"lat": COND, "round", "p50_us", "p99_us"}.
+# Usage: bench/dns.sh [ROUNDS [SECONDS [LAT_ROUNDS]]]
 set -euo pipefail
 B=$(cd "$(dirname "$0")" && pwd)
 T=$B/../tests
-ROUNDS=${1:-3} SECS=${2:-2}
+ROUNDS=${1:-3} SECS=${2:-2} LAT_ROUNDS=${3:-10}
 W=$(mktemp -d /tmp/dg-bench.XXXXXX)
 WORLD_LOG_QUERIES= # the upstream answers; logging each query would weigh on every path
 source "$T/world.sh"
@@ -84,6 +87,10 @@ done = [int(x) for x in re.findall(r"Queries completed:\s+(\d+)", text)]
 lost = [int(x) for x in re.findall(r"Queries lost:\s+(\d+)", text)]
 ticks = [int(x) for x in re.findall(r"^server ticks (\d+)$", text, re.M)]
 lat = sorted(float(x) * 1e6 for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
+if lat and not ticks:  # a latency run alone (bench/dns.sh lat)
+    print(json.dumps({"lat": sys.argv[1], "round": int(sys.argv[2]),
+                      "p50_us": lat[len(lat) // 2], "p99_us": lat[len(lat) * 99 // 100]}))
+    sys.exit(0)
 if len(qps) < 2 or not lat or len(ticks) < 2:
     sys.exit("dnsperf said:\n" + text)
 cpu = (ticks[1] - ticks[0]) / os.sysconf("SC_CLK_TCK")
@@ -106,4 +113,26 @@ for r in $(seq "$ROUNDS"); do
 	SERVER=198.18.0.2 PORT=5353 SERVER_PID=$(cat "$W/fwd.pidfile") perf "$W/blocked.q" | summarize e "$r"
 	perf "$W/allowed.q" -b "$W/list1m" | summarize b1m "$r"
 	SERVER=198.18.0.2 PORT=5300 perf "$W/allowed.q" | summarize f "$r"
+done
+
+# The added latency: paced runs only, back to back.
+lat() { # SERVER PORT [deployguard options --]: one paced run, guarded when options are given
+	local run=(dnsperf -s "$1" -p "$2" -d "$W/allowed.q" -l 1 -Q 2000 -q 10 -v)
+	shift 2
+	if [ $# -gt 0 ]; then
+		in_host "$B/../deployguard" --upstream 198.18.0.1 -o /dev/null "$@" "${run[@]}" 2>&1
+	else
+		in_host "${run[@]}" 2>&1
+	fi
+}
+for r in $(seq "$LAT_ROUNDS"); do
+	order="a f b"
+	[ $((r % 2)) -eq 0 ] && order="b f a"
+	for c in $order; do
+		case $c in
+		a) lat 198.18.0.1 53 ;;
+		f) lat 198.18.0.2 5300 ;;
+		b) lat 198.18.0.1 53 -b "$W/list10" -- ;;
+		esac | summarize "$c" "$r"
+	done
 done
