@@ -276,6 +276,30 @@ wait_line() {
 	wait "$!"
 }
 
+@test "attach mode: a connection made before a reload keeps going; a new connect is judged by the new policy" {
+	scratch_cgroup established
+	printf 'github.com\n' >"$W/est.txt"
+	dg_bg -b "$W/est.txt" --cgroup "$CG"
+	dgjob=$!
+	wait_line "guarding $CG until SIGINT" "$LOG"
+	mkfifo "$W/est.go"
+	# Connect now; send the request only once the address is blocked.
+	in_cg bash -c 'exec 3<>/dev/tcp/192.0.2.31/80 && echo up >"$0/est.up" &&
+		read -r _ <"$0/est.go" && printf "GET /pkg.txt HTTP/1.0\r\n\r\n" >&3 &&
+		timeout 5 cat <&3' "$W" >"$W/est.out" 2>&1 &
+	wait_for "$W/est.up"
+	printf 'github.com\n192.0.2.31\n' >"$W/est.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reloaded: 1 names, 1 addresses" "$LOG"
+	echo go >"$W/est.go"
+	wait "$!"
+	grep -q "package index" "$W/est.out"
+	run in_cg sh -c 'curl -sS -m 3 -o /dev/null http://192.0.2.31/pkg.txt; echo "new=$?"'
+	[[ "$output" == *"new=7" ]]
+	kill -TERM "$(cat "$W/dg.pid")"
+	wait "$dgjob"
+}
+
 @test "attach mode refuses a missing cgroup, deployguard's own, and options that need a command" {
 	run dg -b "$W/github.txt" --cgroup /sys/fs/cgroup/no-such-dg-cgroup
 	[ "$status" -eq 125 ]
