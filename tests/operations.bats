@@ -322,7 +322,8 @@ said() { { echo "$output"; cat "$LOG"; } | grep -E "$1" | grep . || { echo "not 
 	run dg --memory-max 32M -- sh -c 'head -c 300M /dev/zero | tail >/dev/null; echo "tail=$?"; echo still here'
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"tail=137"*"still here"* ]] # SIGKILL from the OOM killer; the shell goes on
-	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: 1$"
+	# The kernel may kill head too before tail's memory is uncharged: the count is its own.
+	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: [1-9][0-9]*$"
 }
 
 @test "--cpu-max: a CPU spinner is held near its quota" {
