@@ -66,6 +66,7 @@ per_query() { # SERVER_KIND QUERIES METER
 	local one two
 	one=$(count "$1" "$2" 1 "$3")
 	two=$(count "$1" "$2" 2 "$3")
+	[ -n "$one" ] && [ -n "$two" ] || { echo "callgrind.sh: no $3 count for $1 (is perf or valgrind missing?)" >&2; return 1; }
 	awk -v a="$one" -v b="$two" -v n="$N" 'BEGIN { printf "%.2f\n", (b - a) / n }'
 }
 
