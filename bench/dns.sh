@@ -41,8 +41,9 @@ for i in $(seq 2500); do
 done >"$W/blocked.q"
 
 # The peer: dnsmasq as a forwarding proxy in the host namespace, no cache, the same ten names
-# answered NXDOMAIN.
-in_host dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+# answered NXDOMAIN. nsenter, not in_host: $! must be dnsmasq itself, not a shell waiting on it
+# (which would also print "Terminated" when it is stopped).
+nsenter --net="/run/netns/$NS_HOST" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
 	--listen-address=198.18.0.2 --port=5353 --server=198.18.0.1 --cache-size=0 \
 	--user=root --pid-file="$W/fwd.pidfile" $(printf -- '--address=/%s/ ' "${BLOCKED[@]}") &
 echo $! >"$W/fwd.pid"
@@ -103,7 +104,7 @@ print(json.dumps(out))' "$@"
 }
 
 # The floor: bench/relay, a forwarder that does nothing else, on 198.18.0.2 port 5300.
-in_host "$B/relay" 198.18.0.2 5300 198.18.0.1 & disown # world_down stops it
+nsenter --net="/run/netns/$NS_HOST" "$B/relay" 198.18.0.2 5300 198.18.0.1 & disown # as dnsmasq above
 
 for r in $(seq "$ROUNDS"); do
 	perf "$W/allowed.q" | summarize a "$r"

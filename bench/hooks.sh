@@ -20,8 +20,10 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; world_down "$W"; rm -rf "$W"' EXIT
 world_up "$W" >&2
 printf 'github.com\n192.0.2.10\n' >"$W/list"
-in_inet taskset -c 0 "$B/hooks" sink 9000 & disown # world_down stops them
-in_host taskset -c 0 "$B/hooks" sink 9000 & disown
+# nsenter, not in_inet/in_host: a function run in the background leaves a shell waiting on the
+# server, which prints "Terminated" when world_down stops it.
+nsenter --net="/run/netns/$NS_INET" taskset -c 0 "$B/hooks" sink 9000 & disown # world_down stops them
+nsenter --net="/run/netns/$NS_HOST" taskset -c 0 "$B/hooks" sink 9000 & disown
 mkfifo "$W/req" "$W/resp"
 in_host sh -c 'exec <"$1/req" >"$1/resp"; while read -r op; do taskset -c 1 "$2" $op || echo "{}"; done' \
 	sh "$W" "$B/hooks" & disown
