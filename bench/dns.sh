@@ -2,8 +2,9 @@
 # make bench, DNS part (issue 5, item 3): dnsperf against the same upstream dnsmasq in the test
 # world, through five paths, in alternating rounds. Prints one JSON object per condition and
 # round: {"cond", "round", "qps", "lost", "p50_us", "p99_us"}, and for the proxies (b-e)
-# "server_cpu_us_per_q" and "server_busy" (CPU seconds per second): dnsperf shares the two CPUs,
-# so when the proxy is not busy all the time, QPS measures dnsperf and CPU per query the proxy.
+# "server_cpu_us_per_q" and "server_busy" (CPU seconds per second), and for all "client_busy",
+# dnsperf's: it shares the two CPUs, so when the proxy is not busy all the time, QPS measures
+# dnsperf and CPU per query the proxy.
 #   a  direct to the upstream                 b  through deployguard, forwarded
 #   c  deployguard answering blocked names    d  dnsmasq forwarding (no cache), same blocklist
 #   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist
@@ -59,9 +60,13 @@ cat >"$W/perf.sh" <<'EOF2'
 pid=$1 q=$2 server=$3 port=$4 secs=$5
 [ "$pid" = parent ] && pid=$PPID
 ticks() { [ "$pid" = none ] && echo 0 || awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# dnsperf's own CPU: this shell's waited-for children (fields 16 and 17)
+client() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 echo "server ticks $(ticks)"
+echo "client ticks $(client)"
 dnsperf -s "$server" -p "$port" -d "$q" -l "$secs" -q 100 -c 4 2>&1
 echo "server ticks $(ticks)"
+echo "client ticks $(client)"
 dnsperf -s "$server" -p "$port" -d "$q" -l "$secs" -Q 2000 -q 10 -v 2>&1
 EOF2
 
@@ -87,6 +92,7 @@ qps = [float(x) for x in re.findall(r"Queries per second:\s+([\d.]+)", text)]
 done = [int(x) for x in re.findall(r"Queries completed:\s+(\d+)", text)]
 lost = [int(x) for x in re.findall(r"Queries lost:\s+(\d+)", text)]
 ticks = [int(x) for x in re.findall(r"^server ticks (\d+)$", text, re.M)]
+cticks = [int(x) for x in re.findall(r"^client ticks (\d+)$", text, re.M)]
 lat = sorted(float(x) * 1e6 for x in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
 if lat and not ticks:  # a latency run alone (bench/dns.sh lat)
     print(json.dumps({"lat": sys.argv[1], "round": int(sys.argv[2]),
@@ -97,6 +103,8 @@ if len(qps) < 2 or not lat or len(ticks) < 2:
 cpu = (ticks[1] - ticks[0]) / os.sysconf("SC_CLK_TCK")
 out = {"cond": sys.argv[1], "round": int(sys.argv[2]), "qps": qps[0], "lost": lost[0],
        "p50_us": lat[len(lat) // 2], "p99_us": lat[len(lat) * 99 // 100]}
+if len(cticks) == 2:  # CPU seconds per second of the run, as server_busy below
+    out["client_busy"] = (cticks[1] - cticks[0]) / os.sysconf("SC_CLK_TCK") * qps[0] / done[0]
 if cpu:
     out["server_cpu_us_per_q"] = cpu * 1e6 / done[0]
     out["server_busy"] = cpu * qps[0] / done[0]  # CPU seconds per second of the run

@@ -81,15 +81,17 @@ if dn:
              "f": "(f) bench/relay, a bare forwarder"}
     md += ["## DNS (dnsperf, same upstream dnsmasq)", "",
            "Server CPU: the proxy's own CPU time per query in the saturating run, and the share of a CPU "
-           "it used (dnsperf runs on the same two CPUs; a proxy below 1.0 was not the bottleneck).", "",
-           "| path | QPS | p50 us | p99 us | server CPU us/query | server CPU share |",
-           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+           "it used; dnsperf's share likewise (they run on the same two CPUs; a proxy below 1.0 was not "
+           "the bottleneck).", "",
+           "| path | QPS | p50 us | p99 us | server CPU us/query | server CPU share | dnsperf CPU share |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     col = lambda c, k: [x[k] for x in dn if x.get("cond") == c and k in x]
     for c in names:
         if col(c, "qps"):
-            md.append("| %s | %s | %s | %s | %s | %s |" % (
+            md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 names[c], spread(col(c, "qps")), spread(col(c, "p50_us")), spread(col(c, "p99_us")),
-                spread(col(c, "server_cpu_us_per_q")), spread(col(c, "server_busy"))))
+                spread(col(c, "server_cpu_us_per_q")), spread(col(c, "server_busy")),
+                spread(col(c, "client_busy"))))
     rnd = lambda c, k: {x["round"]: x[k] for x in dn if x.get("cond") == c}
 
     def paired(c1, c2, k, op):
