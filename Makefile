@@ -65,7 +65,9 @@ bench/policy_load: bench/policy_load.c policy.c policy.h
 	$(CC) $(CFLAGS) -o $@ bench/policy_load.c policy.c
 
 bench/hooks: bench/hooks.c
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+bench/empty.bpf.o: bench/empty.bpf.c
+	clang -O2 -g -target bpf -I/usr/include/$$($(CC) -dumpmachine) -Wall -Werror -c $< -o $@
 bench/relay: bench/relay.c
 	$(CC) $(CFLAGS) -o $@ $<
 bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c proxy.h dns.h policy.h audit.h
@@ -73,7 +75,7 @@ bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c proxy.h dns.
 bench/floor: bench/floor.c bpf_prog.h
 	$(CC) $(CFLAGS) -o $@ $< -lbcc -lbpf
 
-BENCH	:= bench/policy_load bench/hooks bench/relay bench/proxy_loop bench/floor
+BENCH	:= bench/policy_load bench/hooks bench/empty.bpf.o bench/relay bench/proxy_loop bench/floor
 bench: deployguard $(BENCH)
 	bench/run.sh
 

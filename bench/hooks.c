@@ -9,19 +9,34 @@
  * connect: N times socket, connect, close with a reset (TCP); udp: N sends on a connected UDP
  * socket; sendto: N sendto() on an unconnected one; blocked: N connects that must fail with EPERM.
  * Prints {"op": ..., "ns_per_op": ...}; stream prints {"op": "stream", "mbyte_per_s": ...}.
+ *
+ *   hooks guard CGROUP OBJECT COMMAND...
+ *
+ * The floor of deployguard's design: attaches every program in OBJECT (bench/empty.bpf.o, each
+ * allowing everything) to the cgroup v2 directory CGROUP with BPF links, runs COMMAND in CGROUP
+ * under a seccomp filter that costs what deployguard's does, and detaches when COMMAND exits.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/libbpf.h>
 
 static char buf[1 << 16];
 
@@ -142,16 +157,78 @@ static int stream(const struct sockaddr_in *a, long mbytes)
 	return 0;
 }
 
+#if defined(__x86_64__)
+#define ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* What costs a process time in deployguard's filter is that there is one: every system call
+ * then takes the kernel's slow path, though the filter's result is cached for all but socket().
+ * This one has the same shape and flags, and refuses packet sockets itself. */
+static void seccomp_floor(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 0, 4),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 2),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_PACKET, 1, 0),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog))
+		die("guard: seccomp");
+}
+
+static int guard(const char *cgroup, const char *object, char **cmd)
+{
+	struct bpf_object *obj = bpf_object__open_file(object, NULL);
+	int cg = open(cgroup, O_RDONLY | O_DIRECTORY), st;
+	struct bpf_program *prog;
+	char procs[4096];
+	pid_t pid;
+	FILE *f;
+
+	if (!obj || bpf_object__load(obj))
+		die(object);
+	if (cg < 0)
+		die(cgroup);
+	/* The links close, and detach, when this process exits. */
+	for (prog = bpf_object__next_program(obj, NULL); prog;
+	     prog = bpf_object__next_program(obj, prog))
+		if (!bpf_program__attach_cgroup(prog, cg))
+			die(bpf_program__name(prog));
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+	if ((pid = fork()) < 0)
+		die("guard: fork");
+	if (pid == 0) {
+		if (!(f = fopen(procs, "w")) || fprintf(f, "0\n") < 0 || fclose(f))
+			die(procs);
+		seccomp_floor();
+		execvp(cmd[0], cmd);
+		die(cmd[0]);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		die("guard: wait");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	if (argc == 3 && strcmp(argv[1], "sink") == 0)
 		sink(atoi(argv[2]));
+	if (argc >= 5 && strcmp(argv[1], "guard") == 0)
+		return guard(argv[2], argv[3], argv + 4);
 	if (argc != 5 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
 		fprintf(stderr,
 			"usage: hooks sink PORT | hooks connect|udp|sendto|blocked ADDR PORT N |"
-			" hooks stream ADDR PORT MBYTES\n");
+			" hooks stream ADDR PORT MBYTES | hooks guard CGROUP OBJECT COMMAND...\n");
 		return 2;
 	}
 	a.sin_port = htons((uint16_t)atoi(argv[3]));

@@ -1,13 +1,16 @@
 #!/bin/bash
 # make bench, hook part (issue 5, items 1 and 2): bench/hooks in a guarded cgroup and outside
 # it, over loopback (a sink in the host namespace) and veth (a sink in the "internet" namespace).
-# The two conditions alternate operation by operation, inside one deployguard run: the guarded
-# shell runs each operation itself and hands the same one to a runner outside the cgroup, so
-# both see the same moment of this shared machine; who goes first alternates by round. Both run
-# on CPU 1, the sinks on CPU 0. Prints JSON lines {"cond", "round", "path", "op", ...}; then, in
-# one more guarded run with kernel.bpf_stats_enabled, {"stats": OP, "prog", "runs",
-# "ns_per_run"} for each program that ran during OP (the stats cost a clock read per run, so
-# that run is kept out of the ratios).
+# The conditions alternate operation by operation, inside one deployguard run: the guarded
+# shell runs each operation itself and hands the same one to a runner outside the cgroup and to
+# one in the floor's cgroup, so all see the same moment of this shared machine; who goes first
+# rotates by round. The floor is the same hooks with programs that allow everything
+# (bench/empty.bpf.c) and a seccomp filter like deployguard's (bench/hooks guard): what any
+# design built on them pays here. All run on CPU 1, the sinks on CPU 0. Prints JSON lines
+# {"cond": "plain"|"floor"|"guarded", "round", "path", "op", ...}; then, in one more guarded run
+# with kernel.bpf_stats_enabled, {"stats": OP, "prog", "runs", "ns_per_run"} for each program
+# that ran during OP (the stats cost a clock read per run, so that run is kept out of the
+# ratios).
 # Usage: bench/hooks.sh [ROUNDS]
 set -euo pipefail
 B=$(cd "$(dirname "$0")" && pwd)
@@ -17,37 +20,50 @@ N=${N:-1000}
 W=$(mktemp -d /tmp/dg-bench.XXXXXX)
 source "$T/world.sh"
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; world_down "$W"; rm -rf "$W"' EXIT
+# The floor's cgroup, in the cgroup v2 mount (/sys/fs/cgroup, or .../unified on a hybrid host).
+FLOOR=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)/dg-floor-$WORLD_SFX
+floor_down() { # its processes die with the world; the directory goes once they are gone
+	for _ in $(seq 50); do [ ! -d "$FLOOR" ] || rmdir "$FLOOR" 2>/dev/null && return; sleep 0.1; done
+	echo "hooks.sh: could not remove $FLOOR" >&2
+}
+trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; world_down "$W"; floor_down; rm -rf "$W"' EXIT
 world_up "$W" >&2
+mkdir "$FLOOR"
 printf 'github.com\n192.0.2.10\n' >"$W/list"
-# nsenter, not in_inet/in_host: a function run in the background leaves a shell waiting on the
-# server, which prints "Terminated" when world_down stops it.
-nsenter --net="/run/netns/$NS_INET" taskset -c 0 "$B/hooks" sink 9000 & disown # world_down stops them
-nsenter --net="/run/netns/$NS_HOST" taskset -c 0 "$B/hooks" sink 9000 & disown
-mkfifo "$W/req" "$W/resp"
-in_host sh -c 'exec <"$1/req" >"$1/resp"; while read -r op; do taskset -c 1 "$2" $op || echo "{}"; done' \
-	sh "$W" "$B/hooks" & disown
+# In the background, nsenter, not in_inet/in_host: a function run there leaves a shell waiting
+# on the server, which prints "Terminated" when world_down stops it (as it stops all of these).
+host=--net=/run/netns/$NS_HOST
+nsenter --net="/run/netns/$NS_INET" taskset -c 0 "$B/hooks" sink 9000 & disown
+nsenter "$host" taskset -c 0 "$B/hooks" sink 9000 & disown
+# Runners that take operations from the guarded shell: one unguarded, one in the floor's cgroup.
+runner='exec <"$1/req$3" >"$1/resp$3"; while read -r op; do taskset -c 1 "$2" $op || echo "{}"; done'
+mkfifo "$W/req" "$W/resp" "$W/reqf" "$W/respf"
+nsenter "$host" sh -c "$runner" sh "$W" "$B/hooks" "" & disown
+nsenter "$host" "$B/hooks" guard "$FLOOR" "$B/empty.bpf.o" sh -c "$runner" sh "$W" "$B/hooks" f & disown
 sleep 0.3
 
 guarded() { in_host "$B/../deployguard" --upstream 198.18.0.1 -b "$W/list" -o /dev/null -- sh -c "$1"; }
 
 cat >"$W/rounds.sh" <<'EOF2'
 # In the guarded cgroup: ROUNDS N HOOKS
-exec 3>"$W/req" 4<"$W/resp"
+exec 3>"$W/req" 4<"$W/resp" 5>"$W/reqf" 6<"$W/respf"
 tag() { sed "s/^{/{\"cond\": \"$1\", \"round\": $2, \"path\": \"$3\", /"; }
 for r in $(seq "$1"); do
+	case $((r % 3)) in # each condition takes each place in turn
+	0) order="plain floor guarded" ;;
+	1) order="floor guarded plain" ;;
+	2) order="guarded plain floor" ;;
+	esac
 	for path in loopback:127.0.0.1 veth:198.18.0.1; do
 		addr=${path#*:}
 		for op in "connect $addr 9000 $2" "udp $addr 9000 $(($2 * 20))" \
 			"sendto $addr 9000 $(($2 * 20))" "stream $addr 9000 256"; do
-			for cond in $([ $((r % 2)) -eq 1 ] && echo "plain guarded" || echo "guarded plain"); do
-				if [ "$cond" = plain ]; then
-					echo "$op" >&3
-					read -r line <&4
-					echo "$line"
-				else
-					taskset -c 1 "$3" $op
-				fi | tag "$cond" "$r" "${path%%:*}"
+			for cond in $order; do
+				case $cond in
+				plain) echo "$op" >&3 && read -r line <&4 && echo "$line" ;;
+				floor) echo "$op" >&5 && read -r line <&6 && echo "$line" ;;
+				guarded) taskset -c 1 "$3" $op ;;
+				esac | tag "$cond" "$r" "${path%%:*}"
 			done
 		done
 	done
