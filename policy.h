@@ -38,7 +38,7 @@ struct policy {
 	size_t arena_len, arena_cap;
 	struct policy_name *names;
 	size_t nnames, names_cap;
-	uint32_t *slots; /* index+1 into names; 0 is empty */
+	uint64_t *slots; /* hash << 32 | index+1 into names; 0 is empty */
 	size_t nslots;	 /* power of two, at most half full */
 	/* addresses */
 	struct policy_net *nets;
