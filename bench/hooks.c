@@ -161,6 +161,8 @@ static int stream(const struct sockaddr_in *a, long mbytes)
 #define ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
 #define ARCH AUDIT_ARCH_AARCH64
+#else
+#error "bench/hooks: add this architecture to the seccomp filter, as in deployguard.c"
 #endif
 
 /* What costs a process time in deployguard's filter is that there is one: every system call
