@@ -17,11 +17,13 @@ B=$(cd "$(dirname "$0")" && pwd)
 T=$B/../tests
 ROUNDS=${1:-15}
 N=${N:-1000}
+CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+[ -n "$CG2" ] || { echo "hooks.sh: no cgroup2 mount in /proc/self/mounts" >&2; exit 1; }
 W=$(mktemp -d /tmp/dg-bench.XXXXXX)
 source "$T/world.sh"
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 # The floor's cgroup, in the cgroup v2 mount (/sys/fs/cgroup, or .../unified on a hybrid host).
-FLOOR=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)/dg-floor-$WORLD_SFX
+FLOOR=$CG2/dg-floor-$WORLD_SFX
 floor_down() { # its processes die with the world; the directory goes once they are gone
 	for _ in $(seq 50); do [ ! -d "$FLOOR" ] || rmdir "$FLOOR" 2>/dev/null && return; sleep 0.1; done
 	echo "hooks.sh: could not remove $FLOOR" >&2
@@ -32,8 +34,8 @@ mkdir "$FLOOR"
 printf 'github.com\n192.0.2.10\n' >"$W/list"
 # In the background, nsenter, not in_inet/in_host: a function run there leaves a shell waiting
 # on the server, which prints "Terminated" when world_down stops it (as it stops all of these).
-host=--net=/run/netns/$NS_HOST
-nsenter --net="/run/netns/$NS_INET" taskset -c 0 "$B/hooks" sink 9000 & disown
+host=--net=/run/netns/$NS_HOST inet=--net=/run/netns/$NS_INET
+nsenter "$inet" taskset -c 0 "$B/hooks" sink 9000 & disown
 nsenter "$host" taskset -c 0 "$B/hooks" sink 9000 & disown
 # Runners that take operations from the guarded shell: one unguarded, one in the floor's cgroup.
 runner='exec <"$1/req$3" >"$1/resp$3"; while read -r op; do taskset -c 1 "$2" $op || echo "{}"; done'
