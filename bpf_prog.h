@@ -119,6 +119,15 @@ static const char dg_bpf_text[] =
     "BPF_TABLE(\"lru_hash\", struct dg_ip6, u32, dg_reached, 32768);\n"
     "BPF_RINGBUF_OUTPUT(dg_events, 64);\n"
     "\n"
+    "/* Note the current task as the socket's owner in its storage O (may be NULL). */\n"
+    "static __always_inline void dg_own(struct dg_orig *o)\n"
+    "{\n"
+    "\tif (!o)\n"
+    "\t\treturn;\n"
+    "\to->pid = bpf_get_current_pid_tgid() >> 32;\n"
+    "\tbpf_get_current_comm(&o->comm, sizeof(o->comm));\n"
+    "}\n"
+    "\n"
     "static __always_inline void dg_remember(struct bpf_sock_addr *ctx, u32 family, u32 ip4,\n"
     "\t\t\t\t\tstruct dg_ip6 *ip6)\n"
     "{\n"
@@ -130,14 +139,13 @@ static const char dg_bpf_text[] =
     "\to->ip4 = ip4;\n"
     "\t__builtin_memcpy(o->ip6, ip6->a, 16);\n"
     "\to->port = ctx->user_port;\n"
-    "\to->pid = bpf_get_current_pid_tgid() >> 32;\n"
-    "\tbpf_get_current_comm(&o->comm, sizeof(o->comm));\n"
+    "\tdg_own(o);\n"
     "}\n"
     "\n"
-    "/* Send an event; returns what the hook returns for a refusal: 0, or 1 in audit mode. The\n"
-    " * current task is the culprit in process context only (trust_pid). */\n"
-    "static __always_inline int dg_report(u32 type, struct dg_why *why, u32 family, u32 port,\n"
-    "\t\t\t\t     u32 proto, struct dg_ip6 *addr, int trust_pid)\n"
+    "/* Send an event on behalf of pid/comm; returns what the hook returns for a refusal: 0, or 1\n"
+    " * in audit mode. */\n"
+    "static __always_inline int dg_report_as(u32 type, struct dg_why *why, u32 family, u32 port,\n"
+    "\t\t\t\t\tu32 proto, struct dg_ip6 *addr, u32 pid, const char *comm)\n"
     "{\n"
     "\tstruct dg_event ev = {};\n"
     "\n"
@@ -145,14 +153,26 @@ static const char dg_bpf_text[] =
     "\tev.reason = why->reason;\n"
     "\tev.rule = why->rule;\n"
     "\tev.name = why->name;\n"
-    "\tev.pid = trust_pid ? bpf_get_current_pid_tgid() >> 32 : 0;\n"
+    "\tev.pid = pid;\n"
     "\tev.family = family;\n"
     "\tev.port = port;\n"
     "\tev.proto = proto;\n"
     "\t__builtin_memcpy(ev.addr, addr->a, 16);\n"
-    "\tbpf_get_current_comm(&ev.comm, sizeof(ev.comm));\n"
+    "\tif (comm)\n"
+    "\t\t__builtin_memcpy(ev.comm, comm, sizeof(ev.comm));\n"
     "\tdg_events.ringbuf_output(&ev, sizeof(ev), 0);\n"
     "\treturn DG_AUDIT ? 1 : 0;\n"
+    "}\n"
+    "\n"
+    "/* The same, from a hook that runs in the culprit's own system call (not egress). */\n"
+    "static __always_inline int dg_report(u32 type, struct dg_why *why, u32 family, u32 port,\n"
+    "\t\t\t\t     u32 proto, struct dg_ip6 *addr)\n"
+    "{\n"
+    "\tchar comm[16];\n"
+    "\n"
+    "\tbpf_get_current_comm(&comm, sizeof(comm));\n"
+    "\treturn dg_report_as(type, why, family, port, proto, addr,\n"
+    "\t\t\t    bpf_get_current_pid_tgid() >> 32, comm);\n"
     "}\n"
     "\n"
     "/* An address learned from answers: a blocked name's is refused; an allowed name's is "
@@ -247,7 +267,7 @@ static const char dg_bpf_text[] =
     "\t\twhy->rule = 0;\n"
     "\t}\n"
     "\tif (why->reason)\n"
-    "\t\tret = dg_report(DG_EV_CONNECT, why, family, ctx->user_port, ctx->protocol, addr, 1);\n"
+    "\t\tret = dg_report(DG_EV_CONNECT, why, family, ctx->user_port, ctx->protocol, addr);\n"
     "\tif (is_connect && ret)\n"
     "\t\tdg_reach(family, addr);\n"
     "\treturn ret;\n"
@@ -366,19 +386,22 @@ static const char dg_bpf_text[] =
     "\treturn 1;\n"
     "}\n"
     "\n"
-    "/* cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, 4.10+). Return 1 to allow, 0 to fail\n"
-    " * socket() with EPERM. A raw IP socket writes its own headers, so no sock_addr hook sees "
-    "where\n"
-    " * its packets go: refuse it. (Packet sockets never reach this hook: a seccomp filter takes "
-    "them.) */\n"
+    "/* cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, 4.10+; socket storage here 5.11+).\n"
+    " * Return 1 to allow, 0 to fail socket() with EPERM. A raw IP socket writes its own\n"
+    " * headers, so no sock_addr hook sees where its packets go: refuse it. (Packet sockets\n"
+    " * never reach this hook: a seccomp filter takes them.) Other sockets that are neither TCP\n"
+    " * nor UDP (ICMP echo) have no sock_addr hook either: note their owner, for the egress\n"
+    " * backstop to name. */\n"
     "int dg_sock(struct bpf_sock *sk)\n"
     "{\n"
     "\tstruct dg_why why = {DG_R_RAW, 0, 0};\n"
     "\tstruct dg_ip6 none = {};\n"
     "\n"
-    "\tif (sk->type != DG_SOCK_RAW)\n"
-    "\t\treturn 1;\n"
-    "\treturn dg_report(DG_EV_SOCKET, &why, sk->family, 0, sk->protocol, &none, 1);\n"
+    "\tif (sk->type == DG_SOCK_RAW)\n"
+    "\t\treturn dg_report(DG_EV_SOCKET, &why, sk->family, 0, sk->protocol, &none);\n"
+    "\tif (sk->protocol != 6 && sk->protocol != 17)\n"
+    "\t\tdg_own(dg_socks.sk_storage_get(sk, 0, BPF_SK_STORAGE_GET_F_CREATE));\n"
+    "\treturn 1;\n"
     "}\n"
     "\n"
     "/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,\n"
@@ -389,7 +412,7 @@ static const char dg_bpf_text[] =
     "\tstruct dg_ip6 none = {};\n"
     "\n"
     "\tif (bpf_get_current_cgroup_id() == DG_CGROUP_ID)\n"
-    "\t\tdg_report(DG_EV_EXEC, &why, 0, 0, 0, &none, 1);\n"
+    "\t\tdg_report(DG_EV_EXEC, &why, 0, 0, 0, &none);\n"
     "\treturn 0;\n"
     "}\n"
     "\n"
@@ -477,6 +500,8 @@ static const char dg_bpf_text[] =
     "\tu32 l4, proto, family;\n"
     "\tstruct dg_ip6 daddr = {}, k = {};\n"
     "\tstruct dg_why why = {};\n"
+    "\tstruct bpf_sock *sk;\n"
+    "\tstruct dg_orig *o;\n"
     "\n"
     "\tif (skb->protocol == dg_htons(0x0800)) {\n"
     "\t\thdr = dg_bytes(skb, 0, buf, 20);\n"
@@ -527,9 +552,13 @@ static const char dg_bpf_text[] =
     "\t}\n"
     "\tif (!why.reason)\n"
     "\t\treturn 1;\n"
-    "\t/* Retransmissions and replies leave from softirq, where the current task is anyone. */\n"
-    "\treturn dg_report(DG_EV_EGRESS, &why, family, ports[1], proto, &daddr,\n"
-    "\t\t\t bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(skb));\n"
+    "\t/* Not the current task: a packet may leave from softirq (a retransmission), and before\n"
+    "\t * 6.x this hook has no task helpers. The socket's owner, noted by dg_sock, dg_remember,\n"
+    "\t * or by deployguard for sockets made before it attached, names the culprit. */\n"
+    "\tsk = dg_fullsock(skb);\n"
+    "\to = sk ? dg_socks.sk_storage_get(sk, 0, 0) : 0;\n"
+    "\treturn dg_report_as(DG_EV_EGRESS, &why, family, ports[1], proto, &daddr, o ? o->pid : 0,\n"
+    "\t\t\t    o ? o->comm : 0);\n"
     "}\n";
 
 /* Each program, its type and where it attaches (minimum kernel in the text above): a cgroup hook,
@@ -551,7 +580,8 @@ static const struct dg_prog {
     {"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec"},
 };
 
-/* Must match the text: struct dg_event, struct dg_learn, and the DG_EV_ and DG_R_ codes. */
+/* Must match the text: struct dg_event, struct dg_learn, struct dg_orig, and the DG_EV_ and
+ * DG_R_ codes. */
 struct dg_event {
 	uint32_t type, reason, pid, rule, name, family, port, proto, addr[4];
 	char comm[16];
@@ -560,6 +590,12 @@ struct dg_learn {
 	uint64_t expires; /* CLOCK_MONOTONIC ns */
 	uint32_t name, block;
 };
+/* dg_socks: a socket's owner, and for a redirected DNS socket the resolver it meant. */
+struct dg_orig {
+	uint32_t ip6[4], ip4, port, family, pid;
+	char comm[16];
+};
+_Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig of the BPF text");
 enum { DG_EV_CONNECT = 1, DG_EV_EGRESS, DG_EV_EXEC, DG_EV_SOCKET };
 enum { DG_R_RULE = 1, DG_R_LEARNED, DG_R_UNKNOWN, DG_R_DOT, DG_R_BYPASS, DG_R_RAW };
 

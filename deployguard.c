@@ -99,9 +99,9 @@
 #define DG_PASS_MAX	 32 /* fds in one message between a child and deployguard */
 
 /* The maps deployguard itself reads and writes, in the order of struct run's map_fd. */
-static const char *const dg_maps[] = {"dg_nets4",   "dg_nets6",	 "dg_events",
-				      "dg_queries", "dg_learn4", "dg_learn6"};
-enum { M_NETS4, M_NETS6, M_EVENTS, M_QUERIES, M_LEARN4, M_LEARN6 };
+static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	"dg_events", "dg_queries",
+				      "dg_learn4", "dg_learn6", "dg_socks"};
+enum { M_NETS4, M_NETS6, M_EVENTS, M_QUERIES, M_LEARN4, M_LEARN6, M_SOCKS };
 /* What the compiler's child exits with: the step that failed. */
 enum { BUILD_OK, BUILD_COMPILE, BUILD_LOAD };
 
@@ -952,6 +952,73 @@ static int bpf_attach(struct run *r)
 	return 0;
 }
 
+/* Sockets made before deployguard attached (attach mode) have no owner in dg_socks, and the
+ * egress program cannot ask for the current task before 6.x: note the owner of every socket the
+ * cgroup's processes hold now, through a copy of its fd (pidfd_getfd, 5.6+). Sockets made from
+ * now on are noted by the programs. Best effort: a process that is gone or a socket that is not
+ * an inet one is skipped. */
+static void own_socket(int map_fd, pid_t pid, int pidfd, const char *name)
+{
+	struct dg_orig o = {.pid = (uint32_t)pid};
+	char path[64], link[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0 || strncmp(link, "socket:", 7))
+		return;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(name), 0);
+	if (fd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if ((n = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		ssize_t got = read((int)n, o.comm, sizeof(o.comm) - 1);
+
+		if (got > 0 && o.comm[got - 1] == '\n')
+			o.comm[got - 1] = '\0';
+		close((int)n);
+	}
+	if (bpf_map_update_elem(map_fd, &fd, &o, BPF_NOEXIST) == 0)
+		log_debug("socket fd %s of pid %d: owner noted", name, pid);
+	close(fd);
+}
+
+static void own_sockets(int map_fd, const char *cg, int depth)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int pid;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	for (f = fopen(path, "re"); f && fscanf(f, "%d", &pid) == 1;) {
+		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		d = pidfd < 0 ? NULL : opendir(path);
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.')
+				own_socket(map_fd, pid, pidfd, de->d_name);
+		if (d)
+			closedir(d);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	if (f)
+		fclose(f);
+	d = depth < 32 ? opendir(cg) : NULL; /* nested cgroups run the same programs */
+	while (d && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cg, de->d_name);
+		own_sockets(map_fd, path, depth + 1);
+	}
+	if (d)
+		closedir(d);
+}
+
 struct dg_lpm {
 	uint32_t prefixlen;
 	uint8_t addr[16];
@@ -1598,6 +1665,7 @@ static int setup(struct run *r)
 	proxy_watch_policy(r->proxy);
 	if ((err = bpf_attach(r)))
 		return err;
+	own_sockets(r->map_fd[M_SOCKS], r->cg_path, 0);
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
 	return 0;
 }

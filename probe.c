@@ -75,7 +75,8 @@ static const struct hook {
     {"cgroup/sock_create",
      BPF_PROG_TYPE_CGROUP_SOCK,
      BPF_CGROUP_INET_SOCK_CREATE,
-     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}},
+     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get,
+      BPF_FUNC_ringbuf_output}},
     {"cgroup/connect, sendmsg",
      BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
      BPF_CGROUP_INET4_CONNECT,
@@ -88,13 +89,13 @@ static const struct hook {
     {"cgroup_skb/egress",
      BPF_PROG_TYPE_CGROUP_SKB,
      BPF_CGROUP_INET_EGRESS,
-     {BPF_FUNC_skb_load_bytes, BPF_FUNC_sk_fullsock, BPF_FUNC_skb_cgroup_id,
-      BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
-      BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
+     {BPF_FUNC_skb_load_bytes, BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns,
+      BPF_FUNC_ringbuf_output}},
     {"raw_tracepoint",
      BPF_PROG_TYPE_RAW_TRACEPOINT,
      0,
-     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}},
+     {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
+      BPF_FUNC_ringbuf_output}},
 };
 
 /* Load "call helper (if any); r0 = 1; exit" as a program of hook h. With a helper the arguments

@@ -131,7 +131,7 @@ time.sleep(0.3)\""' "$W"
 		u.settimeout(2)
 		t = socket.create_connection(("192.0.2.10", 80), timeout=2)
 		t.settimeout(2)
-		open(w + "/pre.ready", "w").close()
+		open(w + "/pre.ready", "w").write(str(os.getpid()))
 		while not os.path.exists(w + "/pre.go"):
 		    time.sleep(0.05)
 		try:
@@ -158,8 +158,10 @@ time.sleep(0.3)\""' "$W"
 	rmdir "$cg"
 	[ "$status" -eq 0 ]
 	[ "$(cat "$W/pre.out")" = "$(printf 'dns refused\nhttp dropped')" ]
-	log_line '^WARN DNS BLOCKED reason=BypassedProxy blocked=true blockedAt=egress ip=198.18.0.1 port=53 pid=[0-9]+ cmd="/usr/bin/python3 '
-	log_line '^WARN IP BLOCKED reason=AddressOfBlockedName blocked=true blockedAt=egress domain=github.com. ip=192.0.2.10 port=80 '
+	# the sockets are older than the programs: deployguard noted their owner at attach
+	pid=$(cat "$W/pre.ready")
+	log_line "^WARN DNS BLOCKED reason=BypassedProxy blocked=true blockedAt=egress ip=198.18.0.1 port=53 pid=$pid cmd=\"/usr/bin/python3 "
+	log_line "^WARN IP BLOCKED reason=AddressOfBlockedName blocked=true blockedAt=egress domain=github.com. ip=192.0.2.10 port=80 pid=$pid cmd=\"/usr/bin/python3 "
 }
 
 @test "allowlist: allowed names work, others are blocked, and a learned address expires after TTL + grace unless a connection holds it" {

@@ -1,0 +1,51 @@
+#!/bin/bash
+# /init of the vm-check VM (see tests/vm.sh): mount what a Debian host has (pure cgroup2 at
+# /sys/fs/cgroup, as systemd mounts it), run the unit tests and the bats suites, print a verdict,
+# power off. Everything goes to the serial console.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+mount -t bpf bpf /sys/fs/bpf
+ln -sf /proc/self/fd /dev/fd
+hostname dg-vm
+ip link set lo up
+printf '127.0.0.1 localhost\n::1 localhost\n' >/etc/hosts
+printf 'nameserver 192.0.2.53\n' >/etc/resolv.conf # every port-53 packet goes to the proxy
+
+passed=0 failed=0 skipped=0
+echo "vm: kernel $(uname -r), $(nproc) CPUs, cgroup mounts:" \
+	"$(awk '$3 ~ /^cgroup/ {printf "%s(%s) ", $2, $3}' /proc/self/mounts)"
+cd /work || exit 1
+./deployguard --check 2>&1 | sed 's/^/vm: /'
+
+for t in tests/test_policy tests/test_dns; do
+	if ./"$t" >/tmp/unit.log 2>&1; then
+		echo "ok - unit: $t"
+		passed=$((passed + 1))
+	else
+		echo "not ok - unit: $t"
+		sed 's/^/# /' /tmp/unit.log
+		failed=$((failed + 1))
+	fi
+done
+
+start=$(date +%s)
+# shellcheck disable=SC2046 # the suites are a word list
+bats --tap $(cat .vm-suites) >/tmp/bats.log 2>&1
+cat /tmp/bats.log
+skipped=$(grep -cE '^ok [0-9]+ .*# skip' /tmp/bats.log)
+passed=$((passed + $(grep -cE '^ok [0-9]+ ' /tmp/bats.log) - skipped))
+failed=$((failed + $(grep -cE '^not ok ' /tmp/bats.log || true)))
+echo "vm: bats took $(($(date +%s) - start)) s"
+echo "vm-check: $passed passed, $failed failed, $skipped skipped"
+sync
+echo o >/proc/sysrq-trigger
+sleep 10

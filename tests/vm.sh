@@ -1,0 +1,98 @@
+#!/bin/bash
+# make vm-check: run the unit tests and the integration suites on Debian 12's own kernel (6.1),
+# with pure cgroup2, in qemu. Nothing leaves the VM: it has no network device at all.
+#
+#   build/vm/rootfs.cpio  Debian 12 (mmdebstrap, minbase) with linux-image-amd64, its headers and
+#                         what the tests run; kept until the package list below changes
+#   build/vm/vmlinuz      that root's kernel
+#   build/vm/run.cpio     this checkout (deployguard, tests, examples), appended at each run
+#
+# The root filesystem is the initramfs: the kernel unpacks both archives into its rootfs and runs
+# tests/vm-init.sh as /init, which prints the bats TAP lines and a last line
+# "vm-check: N passed, N failed, N skipped" on the serial console, then powers off.
+# Environment: VM_TIMEOUT (seconds, default 3600), VM_MEM (MiB, default 6144), VM_SUITES (the
+# bats files, default all three), VM_ACCEL (default "kvm:tcg": KVM where it boots, else TCG).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+B=build/vm
+VM_TIMEOUT=${VM_TIMEOUT:-3600}
+VM_MEM=${VM_MEM:-6144}
+VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats}
+# -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
+VM_ACCEL=${VM_ACCEL:-tcg}
+PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
+PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1
+KEY=$(printf '%s\n' "$PKGS" "$(sha256sum tests/vm.sh | cut -c1-16)" | sha256sum | cut -c1-16)
+
+die() {
+	echo "vm-check: $*" >&2
+	exit 1
+}
+
+for t in mmdebstrap qemu-system-x86_64 cpio; do
+	command -v "$t" >/dev/null || die "$t is missing: run 'make deps' (as root)"
+done
+[ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap builds the root filesystem as root)"
+
+# The root filesystem: built once, trimmed of what a test never reads (documentation, locales,
+# kernel modules other than networking), as an uncompressed newc archive the kernel unpacks fast.
+build_root() {
+	local dir=$B/root
+	rm -rf "$dir" "$B/rootfs.cpio" "$B/vmlinuz"
+	mkdir -p "$dir"
+	echo "vm-check: building the Debian 12 root filesystem in $dir (about two minutes)" >&2
+	mmdebstrap --quiet --variant=minbase --include="$PKGS" bookworm "$dir" ||
+		die "mmdebstrap failed (is Debian's archive reachable? 'apt-get update' first)"
+	cp "$dir"/boot/vmlinuz-* "$B/vmlinuz"
+	rm -rf "$dir"/usr/share/{doc,man,info,locale} "$dir"/boot/initrd.img-*
+	local mods
+	mods=$(echo "$dir"/lib/modules/*)
+	find "$mods/kernel" -name '*.ko' ! -path '*/kernel/net/*' ! -name veth.ko -delete
+	chroot "$dir" depmod "$(basename "$mods")"
+	(cd "$dir" && find . -xdev | cpio --quiet -o -H newc) >"$B/rootfs.cpio.tmp"
+	mv "$B/rootfs.cpio.tmp" "$B/rootfs.cpio"
+	rm -rf "$dir"
+	echo "$KEY" >"$B/key"
+}
+
+mkdir -p "$B"
+if [ ! -s "$B/rootfs.cpio" ] || [ ! -s "$B/vmlinuz" ] || [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ]; then
+	build_root
+fi
+
+# This checkout, as built here: the same Debian 12 libraries are in the VM.
+run=$B/run
+rm -rf "$run"
+mkdir -p "$run/work"
+git ls-files -z | xargs -0 cp --parents -t "$run/work"
+for f in deployguard tests/tools/sysfw tests/test_policy tests/test_dns; do
+	[ -x "$f" ] || die "$f is not built: run 'make vm-check', which builds it"
+	cp --parents "$f" "$run/work"
+done
+install -m 0755 tests/vm-init.sh "$run/init"
+printf '%s\n' "$VM_SUITES" >"$run/work/.vm-suites"
+(cd "$run" && find . | cpio --quiet -o -H newc) >"$B/run.cpio"
+cat "$B/rootfs.cpio" "$B/run.cpio" >"$B/initrd"
+rm -rf "$run"
+
+out=$B/console.log
+echo "vm-check: booting $(basename "$(readlink -f "$B/vmlinuz")") under $VM_ACCEL," \
+	"${VM_MEM} MiB, at most $VM_TIMEOUT s; console in $out" >&2
+start=$(date +%s)
+st=0
+timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel "$VM_ACCEL" -cpu max -smp 2 \
+	-m "$VM_MEM" -kernel "$B/vmlinuz" -initrd "$B/initrd" -nic none -display none \
+	-monitor none -serial stdio -no-reboot \
+	-append "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=3 mitigations=off" \
+	</dev/null >"$out" 2>&1 || st=$?
+rm -f "$B/initrd"
+secs=$(($(date +%s) - start))
+# The TAP lines and the guest's own lines, without the kernel's messages.
+tr -d '\r' <"$out" | grep -E '^(ok |not ok |1\.\.|# |vm: |vm-check: )' || true
+[ "$st" -ne 124 ] || die "the VM did not finish within $VM_TIMEOUT s (console: $out)"
+[ "$st" -eq 0 ] || die "qemu failed with status $st (console: $out)"
+verdict=$(tr -d '\r' <"$out" | grep -E '^vm-check: [0-9]+ passed' | tail -n1)
+[ -n "$verdict" ] || die "the VM stopped without a verdict after $secs s (console: $out)"
+echo "vm-check: $secs s in the VM"
+[[ "$verdict" == *" 0 failed, 0 skipped"* ]] || die "$verdict"
