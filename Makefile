@@ -91,7 +91,7 @@ tests/tools/sysfw: tests/tools/sysfw.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf
+	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -119,6 +119,11 @@ check: deployguard unit lint integration
 	tests/stress.sh 50 2000 200 2
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
+# The unit tests and integration suites on Debian 12's own 6.1 kernel, pure cgroup2, in qemu
+# (root; the root filesystem is built once into build/vm): see tests/vm.sh.
+vm-check: deployguard $(TOOLS) $(UNIT)
+	tests/vm.sh
+
 install: deployguard
 	install -D -m 0755 deployguard $(DESTDIR)$(PREFIX)/sbin/deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
@@ -126,4 +131,4 @@ install: deployguard
 clean:
 	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
-.PHONY: all deps demo unit lint integration check fuzz bench stress install clean
+.PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install clean

@@ -112,9 +112,11 @@ int cg_move_to_parent(const char *path)
 	return err;
 }
 
+bool cg_kill_file = true;
+
 int cg_kill(const char *path)
 {
-	FILE *f = open_in(path, "cgroup.kill", "we");
+	FILE *f = cg_kill_file ? open_in(path, "cgroup.kill", "we") : NULL;
 	int pid, err = 0;
 
 	if (f && fputs("1", f) >= 0 && fclose(f) == 0)
@@ -515,10 +517,13 @@ void cg_limits_report(const struct cg_limits *l)
 				     : stat_of(d, "memory.events", "oom_kill");
 		get(d, l->v1[CG_MEMORY] ? "memory.max_usage_in_bytes" : "memory.peak", peak,
 		    sizeof(peak));
-		(n > 0 ? log_warnx
-		       : log_info)("memory limit %.1f MiB: peak %.1f MiB, OOM kills: %lld",
-				   (double)l->want[CG_MEMORY] / 1048576,
-				   peak[0] ? atof(peak) / 1048576 : 0.0, n < 0 ? 0 : n);
+		if (peak[0])
+			snprintf(peak, sizeof(peak), "%.1f MiB", atof(peak) / 1048576);
+		else /* memory.peak came in 5.19 */
+			snprintf(peak, sizeof(peak), "unknown (5.19+)");
+		(n > 0 ? log_warnx : log_info)("memory limit %.1f MiB: peak %s, OOM kills: %lld",
+					       (double)l->want[CG_MEMORY] / 1048576, peak,
+					       n < 0 ? 0 : n);
 	}
 	if (l->want[CG_CPU]) {
 		d = l->dir[CG_CPU];

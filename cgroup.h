@@ -19,6 +19,8 @@ size_t cg_report(const char *path, const char *what);
 int cg_move_to_parent(const char *path);
 /* SIGKILL every process of the cgroup (cgroup.kill, 5.14+, or one by one). */
 int cg_kill(const char *path);
+/* Whether cg_kill may use cgroup.kill (false: one by one, as before 5.14). */
+extern bool cg_kill_file;
 /* Wait at most timeout_ms for the cgroup to hold no process; 0 when it is empty. */
 int cg_wait_empty(const char *path, int timeout_ms);
 /* Open cgroup.events, whose POLLPRI says the cgroup's population changed. */

@@ -790,6 +790,8 @@ static int bpf_flags(struct run *r, uint16_t port, unsigned long cgid)
 		err = add_cflag(r, "-DDG_NNETS6=%lu", r->nets_max[1]);
 	if (!err)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", cgid);
+	if (!err)
+		err = add_cflag(r, "-DDG_SOCK_OWNER=%lu", probe_has(PROBE_SOCK_OWNER));
 	if (err || !env.dump_bpf)
 		return err;
 	if (getenv("BCC_KERNEL_SOURCE"))
@@ -1650,6 +1652,9 @@ static int setup(struct run *r)
 		err = err ? err : -errno;
 		return err;
 	}
+	if (!env.dump_bpf)
+		probe_cgroup_kill(r->cg_path);
+	cg_kill_file = probe_has(PROBE_CGROUP_KILL);
 	if ((err = bpf_flags(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
 		return err;
 	if ((err = bpf_build(r, &failed)) || (err = fill_nets(r, &r->pol)))
@@ -1665,7 +1670,8 @@ static int setup(struct run *r)
 	proxy_watch_policy(r->proxy);
 	if ((err = bpf_attach(r)))
 		return err;
-	own_sockets(r->map_fd[M_SOCKS], r->cg_path, 0);
+	if (probe_has(PROBE_PIDFD_GETFD))
+		own_sockets(r->map_fd[M_SOCKS], r->cg_path, 0);
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
 	return 0;
 }
@@ -1696,6 +1702,7 @@ static int check(struct run *r)
 	probe_row("kernel headers", err, err ? "see above" : r->headers);
 	if (err || (err = cgroup_setup(r)) || fstat(r->cg_fd, &st))
 		return 1;
+	probe_cgroup_kill(r->cg_path);
 	err = bpf_flags(r, 53, (unsigned long)st.st_ino);
 	if (!err)
 		err = bpf_build(r, &failed);

@@ -9,7 +9,9 @@
 #include "probe.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -26,13 +28,15 @@
 
 static bool table;
 static int failures;
+static unsigned missing_features;
 
 void probe_begin(bool as_table)
 {
 	table = as_table;
 	failures = 0;
+	missing_features = 0;
 	if (table)
-		printf("%-30s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
+		printf("%-30s %-8s %s\n", "CHECK", "RESULT", "DETAIL");
 }
 
 int probe_failures(void)
@@ -40,11 +44,50 @@ int probe_failures(void)
 	return failures;
 }
 
+bool probe_has(enum probe_feature f)
+{
+	return !(missing_features & f);
+}
+
+/* DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill takes a part's fallback as if the
+ * kernel lacked it: the tests run each fallback on a kernel that has everything. */
+static bool without(const char *name)
+{
+	const char *list = getenv("DEPLOYGUARD_WITHOUT"), *p = list;
+	size_t n = strlen(name);
+
+	while (p && (p = strstr(p, name))) {
+		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+void probe_fallback(enum probe_feature f, const char *what, const char *detail)
+{
+	missing_features |= f;
+	if (table) {
+		printf("%-30s %-8s %s\n", what, "fallback", detail);
+		fflush(stdout);
+	} else
+		log_info("%s: %s", what, detail);
+}
+
+/* The fallback of a part the kernel lacks, or that DEPLOYGUARD_WITHOUT names. */
+static void fallback(enum probe_feature f, const char *name, const char *what, const char *detail)
+{
+	char d[512];
+
+	snprintf(d, sizeof(d), "%s%s", without(name) ? "(DEPLOYGUARD_WITHOUT) " : "", detail);
+	probe_fallback(f, what, d);
+}
+
 void probe_row(const char *what, int err, const char *detail)
 {
 	failures += err != 0;
 	if (table) {
-		printf("%-30s %-6s %s\n", what, err ? "FAIL" : "ok", detail);
+		printf("%-30s %-8s %s\n", what, err ? "FAIL" : "ok", detail);
 		fflush(stdout); /* in order with what stderr says */
 	} else if (err)
 		log_warnx("%s: %s", what, detail);
@@ -53,7 +96,7 @@ void probe_row(const char *what, int err, const char *detail)
 void probe_note(const char *what, const char *result, const char *detail)
 {
 	if (table) {
-		printf("%-30s %-6s %s\n", what, result, detail);
+		printf("%-30s %-8s %s\n", what, result, detail);
 		fflush(stdout);
 	}
 }
@@ -65,37 +108,62 @@ static const char *release(void)
 	return uname(&u) ? "?" : u.release;
 }
 
-/* The program types and hooks of bpf_prog.h, and the helpers their code calls. */
+/* The program types and hooks of bpf_prog.h, the helpers their code calls, and a helper the code
+ * can do without (the program is then compiled without the feature, see bpf_flags). */
 static const struct hook {
 	const char *name;
 	enum bpf_prog_type type;
 	enum bpf_attach_type attach;
 	int helpers[10];
+	int optional;
+	enum probe_feature feature;
+	const char *without_name; /* its name in DEPLOYGUARD_WITHOUT */
+	const char *without;	  /* what is lost without it */
 } hooks[] = {
     {"cgroup/sock_create",
      BPF_PROG_TYPE_CGROUP_SOCK,
      BPF_CGROUP_INET_SOCK_CREATE,
-     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get,
-      BPF_FUNC_ringbuf_output}},
+     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output},
+     BPF_FUNC_sk_storage_get,
+     PROBE_SOCK_OWNER,
+     "sock-owner",
+     "no socket storage at socket creation: ICMP echo packets the egress backstop drops name "
+     "no process (upgrade the kernel for it)"},
     {"cgroup/connect, sendmsg",
      BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
      BPF_CGROUP_INET4_CONNECT,
      {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get,
-      BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}},
+      BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output},
+     0,
+     0,
+     NULL,
+     NULL},
     {"cgroup/recvmsg",
      BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
      BPF_CGROUP_UDP4_RECVMSG,
-     {BPF_FUNC_sk_storage_get}},
+     {BPF_FUNC_sk_storage_get},
+     0,
+     0,
+     NULL,
+     NULL},
     {"cgroup_skb/egress",
      BPF_PROG_TYPE_CGROUP_SKB,
      BPF_CGROUP_INET_EGRESS,
      {BPF_FUNC_skb_load_bytes, BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns,
-      BPF_FUNC_ringbuf_output}},
+      BPF_FUNC_ringbuf_output},
+     0,
+     0,
+     NULL,
+     NULL},
     {"raw_tracepoint",
      BPF_PROG_TYPE_RAW_TRACEPOINT,
      0,
      {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
-      BPF_FUNC_ringbuf_output}},
+      BPF_FUNC_ringbuf_output},
+     0,
+     0,
+     NULL,
+     NULL},
 };
 
 /* Load "call helper (if any); r0 = 1; exit" as a program of hook h. With a helper the arguments
@@ -166,7 +234,20 @@ static void probe_hooks(void)
 			snprintf(detail, sizeof(detail), "loads, with its %zu helper%s", n,
 				 n == 1 ? "" : "s");
 		probe_row(h->name, err ? err : missing ? -ENOTSUP : 0, detail);
+		if (!err && !missing && h->optional &&
+		    (without(h->without_name) ||
+		     (load(h, h->optional, log, sizeof(log)) && refused_helper(log))))
+			fallback(h->feature, h->without_name, h->name, h->without);
 	}
+}
+
+/* System calls that only some parts need: ENOSYS says the kernel has none. */
+static void probe_syscalls(void)
+{
+	if (without("pidfd-getfd") || (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS))
+		fallback(PROBE_PIDFD_GETFD, "pidfd-getfd", "pidfd_getfd",
+			 "none (5.6+): with --cgroup, packets of sockets made before "
+			 "deployguard attached name no process when dropped at egress");
 }
 
 static void probe_maps(void)
@@ -211,6 +292,17 @@ static int probe_privileges(void)
 	return -EPERM;
 }
 
+void probe_cgroup_kill(const char *cg)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/cgroup.kill", cg);
+	if (without("cgroup-kill") || access(path, F_OK))
+		fallback(PROBE_CGROUP_KILL, "cgroup-kill", "cgroup.kill",
+			 "none (5.14+): deployguard kills the cgroup's processes one by one, "
+			 "in passes, which a fork bomb can outrun");
+}
+
 int probe_host(const char *mnt)
 {
 	int fd;
@@ -233,5 +325,6 @@ int probe_host(const char *mnt)
 	close(fd);
 	probe_maps();
 	probe_hooks();
+	probe_syscalls();
 	return failures;
 }

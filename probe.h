@@ -12,8 +12,21 @@ void probe_row(const char *what, int err, const char *detail);
 /* A table row that is not a pass or a failure (what only some options need). */
 void probe_note(const char *what, const char *result, const char *detail);
 int probe_failures(void);
+/* Parts of deployguard that run another way when the kernel lacks what they use. */
+enum probe_feature {
+	PROBE_SOCK_OWNER = 1 << 0,  /* socket storage in cgroup/sock_create */
+	PROBE_PIDFD_GETFD = 1 << 1, /* pidfd_getfd(2), 5.6+ */
+	PROBE_CGROUP_KILL = 1 << 2, /* cgroup.kill, 5.14+ */
+};
+/* A part that runs with a fallback: a table row, or one line at start. */
+void probe_fallback(enum probe_feature f, const char *what, const char *detail);
+/* Whether the last round of probes found what f uses. */
+bool probe_has(enum probe_feature f);
 /* The kernel's side: cgroup2 mount (NULL if none), privileges, bpf(), the map types, each hook
  * and the helpers its code calls. Returns the failures so far. */
 int probe_host(const char *mnt);
+
+/* Whether the cgroup at path has cgroup.kill (a fallback row when not). */
+void probe_cgroup_kill(const char *path);
 
 #endif

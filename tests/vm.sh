@@ -23,7 +23,6 @@ VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/opera
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
 PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1
-KEY=$(printf '%s\n' "$PKGS" "$(sha256sum tests/vm.sh | cut -c1-16)" | sha256sum | cut -c1-16)
 
 die() {
 	echo "vm-check: $*" >&2
@@ -56,6 +55,8 @@ build_root() {
 	echo "$KEY" >"$B/key"
 }
 
+# The cache is good while the package list and the recipe above are what built it.
+KEY=$({ echo "$PKGS"; declare -f build_root; } | sha256sum | cut -c1-16)
 mkdir -p "$B"
 if [ ! -s "$B/rootfs.cpio" ] || [ ! -s "$B/vmlinuz" ] || [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ]; then
 	build_root
@@ -80,16 +81,18 @@ out=$B/console.log
 echo "vm-check: booting $(basename "$(readlink -f "$B/vmlinuz")") under $VM_ACCEL," \
 	"${VM_MEM} MiB, at most $VM_TIMEOUT s; console in $out" >&2
 start=$(date +%s)
-st=0
+# The TAP lines and the guest's own lines as they come, without the kernel's messages.
+filter() { tr -d '\r' | grep --line-buffered -E '^(ok |not ok |1\.\.|# |vm: |vm-check: )'; }
+set +e
 timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel "$VM_ACCEL" -cpu max -smp 2 \
 	-m "$VM_MEM" -kernel "$B/vmlinuz" -initrd "$B/initrd" -nic none -display none \
 	-monitor none -serial stdio -no-reboot \
 	-append "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=3 mitigations=off" \
-	</dev/null >"$out" 2>&1 || st=$?
+	</dev/null 2>&1 | tee "$out" | { filter || true; }
+st=${PIPESTATUS[0]}
+set -e
 rm -f "$B/initrd"
 secs=$(($(date +%s) - start))
-# The TAP lines and the guest's own lines, without the kernel's messages.
-tr -d '\r' <"$out" | grep -E '^(ok |not ok |1\.\.|# |vm: |vm-check: )' || true
 [ "$st" -ne 124 ] || die "the VM did not finish within $VM_TIMEOUT s (console: $out)"
 [ "$st" -eq 0 ] || die "qemu failed with status $st (console: $out)"
 verdict=$(tr -d '\r' <"$out" | grep -E '^vm-check: [0-9]+ passed' | tail -n1)
