@@ -36,7 +36,10 @@ teardown() {
 	for d in "$cg"/dg-scratch-"$WORLD_SFX"*; do # a test's own cgroups, made with scratch_cgroup
 		[ -d "$d" ] || continue
 		echo 1 >"$d/cgroup.kill"
-		for i in $(seq 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+		for i in $(seq 50); do # nested cgroups first; a killed process leaves soon after
+			find "$d" -depth -type d -exec rmdir {} + 2>/dev/null && break
+			sleep 0.1
+		done
 	done
 	! ls -d "$cg"/deployguard-* 2>/dev/null
 	# nor a directory of the limits in a cgroup v1 hierarchy (hybrid hosts)

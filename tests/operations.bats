@@ -318,6 +318,51 @@ wait_line() {
 # Both the log file and what deployguard printed.
 said() { { echo "$output"; cat "$LOG"; } | grep -E "$1" | grep . || { echo "not said: $1" >&2; echo "$output" >&2; cat "$LOG" >&2; return 1; }; }
 
+# Kill what runs in $CG and below, then remove the directories given, deepest first.
+empty_tree() {
+	echo 1 >"$CG/cgroup.kill"
+	for d in "$@"; do
+		for _ in $(seq 50); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+		[ ! -d "$d" ] || { echo "cannot remove $d" >&2; return 1; }
+	done
+}
+
+@test "attach mode with limits: with pure cgroup2 they apply to a nested cgroup (systemd's slice and service) and are put back; with v1 controllers they are refused" {
+	local mnt svc
+	mnt=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+	scratch_cgroup limits
+	svc=$CG/app.slice/deploy.service
+	mkdir -p "$svc" "$CG/busy"
+	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec sleep 60' "$svc" &
+	if ! grep -qw memory "$mnt/cgroup.controllers"; then # hybrid: memory is a v1 controller
+		run dg -b "$W/github.txt" --memory-max 64M --cgroup "$svc"
+		[ "$status" -eq 125 ]
+		[[ "$output" == *"cannot limit memory of an existing cgroup here: this host has the memory controller in cgroup v1"* ]]
+		empty_tree "$svc" "$CG/app.slice" "$CG/busy"
+		return 0
+	fi
+	dg_bg -b "$W/github.txt" --memory-max 64M --pids-max 50 --cgroup "$svc"
+	wait_line "guarding $svc until SIGINT" "$LOG"
+	[ "$(cat "$svc/memory.max")" = 67108864 ] && [ "$(cat "$svc/pids.max")" = 50 ]
+	grep -qw memory "$CG/app.slice/cgroup.subtree_control" # enabled in every parent
+	grep -qw pids "$CG/cgroup.subtree_control"
+	kill -INT "$(cat "$W/dg.pid")"
+	st=0
+	wait "$(cat "$W/dg.pid")" || st=$?
+	[ "$st" -eq 0 ]
+	[ "$(cat "$svc/memory.max")" = max ] && [ "$(cat "$svc/pids.max")" = max ] # put back
+	# A parent that holds a process cannot share its controllers with its children (v2's
+	# no-internal-process rule): named, and nothing is guarded.
+	mkdir "$CG/busy/child"
+	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec sleep 60' "$CG/busy" &
+	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec sleep 60' "$CG/busy/child" &
+	for _ in $(seq 50); do [ -n "$(cat "$CG/busy/child/cgroup.procs")" ] && break; sleep 0.1; done
+	run dg -b "$W/github.txt" --memory-max 64M --cgroup "$CG/busy/child"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"failed to enable the memory controller in $CG/busy/cgroup.subtree_control"*"choose a --cgroup whose parents hold none"* ]]
+	empty_tree "$svc" "$CG/app.slice" "$CG/busy/child" "$CG/busy"
+}
+
 @test "--memory-max: a memory hog is OOM-killed inside the cgroup, and deployguard survives and reports it" {
 	run dg --memory-max 32M -- sh -c 'head -c 300M /dev/zero | tail >/dev/null; echo "tail=$?"; echo still here'
 	[ "$status" -eq 0 ]

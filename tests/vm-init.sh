@@ -39,7 +39,8 @@ done
 
 start=$(date +%s)
 # shellcheck disable=SC2046 # the suites are a word list
-bats --tap $(cat .vm-suites) 2>&1 | tee /tmp/bats.log
+filter=$(cat .vm-filter)
+bats --tap ${filter:+-f "$filter"} $(cat .vm-suites) 2>&1 | tee /tmp/bats.log
 skipped=$(grep -cE '^ok [0-9]+ .*# skip' /tmp/bats.log)
 passed=$((passed + $(grep -cE '^ok [0-9]+ ' /tmp/bats.log) - skipped))
 failed=$((failed + $(grep -cE '^not ok ' /tmp/bats.log || true)))

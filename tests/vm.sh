@@ -10,13 +10,14 @@
 # The root filesystem is the initramfs: the kernel unpacks both archives into its rootfs and runs
 # tests/vm-init.sh as /init, which prints the bats TAP lines and a last line
 # "vm-check: N passed, N failed, N skipped" on the serial console, then powers off.
-# Environment: VM_TIMEOUT (seconds, default 3600), VM_MEM (MiB, default 6144), VM_SUITES (the
-# bats files, default all three), VM_ACCEL (default "kvm:tcg": KVM where it boots, else TCG).
+# Environment: VM_TIMEOUT (seconds, default 2700), VM_MEM (MiB, default 6144), VM_SUITES (the
+# bats files, default all three), VM_FILTER (a bats -f regex, default none), VM_ACCEL (default
+# tcg; kvm where it works).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 B=build/vm
-VM_TIMEOUT=${VM_TIMEOUT:-3600}
+VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
 VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
@@ -73,6 +74,7 @@ for f in deployguard tests/tools/sysfw tests/test_policy tests/test_dns; do
 done
 install -m 0755 tests/vm-init.sh "$run/init"
 printf '%s\n' "$VM_SUITES" >"$run/work/.vm-suites"
+printf '%s\n' "${VM_FILTER:-}" >"$run/work/.vm-filter"
 (cd "$run" && find . | cpio --quiet -o -H newc) >"$B/run.cpio"
 cat "$B/rootfs.cpio" "$B/run.cpio" >"$B/initrd"
 rm -rf "$run"
