@@ -303,10 +303,25 @@ void probe_cgroup_kill(const char *cg)
 			 "in passes, which a fork bomb can outrun");
 }
 
+/* The release, against the oldest one deployguard supports; the probes below decide. */
+static void probe_release(void)
+{
+	unsigned major = 0, minor = 0;
+	char detail[256];
+
+	sscanf(release(), "%u.%u", &major, &minor);
+	snprintf(detail, sizeof(detail), "Linux %s%s", release(),
+		 major > 5 || (major == 5 && minor >= 10)
+		     ? ""
+		     : ": older than 5.10, the oldest supported; the rows below say what runs");
+	probe_note("kernel", "ok", detail);
+}
+
 int probe_host(const char *mnt)
 {
 	int fd;
 
+	probe_release();
 	probe_row("cgroup2 mount", mnt ? 0 : -ENOENT,
 		  mnt ? mnt
 		      : "none in /proc/self/mounts: mount one with 'mount -t cgroup2 none "
