@@ -365,7 +365,7 @@ empty_tree() {
 
 @test "--memory-max: a memory hog is OOM-killed inside the cgroup, and deployguard survives and reports it" {
 	run dg --memory-max 32M -- sh -c 'head -c 300M /dev/zero | tail >/dev/null; echo "tail=$?"; echo still here'
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { echo "status $status: $output" >&2; cat "$LOG" >&2; false; }
 	[[ "$output" == *"tail=137"*"still here"* ]] # SIGKILL from the OOM killer; the shell goes on
 	# The kernel may kill head too before tail's memory is uncharged: the count is its own.
 	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: [1-9][0-9]*$"
