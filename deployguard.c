@@ -964,7 +964,7 @@ static void own_socket(int map_fd, pid_t pid, int pidfd, const char *name)
 	struct dg_orig o = {.pid = (uint32_t)pid};
 	char path[64], link[64];
 	ssize_t n;
-	int fd;
+	int fd, cfd;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, name);
 	n = readlink(path, link, sizeof(link) - 1);
@@ -974,12 +974,11 @@ static void own_socket(int map_fd, pid_t pid, int pidfd, const char *name)
 	if (fd < 0)
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	if ((n = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		ssize_t got = read((int)n, o.comm, sizeof(o.comm) - 1);
-
-		if (got > 0 && o.comm[got - 1] == '\n')
-			o.comm[got - 1] = '\0';
-		close((int)n);
+	if ((cfd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(cfd, o.comm, sizeof(o.comm) - 1);
+		if (n > 0 && o.comm[n - 1] == '\n')
+			o.comm[n - 1] = '\0';
+		close(cfd);
 	}
 	if (bpf_map_update_elem(map_fd, &fd, &o, BPF_NOEXIST) == 0)
 		log_debug("socket fd %s of pid %d: owner noted", name, pid);
