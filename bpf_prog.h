@@ -556,7 +556,7 @@ static const char dg_bpf_text[] =
     "\tif (!why.reason)\n"
     "\t\treturn 1;\n"
     "\t/* Not the current task: a packet may leave from softirq (a retransmission), and before\n"
-    "\t * 6.x this hook has no task helpers. The socket's owner, noted by dg_sock, dg_remember,\n"
+    "\t * 6.10 this hook has no task helpers. The socket's owner, noted by dg_sock, dg_remember,\n"
     "\t * or by deployguard for sockets made before it attached, names the culprit. */\n"
     "\tsk = dg_fullsock(skb);\n"
     "\to = sk ? dg_socks.sk_storage_get(sk, 0, 0) : 0;\n"

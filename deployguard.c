@@ -955,7 +955,7 @@ static int bpf_attach(struct run *r)
 }
 
 /* Sockets made before deployguard attached (attach mode) have no owner in dg_socks, and the
- * egress program cannot ask for the current task before 6.x: note the owner of every socket the
+ * egress program cannot ask for the current task before 6.10: note the owner of every socket the
  * cgroup's processes hold now, through a copy of its fd (pidfd_getfd, 5.6+). Sockets made from
  * now on are noted by the programs. Best effort: a process that is gone or a socket that is not
  * an inet one is skipped. */
