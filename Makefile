@@ -2,12 +2,16 @@
 CC	?= cc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -Wall -Wextra -Werror -Wno-format-truncation # paths cut at PATH_MAX fail to open
-LIBS	:= -lbpf -ldl # libbcc is opened at run time, by a child (see bpf_build)
+LIBS	:= -lbpf -ldl # libbcc is opened at run time, by a child (see progs_build)
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
-OBJS	:= deployguard.o proxy.o dns.o policy.o audit.o cgroup.o probe.o
-UNIT	:= tests/test_policy tests/test_dns
+# deployguard.c: options, set-up, the loop, cleanup. The data path of a query, in order:
+# progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
+# audit (the log); around it: cgroup, command (and filter, fdpass), kheaders, probe, log.
+OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
+	   filter.o fdpass.o kheaders.o probe.o log.o build/bpf_text.o
+UNIT	:= tests/test_policy tests/test_dns tests/test_proxy
 TOOLS	:= tests/tools/sysfw
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
@@ -19,13 +23,20 @@ all: deployguard
 deployguard: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LIBS)
 
-deployguard.o: deployguard.c bpf_prog.h audit.h cgroup.h policy.h probe.h proxy.h
-probe.o: probe.c probe.h audit.h
-cgroup.o: cgroup.c cgroup.h audit.h
-proxy.o: proxy.c proxy.h dns.h audit.h policy.h
-dns.o: dns.c dns.h
-policy.o: policy.c policy.h
-audit.o: audit.c audit.h
+# Every object against every header: a dozen small files, and never a stale build.
+$(filter %.o,$(OBJS)): $(wildcard *.h)
+
+# The BPF text libbcc compiles at start: bpf_prog.h (the contract) and bpf_prog.bpf.c (the
+# programs) as one C string, each line a literal; \? so that no ?? becomes a trigraph.
+build/bpf_text.c: bpf_prog.h bpf_prog.bpf.c
+	@mkdir -p build
+	{ echo '/* made by make from bpf_prog.h and bpf_prog.bpf.c: edit those */'; \
+	  echo 'const char dg_bpf_text[] ='; \
+	  grep -hv '^#include "bpf_prog.h"$$' bpf_prog.h bpf_prog.bpf.c | \
+		sed 's/\\/\\\\/g; s/"/\\"/g; s/?/\\?/g; s/^/"/; s/$$/\\n"/'; \
+	  echo ';'; } >$@.tmp && mv $@.tmp $@
+build/bpf_text.o: build/bpf_text.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests run with AddressSanitizer and UBSan; they need no root.
 tests/test_policy: tests/test_policy.c policy.c policy.h
@@ -33,11 +44,16 @@ tests/test_policy: tests/test_policy.c policy.c policy.h
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
 
+PROXY_SRC := proxy.c dns.c policy.c audit.c log.c
+tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_proxy.c $(PROXY_SRC) -lcmocka -lbpf
+
 # Unit tests once more without sanitizers, for valgrind.
 tests/%.vg: tests/%.c
-	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
+	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lcmocka -lbpf
 tests/test_policy.vg: tests/test_policy.c policy.c
 tests/test_dns.vg: tests/test_dns.c dns.c
+tests/test_proxy.vg: tests/test_proxy.c $(PROXY_SRC)
 
 # libFuzzer targets (clang), with ASan and UBSan; each has a seed corpus in tests/fuzz/corpus.
 tests/fuzz/fuzz_query: tests/fuzz/fuzz_query.c dns.c dns.h
@@ -70,10 +86,10 @@ bench/empty.bpf.o: bench/empty.bpf.c
 	clang -O2 -g -target bpf -I/usr/include/$$($(CC) -dumpmachine) -Wall -Werror -c $< -o $@
 bench/relay: bench/relay.c
 	$(CC) $(CFLAGS) -o $@ $<
-bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c proxy.h dns.h policy.h audit.h
-	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c proxy.c dns.c policy.c audit.c -lbpf
-bench/floor: bench/floor.c bpf_prog.h
-	$(CC) $(CFLAGS) -o $@ $< -lbcc -lbpf
+bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c log.c $(wildcard *.h)
+	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c proxy.c dns.c policy.c audit.c log.c -lbpf
+bench/floor: bench/floor.c bpf_prog.h build/bpf_text.c
+	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 
 BENCH	:= bench/policy_load bench/hooks bench/empty.bpf.o bench/relay bench/proxy_loop bench/floor
 bench: deployguard $(BENCH)
@@ -108,7 +124,8 @@ unit: $(UNIT) $(UNIT:=.vg)
 			./$$t.vg >/dev/null || { echo "valgrind: $$t"; exit 1; }; \
 	done; echo "valgrind: unit tests clean"
 
-lint:
+lint: deployguard
+	python3 tests/doc_options.py ./deployguard README.md man/deployguard.8 deployguard.c
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
@@ -129,6 +146,6 @@ install: deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
 
 clean:
-	rm -f deployguard $(OBJS) $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
+	rm -f deployguard $(OBJS) build/bpf_text.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
 .PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install clean

@@ -1,8 +1,8 @@
 /*
- * audit.c: what deployguard tells its user.
+ * audit.c: the event log and the end-of-run summary.
  *
- * Diagnostics (log_*) go to stderr. Events go to the log stream, one line each, flushed, in the
- * key=value format users know from GitHub's deploy firewall or as JSON objects. Every byte that
+ * Events go to the log stream (-o, else stderr), one line each, in the key=value format users
+ * know from GitHub's deploy firewall or as JSON objects with the same field names. Every byte that
  * came from the guarded script is escaped so it cannot forge or split a line (djbdns).
  */
 #define _GNU_SOURCE
@@ -52,16 +52,11 @@ int audit_verbose(void)
 
 static void fput_quoted(FILE *f, const char *s);
 
-/* Warnings go to stderr; info and debug lines go with the events, to the log (as JSON objects
- * when the log is JSON, so that every line of it parses). */
-static void vlog(FILE *f, const char *level, int err, const char *fmt, va_list ap)
+void audit_message(const char *level, const char *msg)
 {
-	char msg[1024];
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	FILE *f = au.out ? au.out : stderr;
 
-	if (err && n >= 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
-	if (f != stderr && au.fmt == AUDIT_JSON) {
+	if (au.fmt == AUDIT_JSON && au.out) {
 		fprintf(f, "{\"level\":\"%s\",\"event\":\"MESSAGE\",\"message\":", level);
 		fput_quoted(f, msg);
 		fputs("}\n", f);
@@ -69,38 +64,6 @@ static void vlog(FILE *f, const char *level, int err, const char *fmt, va_list a
 		fprintf(f, "deployguard: %s%s\n", strcmp(level, "DEBUG") ? "" : "debug: ", msg);
 	}
 	fflush(f);
-}
-
-#define LOG_BODY(f, level, err, cond)                                                              \
-	do {                                                                                       \
-		int saved = errno;                                                                 \
-		va_list ap;                                                                        \
-		if (cond) {                                                                        \
-			va_start(ap, fmt);                                                         \
-			vlog(f, level, err, fmt, ap);                                              \
-			va_end(ap);                                                                \
-		}                                                                                  \
-		errno = saved;                                                                     \
-	} while (0)
-
-void log_warn(const char *fmt, ...)
-{
-	LOG_BODY(stderr, "WARN", saved, 1);
-}
-
-void log_warnx(const char *fmt, ...)
-{
-	LOG_BODY(stderr, "WARN", 0, 1);
-}
-
-void log_info(const char *fmt, ...)
-{
-	LOG_BODY(au.out ? au.out : stderr, "INFO", 0, 1);
-}
-
-void log_debug(const char *fmt, ...)
-{
-	LOG_BODY(au.out ? au.out : stderr, "DEBUG", 0, au.verbose >= 2);
 }
 
 /* An event line is built here and written with one fwrite: formatting it with stdio cost more
@@ -239,7 +202,7 @@ void audit_log(const struct audit_event *e)
 	put_num(&l, &first, "port", e->port);
 	put_num(&l, &first, "pid", e->pid);
 	put_str(&l, &first, "cmd", e->cmd, true);
-	put_str(&l, &first, au.fmt == AUDIT_JSON ? "method" : "firewallMethod", e->method, false);
+	put_str(&l, &first, "firewallMethod", e->method, false);
 	put_str(&l, &first, "qtype", e->qtype, false);
 	put_str(&l, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
 	if (l.len == sizeof(l.buf))

@@ -1,4 +1,4 @@
-/* audit.h: diagnostics, one log line per event, and the end-of-run summary. */
+/* audit.h: the event log, one line per event, and the end-of-run summary. */
 #ifndef DG_AUDIT_H
 #define DG_AUDIT_H
 
@@ -36,10 +36,9 @@ int audit_verbose(void);
 void audit_log(const struct audit_event *e);
 void audit_flush(void);
 
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A diagnostic's line (log_info and log_debug) in the log, in order with the events: a text
+ * line, or a MESSAGE object when the log is JSON. */
+void audit_message(const char *level, const char *msg);
 
 /* Command line of pid, arguments separated by spaces, into buf; "" if it is gone. */
 void audit_cmdline(pid_t pid, char *buf, size_t len);

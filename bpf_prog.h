@@ -1,605 +1,168 @@
-/* bpf_prog.h: the BPF programs deployguard compiles at start with libbcc.
+/* bpf_prog.h: the contract between deployguard and its BPF programs, written once.
  *
- * The text is C for bcc (BPF_TABLE and friends, map.update() methods). Constants come in as -D
- * cflags (listed at the top of the text). Programs return 1 to allow and 0 to deny; the recvmsg
- * programs always return 1.
+ * The programs themselves are bpf_prog.bpf.c. The Makefile embeds this header and that file, in
+ * that order, as the string dg_bpf_text, which libbcc compiles at start against the running
+ * kernel's headers with -DDG_BPF=1 and the -D constants listed at the top of bpf_prog.bpf.c.
+ * Everything above the #ifndef DG_BPF below is read by both compilers: the structs the programs
+ * and deployguard exchange through maps and rings, and the codes of the events. Below it, for
+ * deployguard only: each program's hook and the helpers it calls, which the start-up probes
+ * check before compiling and deployguard checks against the compiled code after.
  */
 #ifndef DG_BPF_PROG_H
 #define DG_BPF_PROG_H
 
+#ifndef DG_BPF
+#include <linux/types.h>
+#endif
+
+/* dg_socks, a socket's storage: who owns the socket, and for a redirected DNS socket the
+ * resolver it meant (network order). */
+struct dg_orig {
+	__u32 ip6[4];
+	__u32 ip4;
+	__u32 port;
+	__u32 family;
+	__u32 pid;
+	char comm[16];
+};
+
+/* dg_queries: who sent a query to the proxy, named as the proxy sees the query: the client's
+ * source port and DNS id (UDP), or the port only (TCP SYN); host order. */
+struct dg_sender {
+	__u16 sport;
+	__u16 id;
+	__u8 proto;
+	__u8 v6;
+	__u8 pad[2];
+	__u32 pid;
+	char comm[16];
+};
+
+/* dg_nets4 and dg_nets6 (LPM tries) map an address rule to its index in the policy. */
+struct dg_lpm4 {
+	__u32 prefixlen;
+	__u32 addr;
+};
+struct dg_lpm6 {
+	__u32 prefixlen;
+	__u32 addr[4];
+};
+
+/* An IPv6 address (the key of dg_learn6 and dg_reached), network order. */
+struct dg_ip6 {
+	__u32 a[4];
+};
+
+/* dg_learn4 and dg_learn6: an address the proxy saw in an answer, allowed until expires
+ * (CLOCK_MONOTONIC ns, bpf_ktime_get_ns's clock), or blocked for the rest of the run. name is
+ * the proxy's id for the name it was learned from. */
+struct dg_learn {
+	__u64 expires;
+	__u32 name;
+	__u32 block;
+};
+
+/* dg_events: what the programs report. type is a DG_EV_ code, reason a DG_R_ code. */
+enum {
+	DG_EV_CONNECT = 1, /* refused at connect or sendmsg */
+	DG_EV_EGRESS = 2,  /* a packet dropped by the egress backstop */
+	DG_EV_EXEC = 3,	   /* a process of the cgroup called exec */
+	DG_EV_SOCKET = 4,  /* refused at socket creation */
+};
+enum {
+	DG_R_RULE = 1,	  /* an address rule of the policy */
+	DG_R_LEARNED = 2, /* an address a blocked name resolved to */
+	DG_R_UNKNOWN = 3, /* not allowed: neither a rule nor learned from an allowed answer */
+	DG_R_DOT = 4,	  /* DNS over TLS, port 853 */
+	DG_R_BYPASS = 5,  /* port 53 without the proxy */
+	DG_R_RAW = 6,	  /* a raw IP socket */
+	DG_R_NCODES
+};
+struct dg_event {
+	__u32 type;
+	__u32 reason;
+	__u32 pid;
+	__u32 rule;
+	__u32 name;
+	__u32 family;
+	__u32 port;
+	__u32 proto;
+	__u32 addr[4];
+	char comm[16];
+};
+
+/* The sizes both sides must agree on. */
+_Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
+_Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
+_Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
+_Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
+_Static_assert(sizeof(struct dg_event) == 64, "struct dg_event");
+
+#ifndef DG_BPF
 #include <linux/bpf.h>
 
-static const char dg_bpf_text[] =
-    "/* deployguard BPF programs, compiled at start by libbcc.\n"
-    " * -D constants: DG_PROXY_PORT (host order), DG_AUDIT (0/1: log, never deny), "
-    "DG_DENY_UNKNOWN\n"
-    " * (0/1: only allowed and learned addresses may be reached), DG_NETS_ALLOW (0/1: address "
-    "rules\n"
-    " * allow rather than block), DG_NNETS4, DG_NNETS6 (LPM sizes), DG_CGROUP_ID, DG_SOCK_OWNER\n"
-    " * (0/1: dg_sock may use socket storage). */\n"
-    "#define DG_AF_INET 2\n"
-    "#define DG_AF_INET6 10\n"
-    "#define DG_SOCK_RAW 3\n"
-    "#define DG_TCP_ESTABLISHED 1 /* also a connected UDP socket */\n"
-    "#define DG_TCP_SYN_SENT 2\n"
-    "#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__\n"
-    "#define dg_htons(x) ((u16)__builtin_bswap16(x))\n"
-    "#define dg_htonl(x) ((u32)__builtin_bswap32(x))\n"
-    "#else\n"
-    "#define dg_htons(x) ((u16)(x))\n"
-    "#define dg_htonl(x) ((u32)(x))\n"
-    "#endif\n"
-    "#define DG_LOOP4 dg_htonl(0x7f000001)\n"
-    "\n"
-    "/* Who owns a socket that sent DNS, and which resolver it meant (network order). */\n"
-    "struct dg_orig {\n"
-    "\tu32 ip6[4];\n"
-    "\tu32 ip4;\n"
-    "\tu32 port;\n"
-    "\tu32 family;\n"
-    "\tu32 pid;\n"
-    "\tchar comm[16];\n"
-    "};\n"
-    "/* Who sent a query to the proxy, named as the proxy sees the query: client source port and "
-    "DNS\n"
-    " * id (UDP), or port only (TCP SYN). */\n"
-    "struct dg_sender {\n"
-    "\tu16 sport;\n"
-    "\tu16 id;\n"
-    "\tu8 proto;\n"
-    "\tu8 v6;\n"
-    "\tu8 pad[2];\n"
-    "\tu32 pid;\n"
-    "\tchar comm[16];\n"
-    "};\n"
-    "struct dg_lpm4 {\n"
-    "\tu32 prefixlen;\n"
-    "\tu32 addr;\n"
-    "};\n"
-    "struct dg_lpm6 {\n"
-    "\tu32 prefixlen;\n"
-    "\tu32 addr[4];\n"
-    "};\n"
-    "struct dg_ip6 {\n"
-    "\tu32 a[4];\n"
-    "};\n"
-    "/* An address the proxy saw in an answer: allowed until expires (ktime ns), or blocked for "
-    "the\n"
-    " * rest of the run. name is the proxy's id for the name it was learned from. */\n"
-    "struct dg_learn {\n"
-    "\tu64 expires;\n"
-    "\tu32 name;\n"
-    "\tu32 block;\n"
-    "};\n"
-    "#define DG_EV_CONNECT 1 /* refused at connect or sendmsg */\n"
-    "#define DG_EV_EGRESS  2 /* a packet dropped by the egress backstop */\n"
-    "#define DG_EV_EXEC    3 /* a process of the cgroup called exec */\n"
-    "#define DG_EV_SOCKET  4 /* refused at socket creation */\n"
-    "#define DG_R_RULE     1 /* an address rule of the policy */\n"
-    "#define DG_R_LEARNED  2 /* an address a blocked name resolved to */\n"
-    "#define DG_R_UNKNOWN  3 /* not allowed: neither a rule nor learned from an allowed answer */\n"
-    "#define DG_R_DOT      4 /* DNS over TLS, port 853 */\n"
-    "#define DG_R_BYPASS   5 /* port 53 without the proxy */\n"
-    "#define DG_R_RAW      6 /* a raw IP socket */\n"
-    "struct dg_event {\n"
-    "\tu32 type;\n"
-    "\tu32 reason;\n"
-    "\tu32 pid;\n"
-    "\tu32 rule;\n"
-    "\tu32 name;\n"
-    "\tu32 family;\n"
-    "\tu32 port;\n"
-    "\tu32 proto;\n"
-    "\tu32 addr[4];\n"
-    "\tchar comm[16];\n"
-    "};\n"
-    "/* Why an address is refused (reason 0: it is not), and which rule or name says so. */\n"
-    "struct dg_why {\n"
-    "\tu32 reason;\n"
-    "\tu32 rule;\n"
-    "\tu32 name;\n"
-    "};\n"
-    "\n"
-    "/* Where a redirected DNS socket was sent, and by whom: freed with the socket. */\n"
-    "BPF_SK_STORAGE(dg_socks, struct dg_orig);\n"
-    "/* Senders of queries, read by the proxy when the query arrives: a ring, so that attribution "
-    "costs\n"
-    " * the proxy no system call. */\n"
-    "BPF_RINGBUF_OUTPUT(dg_queries, 64);\n"
-    "BPF_LPM_TRIE(dg_nets4, struct dg_lpm4, u32, DG_NNETS4);\n"
-    "BPF_LPM_TRIE(dg_nets6, struct dg_lpm6, u32, DG_NNETS6);\n"
-    "BPF_TABLE(\"lru_hash\", u32, struct dg_learn, dg_learn4, 65536);\n"
-    "BPF_TABLE(\"lru_hash\", struct dg_ip6, struct dg_learn, dg_learn6, 65536);\n"
-    "/* Addresses an allowed connect() reached: packets of connected sockets to them pass the "
-    "egress\n"
-    " * backstop, even once the address has expired or a blocked name turns out to share it. Kept "
-    "per\n"
-    " * address, not per socket: socket storage made at every connect() cost five times the rest "
-    "of\n"
-    " * the connect program. One map for both families (see dg_reach_key). */\n"
-    "BPF_TABLE(\"lru_hash\", struct dg_ip6, u32, dg_reached, 32768);\n"
-    "BPF_RINGBUF_OUTPUT(dg_events, 64);\n"
-    "\n"
-    "/* Note the current task as the socket's owner in its storage O (may be NULL). */\n"
-    "static __always_inline void dg_own(struct dg_orig *o)\n"
-    "{\n"
-    "\tif (!o)\n"
-    "\t\treturn;\n"
-    "\to->pid = bpf_get_current_pid_tgid() >> 32;\n"
-    "\tbpf_get_current_comm(&o->comm, sizeof(o->comm));\n"
-    "}\n"
-    "\n"
-    "static __always_inline void dg_remember(struct bpf_sock_addr *ctx, u32 family, u32 ip4,\n"
-    "\t\t\t\t\tstruct dg_ip6 *ip6)\n"
-    "{\n"
-    "\tstruct dg_orig *o = dg_socks.sk_storage_get(ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);\n"
-    "\n"
-    "\tif (!o)\n"
-    "\t\treturn;\n"
-    "\to->family = family;\n"
-    "\to->ip4 = ip4;\n"
-    "\t__builtin_memcpy(o->ip6, ip6->a, 16);\n"
-    "\to->port = ctx->user_port;\n"
-    "\tdg_own(o);\n"
-    "}\n"
-    "\n"
-    "/* Send an event on behalf of pid/comm; returns what the hook returns for a refusal: 0, or 1\n"
-    " * in audit mode. */\n"
-    "static __always_inline int dg_report_as(u32 type, struct dg_why *why, u32 family, u32 port,\n"
-    "\t\t\t\t\tu32 proto, struct dg_ip6 *addr, u32 pid, const char *comm)\n"
-    "{\n"
-    "\tstruct dg_event ev = {};\n"
-    "\n"
-    "\tev.type = type;\n"
-    "\tev.reason = why->reason;\n"
-    "\tev.rule = why->rule;\n"
-    "\tev.name = why->name;\n"
-    "\tev.pid = pid;\n"
-    "\tev.family = family;\n"
-    "\tev.port = port;\n"
-    "\tev.proto = proto;\n"
-    "\t__builtin_memcpy(ev.addr, addr->a, 16);\n"
-    "\tif (comm)\n"
-    "\t\t__builtin_memcpy(ev.comm, comm, sizeof(ev.comm));\n"
-    "\tdg_events.ringbuf_output(&ev, sizeof(ev), 0);\n"
-    "\treturn DG_AUDIT ? 1 : 0;\n"
-    "}\n"
-    "\n"
-    "/* The same, from a hook that runs in the culprit's own system call (not egress). */\n"
-    "static __always_inline int dg_report(u32 type, struct dg_why *why, u32 family, u32 port,\n"
-    "\t\t\t\t     u32 proto, struct dg_ip6 *addr)\n"
-    "{\n"
-    "\tchar comm[16];\n"
-    "\n"
-    "\tbpf_get_current_comm(&comm, sizeof(comm));\n"
-    "\treturn dg_report_as(type, why, family, port, proto, addr,\n"
-    "\t\t\t    bpf_get_current_pid_tgid() >> 32, comm);\n"
-    "}\n"
-    "\n"
-    "/* An address learned from answers: a blocked name's is refused; an allowed name's is "
-    "allowed\n"
-    " * until it expires, which matters only when unknown addresses are refused. */\n"
-    "static __always_inline void dg_judge_learned(struct dg_learn *l, struct dg_why *why)\n"
-    "{\n"
-    "\twhy->name = l ? l->name : 0;\n"
-    "\tif (l && l->block)\n"
-    "\t\twhy->reason = DG_R_LEARNED;\n"
-    "\telse if (DG_DENY_UNKNOWN && !(l && l->expires > bpf_ktime_get_ns()))\n"
-    "\t\twhy->reason = DG_R_UNKNOWN;\n"
-    "}\n"
-    "\n"
-    "static __always_inline void dg_judge4(u32 ip, struct dg_why *why)\n"
-    "{\n"
-    "\tstruct dg_lpm4 k = {32, ip};\n"
-    "\tu32 *rule;\n"
-    "\n"
-    "\tif ((ip & dg_htonl(0xff000000)) == dg_htonl(0x7f000000) || ip == 0)\n"
-    "\t\treturn; /* this host */\n"
-    "\trule = dg_nets4.lookup(&k);\n"
-    "\tif (rule) {\n"
-    "\t\tif (!DG_NETS_ALLOW) {\n"
-    "\t\t\twhy->reason = DG_R_RULE;\n"
-    "\t\t\twhy->rule = *rule;\n"
-    "\t\t}\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tdg_judge_learned(dg_learn4.lookup(&ip), why);\n"
-    "}\n"
-    "\n"
-    "static __always_inline int dg_mapped(struct dg_ip6 *ip)\n"
-    "{\n"
-    "\treturn ip->a[0] == 0 && ip->a[1] == 0 && ip->a[2] == dg_htonl(0xffff);\n"
-    "}\n"
-    "\n"
-    "static __always_inline void dg_judge6(struct dg_ip6 *ip, struct dg_why *why)\n"
-    "{\n"
-    "\tstruct dg_lpm6 k = {128, {ip->a[0], ip->a[1], ip->a[2], ip->a[3]}};\n"
-    "\tu32 *rule;\n"
-    "\n"
-    "\tif (dg_mapped(ip)) {\n"
-    "\t\tdg_judge4(ip->a[3], why);\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tif (ip->a[0] == 0 && ip->a[1] == 0 && ip->a[2] == 0 &&\n"
-    "\t    (ip->a[3] == 0 || ip->a[3] == dg_htonl(1)))\n"
-    "\t\treturn; /* :: and ::1, this host */\n"
-    "\trule = dg_nets6.lookup(&k);\n"
-    "\tif (rule) {\n"
-    "\t\tif (!DG_NETS_ALLOW) {\n"
-    "\t\t\twhy->reason = DG_R_RULE;\n"
-    "\t\t\twhy->rule = *rule;\n"
-    "\t\t}\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tdg_judge_learned(dg_learn6.lookup(ip), why);\n"
-    "}\n"
-    "\n"
-    "/* dg_reached's key: an IPv4 address as IPv4-mapped IPv6. With a map per family, clang merges "
-    "the\n"
-    " * lookups into one call site, and the verifier then calls the map through a pointer. */\n"
-    "static __always_inline struct dg_ip6 *dg_reach_key(u32 family, struct dg_ip6 *addr,\n"
-    "\t\t\t\t\t\t    struct dg_ip6 *k)\n"
-    "{\n"
-    "\tif (family != DG_AF_INET)\n"
-    "\t\treturn addr;\n"
-    "\tk->a[2] = dg_htonl(0xffff);\n"
-    "\tk->a[3] = addr->a[0];\n"
-    "\treturn k;\n"
-    "}\n"
-    "\n"
-    "static __always_inline void dg_reach(u32 family, struct dg_ip6 *addr)\n"
-    "{\n"
-    "\tstruct dg_ip6 k = {};\n"
-    "\tstruct dg_ip6 *key = dg_reach_key(family, addr, &k);\n"
-    "\tu32 one = 1;\n"
-    "\n"
-    "\tif (!dg_reached.lookup(key))\n"
-    "\t\tdg_reached.update(key, &one); /* the first time only: no write in the common case */\n"
-    "}\n"
-    "\n"
-    "/* The verdict for connect (is_connect) or an unconnected send to family/addr. */\n"
-    "static __always_inline int dg_decide(struct bpf_sock_addr *ctx, int is_connect, u32 family,\n"
-    "\t\t\t\t     struct dg_ip6 *addr, struct dg_why *why)\n"
-    "{\n"
-    "\tint ret = 1;\n"
-    "\n"
-    "\tif (ctx->user_port == dg_htons(853) && !why->reason) {\n"
-    "\t\twhy->reason = DG_R_DOT;\n"
-    "\t\twhy->rule = 0;\n"
-    "\t}\n"
-    "\tif (why->reason)\n"
-    "\t\tret = dg_report(DG_EV_CONNECT, why, family, ctx->user_port, ctx->protocol, addr);\n"
-    "\tif (is_connect && ret)\n"
-    "\t\tdg_reach(family, addr);\n"
-    "\treturn ret;\n"
-    "}\n"
-    "\n"
-    "/* cgroup/connect4 and cgroup/sendmsg4 (BPF_CGROUP_INET4_CONNECT, _UDP4_SENDMSG; 4.17+, "
-    "socket\n"
-    " * storage 5.?). Return 1 to allow, 0 to fail the call with EPERM at once. Port 53 goes to "
-    "the\n"
-    " * proxy whatever the resolver address; other addresses are judged by dg_judge4. */\n"
-    "static __always_inline int dg_out4(struct bpf_sock_addr *ctx, int is_connect)\n"
-    "{\n"
-    "\tstruct dg_ip6 addr = {{ctx->user_ip4, 0, 0, 0}};\n"
-    "\tstruct dg_why why = {};\n"
-    "\n"
-    "\tif (ctx->user_port == dg_htons(53)) {\n"
-    "\t\tdg_remember(ctx, DG_AF_INET, addr.a[0], &addr);\n"
-    "\t\tctx->user_ip4 = DG_LOOP4;\n"
-    "\t\tctx->user_port = dg_htons(DG_PROXY_PORT);\n"
-    "\t\treturn 1;\n"
-    "\t}\n"
-    "\tdg_judge4(addr.a[0], &why);\n"
-    "\treturn dg_decide(ctx, is_connect, DG_AF_INET, &addr, &why);\n"
-    "}\n"
-    "\n"
-    "int dg_connect4(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\treturn dg_out4(ctx, 1);\n"
-    "}\n"
-    "\n"
-    "int dg_sendmsg4(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\treturn dg_out4(ctx, 0);\n"
-    "}\n"
-    "\n"
-    "/* cgroup/connect6 and cgroup/sendmsg6 (4.17+): the same for AF_INET6 sockets. An "
-    "IPv4-mapped\n"
-    " * destination (::ffff:a.b.c.d) is judged as IPv4 and its DNS sent to ::ffff:127.0.0.1. */\n"
-    "static __always_inline int dg_out6(struct bpf_sock_addr *ctx, int is_connect)\n"
-    "{\n"
-    "\tstruct dg_ip6 addr = {{ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],\n"
-    "\t\t\t       ctx->user_ip6[3]}};\n"
-    "\tstruct dg_why why = {};\n"
-    "\n"
-    "\tif (ctx->user_port == dg_htons(53)) {\n"
-    "\t\tdg_remember(ctx, DG_AF_INET6, 0, &addr);\n"
-    "\t\tif (dg_mapped(&addr)) {\n"
-    "\t\t\tctx->user_ip6[3] = DG_LOOP4;\n"
-    "\t\t} else {\n"
-    "\t\t\tctx->user_ip6[0] = 0;\n"
-    "\t\t\tctx->user_ip6[1] = 0;\n"
-    "\t\t\tctx->user_ip6[2] = 0;\n"
-    "\t\t\tctx->user_ip6[3] = dg_htonl(1);\n"
-    "\t\t}\n"
-    "\t\tctx->user_port = dg_htons(DG_PROXY_PORT);\n"
-    "\t\treturn 1;\n"
-    "\t}\n"
-    "\tdg_judge6(&addr, &why);\n"
-    "\treturn dg_decide(ctx, is_connect, DG_AF_INET6, &addr, &why);\n"
-    "}\n"
-    "\n"
-    "int dg_connect6(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\treturn dg_out6(ctx, 1);\n"
-    "}\n"
-    "\n"
-    "int dg_sendmsg6(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\treturn dg_out6(ctx, 0);\n"
-    "}\n"
-    "\n"
-    "/* cgroup/recvmsg4 (BPF_CGROUP_UDP4_RECVMSG, 5.2+): a reply from the proxy appears to come "
-    "from\n"
-    " * the resolver the socket addressed, so resolvers that check the source accept it. Always 1. "
-    "*/\n"
-    "int dg_recvmsg4(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\tstruct dg_orig *o;\n"
-    "\n"
-    "\tif (ctx->user_ip4 != DG_LOOP4 || ctx->user_port != dg_htons(DG_PROXY_PORT))\n"
-    "\t\treturn 1;\n"
-    "\to = dg_socks.sk_storage_get(ctx->sk, 0, 0);\n"
-    "\tif (o && o->family == DG_AF_INET) {\n"
-    "\t\tctx->user_ip4 = o->ip4;\n"
-    "\t\tctx->user_port = o->port;\n"
-    "\t}\n"
-    "\treturn 1;\n"
-    "}\n"
-    "\n"
-    "/* cgroup/recvmsg6 (5.2+): the same for AF_INET6 sockets, native or IPv4-mapped. Always 1. "
-    "*/\n"
-    "int dg_recvmsg6(struct bpf_sock_addr *ctx)\n"
-    "{\n"
-    "\tu32 a3 = ctx->user_ip6[3];\n"
-    "\tstruct dg_orig *o;\n"
-    "\n"
-    "\tif (ctx->user_port != dg_htons(DG_PROXY_PORT) || ctx->user_ip6[0] != 0 ||\n"
-    "\t    ctx->user_ip6[1] != 0)\n"
-    "\t\treturn 1;\n"
-    "\tif (!(ctx->user_ip6[2] == 0 && a3 == dg_htonl(1)) &&\n"
-    "\t    !(ctx->user_ip6[2] == dg_htonl(0xffff) && a3 == DG_LOOP4))\n"
-    "\t\treturn 1;\n"
-    "\to = dg_socks.sk_storage_get(ctx->sk, 0, 0);\n"
-    "\tif (o && o->family == DG_AF_INET6) {\n"
-    "\t\tctx->user_ip6[0] = o->ip6[0];\n"
-    "\t\tctx->user_ip6[1] = o->ip6[1];\n"
-    "\t\tctx->user_ip6[2] = o->ip6[2];\n"
-    "\t\tctx->user_ip6[3] = o->ip6[3];\n"
-    "\t\tctx->user_port = o->port;\n"
-    "\t} else if (o && o->family == DG_AF_INET) {\n"
-    "\t\t/* an IPv4-mapped sendto() took the sendmsg4 hook */\n"
-    "\t\tctx->user_ip6[2] = dg_htonl(0xffff);\n"
-    "\t\tctx->user_ip6[3] = o->ip4;\n"
-    "\t\tctx->user_port = o->port;\n"
-    "\t}\n"
-    "\treturn 1;\n"
-    "}\n"
-    "\n"
-    "/* cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, 4.10+; socket storage here 5.11+).\n"
-    " * Return 1 to allow, 0 to fail socket() with EPERM. A raw IP socket writes its own\n"
-    " * headers, so no sock_addr hook sees where its packets go: refuse it. (Packet sockets\n"
-    " * never reach this hook: a seccomp filter takes them.) Other sockets that are neither TCP\n"
-    " * nor UDP (ICMP echo) have no sock_addr hook either: note their owner, for the egress\n"
-    " * backstop to name. */\n"
-    "int dg_sock(struct bpf_sock *sk)\n"
-    "{\n"
-    "\tstruct dg_why why = {DG_R_RAW, 0, 0};\n"
-    "\tstruct dg_ip6 none = {};\n"
-    "\n"
-    "\tif (sk->type == DG_SOCK_RAW)\n"
-    "\t\treturn dg_report(DG_EV_SOCKET, &why, sk->family, 0, sk->protocol, &none);\n"
-    "#if DG_SOCK_OWNER /* the kernel has socket storage here */\n"
-    "\tif (sk->protocol != 6 && sk->protocol != 17)\n"
-    "\t\tdg_own(dg_socks.sk_storage_get(sk, 0, BPF_SK_STORAGE_GET_F_CREATE));\n"
-    "#endif\n"
-    "\treturn 1;\n"
-    "}\n"
-    "\n"
-    "/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,\n"
-    " * so it can read the command line while the process is young. Return value unused. */\n"
-    "int dg_exec(struct bpf_raw_tracepoint_args *ctx)\n"
-    "{\n"
-    "\tstruct dg_why why = {};\n"
-    "\tstruct dg_ip6 none = {};\n"
-    "\n"
-    "\tif (bpf_get_current_cgroup_id() == DG_CGROUP_ID)\n"
-    "\t\tdg_report(DG_EV_EXEC, &why, 0, 0, 0, &none);\n"
-    "\treturn 0;\n"
-    "}\n"
-    "\n"
-    "/* LEN bytes at OFF: in place when the linear part holds them, else copied to BUF. OFF is "
-    "bounded\n"
-    " * (an IP header is at most 60 bytes) so that the verifier can check the packet pointer. */\n"
-    "static __always_inline u8 *dg_bytes(struct __sk_buff *skb, u32 off, u8 *buf, u32 len)\n"
-    "{\n"
-    "\tu8 *data = (u8 *)(long)skb->data, *end = (u8 *)(long)skb->data_end;\n"
-    "\n"
-    "\tif (off <= 128 && data + off + len <= end)\n"
-    "\t\treturn data + off;\n"
-    "\treturn bpf_skb_load_bytes(skb, off, buf, len) ? 0 : buf;\n"
-    "}\n"
-    "\n"
-    "/* The packet's socket, where socket storage lives; NULL for a request or time-wait "
-    "socket. */\n"
-    "static __always_inline struct bpf_sock *dg_fullsock(struct __sk_buff *skb)\n"
-    "{\n"
-    "\tstruct bpf_sock *sk = skb->sk;\n"
-    "\n"
-    "\treturn sk ? bpf_sk_fullsock(sk) : 0;\n"
-    "}\n"
-    "\n"
-    "/* The query a packet to the proxy carries: tell the proxy who sent it, by (source port, DNS "
-    "id)\n"
-    " * for UDP and by source port for a TCP SYN. */\n"
-    "static __always_inline void dg_note_query(struct __sk_buff *skb, u32 l4, u32 proto, u32 v6,\n"
-    "\t\t\t\t\t  u16 sport)\n"
-    "{\n"
-    "\tstruct dg_sender q = {};\n"
-    "\tstruct bpf_sock *sk = dg_fullsock(skb);\n"
-    "\tstruct dg_orig *o;\n"
-    "\tu16 id = 0;\n"
-    "\tu8 flags = 0, *p;\n"
-    "\n"
-    "\tif (proto == 17) {\n"
-    "\t\tp = dg_bytes(skb, l4 + 8, (u8 *)&id, 2);\n"
-    "\t\tif (!p)\n"
-    "\t\t\treturn;\n"
-    "\t\tid = p[0] | p[1] << 8;\n"
-    "\t} else {\n"
-    "\t\tp = dg_bytes(skb, l4 + 13, &flags, 1);\n"
-    "\t\tif (!p || (p[0] & 0x12) != 0x02)\n"
-    "\t\t\treturn; /* only the SYN names the connection */\n"
-    "\t}\n"
-    "\to = sk ? dg_socks.sk_storage_get(sk, 0, 0) : 0;\n"
-    "\tif (!o)\n"
-    "\t\treturn;\n"
-    "\tq.sport = dg_htons(sport);\n"
-    "\tq.id = dg_htons(id);\n"
-    "\tq.proto = proto;\n"
-    "\tq.v6 = v6;\n"
-    "\tq.pid = o->pid;\n"
-    "\t__builtin_memcpy(q.comm, o->comm, sizeof(q.comm));\n"
-    "\t/* no wakeup: the proxy reads the ring when the query arrives, not before */\n"
-    "\tdg_queries.ringbuf_output(&q, sizeof(q), BPF_RB_NO_WAKEUP);\n"
-    "}\n"
-    "\n"
-    "/* A packet a socket hook has just judged: the send of an unconnected UDP socket (sendmsg "
-    "hook), or\n"
-    " * the SYN of a connecting TCP socket (connect hook). The state lives in the socket's common "
-    "part,\n"
-    " * so no bpf_sk_fullsock() is needed. */\n"
-    "static __always_inline int dg_judged(struct __sk_buff *skb, u32 proto)\n"
-    "{\n"
-    "\tstruct bpf_sock *sk = skb->sk;\n"
-    "\n"
-    "\tif (!sk)\n"
-    "\t\treturn 0;\n"
-    "\treturn proto == 17 ? sk->state != DG_TCP_ESTABLISHED : sk->state == DG_TCP_SYN_SENT;\n"
-    "}\n"
-    "\n"
-    "/* cgroup_skb/egress (BPF_CGROUP_INET_EGRESS, 4.10+; socket storage 5.2+). Return 1 to pass, "
-    "0 to\n"
-    " * drop. The backstop behind the socket hooks: it drops DNS that went around the proxy, DNS "
-    "over\n"
-    " * TLS, and packets to refused addresses that no allowed connect() reached (sockets connected "
-    "before\n"
-    " * deployguard attached, ICMP and other protocols). */\n"
-    "int dg_egress(struct __sk_buff *skb)\n"
-    "{\n"
-    "\tu8 buf[40], *hdr;\n"
-    "\tu16 pbuf[2], ports[2] = {}, *p;\n"
-    "\tu32 l4, proto, family;\n"
-    "\tstruct dg_ip6 daddr = {}, k = {};\n"
-    "\tstruct dg_why why = {};\n"
-    "\tstruct bpf_sock *sk;\n"
-    "\tstruct dg_orig *o;\n"
-    "\n"
-    "\tif (skb->protocol == dg_htons(0x0800)) {\n"
-    "\t\thdr = dg_bytes(skb, 0, buf, 20);\n"
-    "\t\tif (!hdr)\n"
-    "\t\t\treturn 1;\n"
-    "\t\tfamily = DG_AF_INET;\n"
-    "\t\tl4 = (hdr[0] & 0xf) * 4;\n"
-    "\t\tproto = hdr[9];\n"
-    "\t\t__builtin_memcpy(&daddr.a[0], &hdr[16], 4);\n"
-    "\t} else if (skb->protocol == dg_htons(0x86dd)) {\n"
-    "\t\thdr = dg_bytes(skb, 0, buf, 40);\n"
-    "\t\tif (!hdr)\n"
-    "\t\t\treturn 1;\n"
-    "\t\tfamily = DG_AF_INET6;\n"
-    "\t\tl4 = 40;\n"
-    "\t\tproto = hdr[6];\n"
-    "\t\t__builtin_memcpy(daddr.a, &hdr[24], 16);\n"
-    "\t} else {\n"
-    "\t\treturn 1;\n"
-    "\t}\n"
-    "\tif (proto == 17 || proto == 6) {\n"
-    "\t\tp = (u16 *)dg_bytes(skb, l4, (u8 *)pbuf, 4);\n"
-    "\t\tif (!p)\n"
-    "\t\t\treturn 1;\n"
-    "\t\tports[0] = p[0];\n"
-    "\t\tports[1] = p[1];\n"
-    "\t}\n"
-    "\tif (ports[1] == dg_htons(DG_PROXY_PORT) &&\n"
-    "\t    (family == DG_AF_INET ? daddr.a[0] == DG_LOOP4\n"
-    "\t\t\t\t  : (daddr.a[0] | daddr.a[1] | daddr.a[2]) == 0 &&\n"
-    "\t\t\t\t\tdaddr.a[3] == dg_htonl(1))) {\n"
-    "\t\tdg_note_query(skb, l4, proto, family == DG_AF_INET6, ports[0]);\n"
-    "\t\treturn 1;\n"
-    "\t}\n"
-    "\tif (ports[1] == dg_htons(53)) {\n"
-    "\t\twhy.reason = DG_R_BYPASS;\n"
-    "\t} else if ((proto == 6 || proto == 17) && dg_judged(skb, proto)) {\n"
-    "\t\treturn 1;\n"
-    "\t} else if ((proto == 6 || proto == 17) && dg_reached.lookup(dg_reach_key(family, &daddr, "
-    "&k))) {\n"
-    "\t\treturn 1;\n"
-    "\t} else if (ports[1] == dg_htons(853)) {\n"
-    "\t\twhy.reason = DG_R_DOT;\n"
-    "\t} else if (family == DG_AF_INET) {\n"
-    "\t\tdg_judge4(daddr.a[0], &why);\n"
-    "\t} else {\n"
-    "\t\tdg_judge6(&daddr, &why);\n"
-    "\t}\n"
-    "\tif (!why.reason)\n"
-    "\t\treturn 1;\n"
-    "\t/* Not the current task: a packet may leave from softirq (a retransmission), and before\n"
-    "\t * 6.10 this hook has no task helpers. The socket's owner, noted by dg_sock, dg_remember,\n"
-    "\t * or by deployguard for sockets made before it attached, names the culprit. */\n"
-    "\tsk = dg_fullsock(skb);\n"
-    "\to = sk ? dg_socks.sk_storage_get(sk, 0, 0) : 0;\n"
-    "\treturn dg_report_as(DG_EV_EGRESS, &why, family, ports[1], proto, &daddr, o ? o->pid : 0,\n"
-    "\t\t\t    o ? o->comm : 0);\n"
-    "}\n";
+#define DG_MAX_HELPERS 8
 
-/* Each program, its type and where it attaches (minimum kernel in the text above): a cgroup hook,
- * or a raw tracepoint when tp is set. */
+/* Each program: its type, where it attaches (a cgroup hook, or the raw tracepoint tp), the
+ * --check row that probes its hook, and every helper its code calls; optional is one more that
+ * only a feature the kernel may lack calls (see the -D constants). Minimum kernels are in
+ * bpf_prog.bpf.c, beside each program. */
 static const struct dg_prog {
 	const char *name;
 	enum bpf_prog_type type;
 	enum bpf_attach_type attach;
 	const char *tp;
+	const char *row;
+	int helpers[DG_MAX_HELPERS];
+	int optional;
 } dg_progs[] = {
-    {"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL},
-    {"dg_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, NULL},
-    {"dg_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, NULL},
-    {"dg_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, NULL},
-    {"dg_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL},
-    {"dg_recvmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL},
-    {"dg_recvmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL},
-    {"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL},
-    {"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec"},
+/* clang-format off */
+#define DG_CALLS_ADDR {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
+	BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get, \
+	BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}
+#define DG_CALLS_SOCK {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, \
+	BPF_FUNC_ringbuf_output}
+#define DG_CALLS_EGRESS {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_load_bytes, \
+	BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, \
+	BPF_FUNC_ringbuf_output}
+#define DG_CALLS_EXEC {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
+	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
+#define DG_ADDR BPF_PROG_TYPE_CGROUP_SOCK_ADDR
+	{"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL,
+	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get},
+	{"dg_connect4", DG_ADDR, BPF_CGROUP_INET4_CONNECT, NULL, "cgroup/connect, sendmsg",
+	 DG_CALLS_ADDR, 0},
+	{"dg_connect6", DG_ADDR, BPF_CGROUP_INET6_CONNECT, NULL, "cgroup/connect, sendmsg",
+	 DG_CALLS_ADDR, 0},
+	{"dg_sendmsg4", DG_ADDR, BPF_CGROUP_UDP4_SENDMSG, NULL, "cgroup/connect, sendmsg",
+	 DG_CALLS_ADDR, 0},
+	{"dg_sendmsg6", DG_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL, "cgroup/connect, sendmsg",
+	 DG_CALLS_ADDR, 0},
+	{"dg_recvmsg4", DG_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL, "cgroup/recvmsg",
+	 {BPF_FUNC_sk_storage_get}, 0},
+	{"dg_recvmsg6", DG_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL, "cgroup/recvmsg",
+	 {BPF_FUNC_sk_storage_get}, 0},
+	{"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL, "cgroup_skb/egress",
+	 DG_CALLS_EGRESS, 0},
+	{"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec", "raw_tracepoint",
+	 DG_CALLS_EXEC, 0},
+#undef DG_ADDR
+#undef DG_CALLS_ADDR
+#undef DG_CALLS_SOCK
+#undef DG_CALLS_EGRESS
+#undef DG_CALLS_EXEC
 };
+/* clang-format on */
 
-/* Must match the text: struct dg_event, struct dg_learn, struct dg_orig, and the DG_EV_ and
- * DG_R_ codes. */
-struct dg_event {
-	uint32_t type, reason, pid, rule, name, family, port, proto, addr[4];
-	char comm[16];
-};
-struct dg_learn {
-	uint64_t expires; /* CLOCK_MONOTONIC ns */
-	uint32_t name, block;
-};
-/* dg_socks: a socket's owner, and for a redirected DNS socket the resolver it meant. */
-struct dg_orig {
-	uint32_t ip6[4], ip4, port, family, pid;
-	char comm[16];
-};
-_Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig of the BPF text");
-enum { DG_EV_CONNECT = 1, DG_EV_EGRESS, DG_EV_EXEC, DG_EV_SOCKET };
-enum { DG_R_RULE = 1, DG_R_LEARNED, DG_R_UNKNOWN, DG_R_DOT, DG_R_BYPASS, DG_R_RAW };
+/* The maps deployguard itself reads and writes, in the order of enum dg_map. */
+static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	"dg_events", "dg_queries",
+				      "dg_learn4", "dg_learn6", "dg_socks"};
+enum dg_map { M_NETS4, M_NETS6, M_EVENTS, M_QUERIES, M_LEARN4, M_LEARN6, M_SOCKS, DG_NMAPS };
+_Static_assert(sizeof(dg_maps) / sizeof(dg_maps[0]) == DG_NMAPS, "one name per map");
+#define DG_NPROGS (sizeof(dg_progs) / sizeof(dg_progs[0]))
+
+/* This header and bpf_prog.bpf.c, as one string (build/bpf_text.c, made by the Makefile). */
+extern const char dg_bpf_text[];
+#endif
 
 #endif

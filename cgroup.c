@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "log.h"
 
 int cg_mount(char *out, size_t len)
 {

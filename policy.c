@@ -247,6 +247,10 @@ int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno
 	return add_name(p, s, file, lineno, err, errlen);
 }
 
+const struct policy_mode policy_blocklist = {"blocklist", true, false, true};
+const struct policy_mode policy_strict = {"strict", true, true, true};
+const struct policy_mode policy_allowlist = {"allowlist", false, true, false};
+
 int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
 {
 	char reason[512], *line = NULL, **files;

@@ -8,6 +8,18 @@
 
 #define DG_NAME_MAX 253 /* RFC 1035 2.3.4: 255 wire octets = 253 text characters */
 
+/* What the policy files mean, one row per mode (-b, --strict, -a). The proxy, the BPF programs'
+ * -D constants and the log all read this table; nothing else decides what a mode does. */
+struct policy_mode {
+	const char *name;   /* firewallMethod= in the log */
+	bool listed_blocks; /* a listed name or address is blocked; else it is allowed, the rest not
+			     */
+	bool deny_unknown;  /* an address no allowed answer led to is refused (strict, allowlist) */
+	bool learn_blocked; /* a blocked name's addresses are refused: the proxy resolves the
+			     * blocked names and teaches the kernel their addresses */
+};
+extern const struct policy_mode policy_blocklist, policy_strict, policy_allowlist;
+
 /* Where a rule came from, for rule=FILE:LINE in the log. */
 struct policy_src {
 	const char *file;

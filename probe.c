@@ -22,6 +22,8 @@
 #include <linux/capability.h>
 
 #include "audit.h"
+#include "bpf_prog.h"
+#include "log.h"
 
 #define INSN(c, d, s, o, i)                                                                        \
 	((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
@@ -108,63 +110,58 @@ static const char *release(void)
 	return uname(&u) ? "?" : u.release;
 }
 
-/* The program types and hooks of bpf_prog.h, the helpers their code calls, and a helper the code
- * can do without (the program is then compiled without the feature, see bpf_flags). */
-static const struct hook {
+/* A hook of bpf_prog.h's programs, a --check row: the first program with that row gives its type
+ * and attach type, and all of them the helpers it must have. */
+struct hook {
 	const char *name;
 	enum bpf_prog_type type;
 	enum bpf_attach_type attach;
-	int helpers[10];
-	int optional;
+	int helpers[2 * DG_MAX_HELPERS];
+	int optional; /* a helper the programs can do without, see fallbacks */
+};
+
+/* What a missing optional helper costs (the program is compiled without it, see bpf_flags). */
+static const struct {
+	int helper;
 	enum probe_feature feature;
 	const char *without_name; /* its name in DEPLOYGUARD_WITHOUT */
 	const char *without;	  /* what is lost without it */
-} hooks[] = {
-    {"cgroup/sock_create",
-     BPF_PROG_TYPE_CGROUP_SOCK,
-     BPF_CGROUP_INET_SOCK_CREATE,
-     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output},
-     BPF_FUNC_sk_storage_get,
-     PROBE_SOCK_OWNER,
-     "sock-owner",
+} fallbacks[] = {
+    {BPF_FUNC_sk_storage_get, PROBE_SOCK_OWNER, "sock-owner",
      "no socket storage at socket creation: ICMP echo packets the egress backstop drops name "
      "no process (upgrade the kernel for it)"},
-    {"cgroup/connect, sendmsg",
-     BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     BPF_CGROUP_INET4_CONNECT,
-     {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get,
-      BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output},
-     0,
-     0,
-     NULL,
-     NULL},
-    {"cgroup/recvmsg",
-     BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-     BPF_CGROUP_UDP4_RECVMSG,
-     {BPF_FUNC_sk_storage_get},
-     0,
-     0,
-     NULL,
-     NULL},
-    {"cgroup_skb/egress",
-     BPF_PROG_TYPE_CGROUP_SKB,
-     BPF_CGROUP_INET_EGRESS,
-     {BPF_FUNC_skb_load_bytes, BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns,
-      BPF_FUNC_ringbuf_output},
-     0,
-     0,
-     NULL,
-     NULL},
-    {"raw_tracepoint",
-     BPF_PROG_TYPE_RAW_TRACEPOINT,
-     0,
-     {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm,
-      BPF_FUNC_ringbuf_output},
-     0,
-     0,
-     NULL,
-     NULL},
 };
+
+static void add_helper(struct hook *h, int helper)
+{
+	size_t i = 0;
+
+	while (i < sizeof(h->helpers) / sizeof(h->helpers[0]) - 1 && h->helpers[i] &&
+	       h->helpers[i] != helper)
+		i++;
+	h->helpers[i] = helper;
+}
+
+/* The row of dg_progs[first] and the union of its programs' helpers; false if an earlier program
+ * already had that row. */
+static bool hook_of(size_t first, struct hook *h)
+{
+	for (size_t i = 0; i < first; i++)
+		if (!strcmp(dg_progs[i].row, dg_progs[first].row))
+			return false;
+	*h = (struct hook){.name = dg_progs[first].row,
+			   .type = dg_progs[first].type,
+			   .attach = dg_progs[first].attach};
+	for (size_t i = first; i < DG_NPROGS; i++) {
+		if (strcmp(dg_progs[i].row, h->name))
+			continue;
+		for (size_t j = 0; j < DG_MAX_HELPERS && dg_progs[i].helpers[j]; j++)
+			add_helper(h, dg_progs[i].helpers[j]);
+		if (dg_progs[i].optional)
+			h->optional = dg_progs[i].optional;
+	}
+	return true;
+}
 
 /* Load "call helper (if any); r0 = 1; exit" as a program of hook h. With a helper the arguments
  * are garbage: what matters is whether the verifier knows the helper for this program type. */
@@ -199,45 +196,65 @@ static const char *refused_helper(const char *log)
 	return NULL;
 }
 
-static void probe_hooks(void)
+/* "this kernel (R) lacks H1 H2" into detail, for each helper of h the verifier refuses. */
+static size_t missing_helpers(const struct hook *h, char *detail, size_t len)
 {
 	static char log[4096];
+	size_t missing = 0;
+
+	for (size_t n = 0; n < sizeof(h->helpers) / sizeof(h->helpers[0]) && h->helpers[n]; n++) {
+		const char *name;
+
+		if (load(h, h->helpers[n], log, sizeof(log)) == 0 || !(name = refused_helper(log)))
+			continue;
+		if (!missing++)
+			snprintf(detail, len, "this kernel (%s) lacks", release());
+		snprintf(detail + strlen(detail), len - strlen(detail), " %.*s",
+			 (int)strcspn(name, "#\n"), name);
+	}
+	return missing;
+}
+
+static void probe_optional(const struct hook *h)
+{
+	static char log[4096];
+
+	for (size_t i = 0; i < sizeof(fallbacks) / sizeof(fallbacks[0]); i++)
+		if (fallbacks[i].helper == h->optional &&
+		    (without(fallbacks[i].without_name) ||
+		     (load(h, h->optional, log, sizeof(log)) && refused_helper(log))))
+			fallback(fallbacks[i].feature, fallbacks[i].without_name, h->name,
+				 fallbacks[i].without);
+}
+
+static void probe_hooks(void)
+{
 	char detail[512];
+	struct hook h;
 
-	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-		const struct hook *h = &hooks[i];
+	for (size_t i = 0; i < DG_NPROGS; i++) {
 		size_t n = 0, missing = 0;
-		int err = load(h, 0, NULL, 0);
+		int err;
 
-		for (; !err && n < sizeof(h->helpers) / sizeof(h->helpers[0]) && h->helpers[n];
-		     n++) {
-			const char *name;
-
-			if (load(h, h->helpers[n], log, sizeof(log)) == 0 ||
-			    !(name = refused_helper(log)))
-				continue;
-			if (!missing++)
-				snprintf(detail, sizeof(detail), "this kernel (%s) lacks",
-					 release());
-			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail), " %.*s",
-				 (int)strcspn(name, "#\n"), name);
-		}
+		if (!hook_of(i, &h))
+			continue;
+		err = load(&h, 0, NULL, 0);
+		while (n < sizeof(h.helpers) / sizeof(h.helpers[0]) && h.helpers[n])
+			n++;
 		if (err)
 			snprintf(detail, sizeof(detail),
 				 "this kernel (%s) cannot load it: %s; it needs CONFIG_CGROUP_BPF "
 				 "and a newer kernel",
 				 release(), strerror(-err));
-		else if (missing)
+		else if ((missing = missing_helpers(&h, detail, sizeof(detail))))
 			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
 				 " for these programs: upgrade the kernel");
 		else
 			snprintf(detail, sizeof(detail), "loads, with its %zu helper%s", n,
 				 n == 1 ? "" : "s");
-		probe_row(h->name, err ? err : missing ? -ENOTSUP : 0, detail);
-		if (!err && !missing && h->optional &&
-		    (without(h->without_name) ||
-		     (load(h, h->optional, log, sizeof(log)) && refused_helper(log))))
-			fallback(h->feature, h->without_name, h->name, h->without);
+		probe_row(h.name, err ? err : missing ? -ENOTSUP : 0, detail);
+		if (!err && !missing && h.optional)
+			probe_optional(&h);
 	}
 }
 

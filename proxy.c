@@ -36,7 +36,9 @@
 #include <bpf/libbpf.h>
 
 #include "audit.h"
+#include "bpf_prog.h"
 #include "dns.h"
+#include "log.h"
 
 #define PX_UDP_SLOTS   512
 #define PX_TCP_SLOTS   PROXY_TCP_CLIENTS
@@ -92,12 +94,6 @@ struct tcp_slot {
 	uint8_t buf[2 + DNS_UDP_MAX];
 };
 
-/* Must match struct dg_learn in bpf_prog.h. */
-struct learned {
-	uint64_t expires; /* CLOCK_MONOTONIC ns, the clock of bpf_ktime_get_ns() */
-	uint32_t name, block;
-};
-
 struct px_name {
 	uint32_t id; /* generation << 12 | slot; 0 is free */
 	char name[DG_NAME_MAX + 1];
@@ -110,14 +106,6 @@ struct watch {
 	uint8_t busy; /* queries in flight: A and AAAA */
 	bool seen;    /* resolved (or given up on) at least once */
 	char name[DG_NAME_MAX + 1];
-};
-
-/* Must match struct dg_sender in bpf_prog.h. */
-struct dg_sender {
-	uint16_t sport, id; /* host order */
-	uint8_t proto, v6, pad[2];
-	uint32_t pid;
-	char comm[16];
 };
 
 /* Who sent a query the egress program saw leave, until the proxy reads the query. */
@@ -161,7 +149,7 @@ struct proxy {
 	uint16_t watch_idx[2 * PX_WATCH]; /* hash of name -> index + 1 */
 };
 
-static uint64_t now_ms(void)
+uint64_t proxy_now_ms(void)
 {
 	struct timespec ts;
 
@@ -177,7 +165,7 @@ static uint16_t random_id(void)
 	if (!left) {
 		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
 			for (size_t i = 0; i < 256; i++) /* getrandom never fails this small */
-				pool[i] = (uint16_t)(rand() ^ (int)now_ms());
+				pool[i] = (uint16_t)(rand() ^ (int)proxy_now_ms());
 		left = 256;
 	}
 	return pool[--left];
@@ -372,11 +360,6 @@ void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_f
 	p->learn_fd[1] = learn6_fd;
 }
 
-const char *proxy_method_name(enum proxy_method m)
-{
-	return m == PX_ALLOWLIST ? "allowlist" : m == PX_STRICT ? "strict" : "blocklist";
-}
-
 /* True if this warning may be logged: at most PX_LOG_PER_S a second. The first one after a
  * second with more counts those left out (as does proxy_close, at the end). */
 static void quota_flush(struct px_quota *q)
@@ -458,7 +441,7 @@ static bool judge_name(const struct proxy *p, const char *name, size_t len, stru
 {
 	bool listed = policy_match_name(p->cfg.pol, name, len, &j->src);
 
-	j->blocked = p->cfg.method == PX_ALLOWLIST ? !listed : listed;
+	j->blocked = listed == p->cfg.mode->listed_blocks;
 	if (!listed)
 		j->src.file = NULL;
 	return j->blocked;
@@ -479,7 +462,7 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	    .pid = w->pid,
 	    .cmd = w->pid >= 0 ? w->cmd : NULL,
 	    .port = -1,
-	    .method = proxy_method_name(p->cfg.method),
+	    .method = p->cfg.mode->name,
 	};
 
 	if (!j->blocked && audit_verbose() < 1)
@@ -504,7 +487,7 @@ static void log_malformed(struct proxy *p, const char *from, const char *why, co
 				.cmd = w && w->pid >= 0 ? w->cmd : NULL,
 				.port = -1};
 
-	if (quota(&p->q_malformed, now_ms()))
+	if (quota(&p->q_malformed, proxy_now_ms()))
 		audit_log(&e);
 }
 
@@ -620,7 +603,7 @@ static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const c
 	for (size_t i = 0; i < w->naddrs; i++) {
 		int fd = p->learn_fd[w->addrs[i].v6];
 		uint64_t life = (uint64_t)w->addrs[i].ttl + p->cfg.grace_s;
-		struct learned v = {block ? UINT64_MAX : now + life * 1000000000u, id, block}, old;
+		struct dg_learn v = {block ? UINT64_MAX : now + life * 1000000000u, id, block}, old;
 		uint8_t key[16];
 
 		if (fd < 0)
@@ -638,9 +621,9 @@ static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const c
  * refuses them anyway); those of an allowed one are needed only when unknown ones are refused. */
 static void learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked, const char *name)
 {
-	if (blocked && p->cfg.method != PX_ALLOWLIST)
+	if (blocked && p->cfg.mode->learn_blocked)
 		learn(p, w, true, name);
-	else if (!blocked && p->cfg.method != PX_BLOCKLIST)
+	else if (!blocked && p->cfg.mode->deny_unknown)
 		learn(p, w, false, name);
 }
 
@@ -673,7 +656,7 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 		if (p->udp[i].born < oldest->born)
 			oldest = &p->udp[i];
 	}
-	if (quota(&p->q_udp_full, now_ms()))
+	if (quota(&p->q_udp_full, proxy_now_ms()))
 		log_warnx("query table full: dropping the oldest query, for %s.", oldest->q.name);
 	udp_free(p, oldest);
 	return oldest;
@@ -692,7 +675,7 @@ static void udp_forward(struct proxy *p, struct udp_slot *s)
 	p->by_upid[s->upid] = (uint16_t)(s - p->udp + 1);
 	s->qbuf[0] = (uint8_t)(s->upid >> 8);
 	s->qbuf[1] = (uint8_t)s->upid;
-	s->deadline = now_ms() + PX_TRY_MS;
+	s->deadline = proxy_now_ms() + PX_TRY_MS;
 	if (fd < 0 ||
 	    sendto(fd, s->qbuf, s->qlen, 0, (const struct sockaddr *)up, p->cfg.uplen[s->up]) < 0)
 		log_debug("send to upstream %d failed: %s", s->up,
@@ -712,7 +695,7 @@ static void watch_settle(struct proxy *p, struct watch *w)
 		w->seen = true;
 		p->watch_unseen--;
 	}
-	w->due = now_ms() + 1000u * (s > PX_WATCH_NEG_S ? PX_WATCH_NEG_S : s);
+	w->due = proxy_now_ms() + 1000u * (s > PX_WATCH_NEG_S ? PX_WATCH_NEG_S : s);
 	if (w->due < p->watch_due)
 		p->watch_due = w->due;
 }
@@ -723,7 +706,7 @@ static void watch_send(struct proxy *p, struct watch *w, uint16_t qtype)
 	const char *why;
 
 	*s = (struct udp_slot){.used = true, .lsock = -1, .watch = (int)(w - p->watch)};
-	s->born = now_ms();
+	s->born = proxy_now_ms();
 	s->who.pid = -1;
 	s->qlen = dns_build_query(w->name, qtype, 0, s->qbuf, sizeof(s->qbuf));
 	dns_parse_query(s->qbuf, s->qlen, &s->q, &why);
@@ -761,7 +744,7 @@ static void watch_add(struct proxy *p, const char *name, size_t len)
 	size_t mask = sizeof(p->watch_idx) / sizeof(p->watch_idx[0]) - 1;
 	uint16_t *slot = &p->watch_idx[h & mask];
 
-	if (p->cfg.method == PX_ALLOWLIST || len > DG_NAME_MAX || strchr(name, '\\'))
+	if (!p->cfg.mode->learn_blocked || len > DG_NAME_MAX || strchr(name, '\\'))
 		return;
 	for (; *slot; slot = &p->watch_idx[++h & mask])
 		if (!strcmp(p->watch[*slot - 1].name, name))
@@ -781,7 +764,7 @@ void proxy_watch_policy(struct proxy *p)
 	const struct policy *pol = p->cfg.pol;
 	size_t n = pol->nnames < PX_WATCH / 2 ? pol->nnames : PX_WATCH / 2;
 
-	if (p->cfg.method == PX_ALLOWLIST)
+	if (!p->cfg.mode->learn_blocked)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const char *rec = pol->arena + pol->names[i].off;
@@ -796,7 +779,7 @@ void proxy_watch_policy(struct proxy *p)
 		log_info("resolving the first %zu of %zu blocked names for their addresses; the "
 			 "others are resolved when the deploy asks for them",
 			 n, pol->nnames);
-	watch_run(p, now_ms());
+	watch_run(p, proxy_now_ms());
 }
 
 /* Forget the learned addresses whose name the policy now judges otherwise: a name no longer
@@ -805,7 +788,7 @@ static void prune_learned(struct proxy *p, int fd, size_t keylen)
 {
 	uint8_t key[16], next[16], (*stale)[16] = calloc(65536, 16);
 	size_t nstale = 0;
-	struct learned v;
+	struct dg_learn v;
 	void *at = NULL;
 
 	while (stale && fd >= 0 && nstale < 65536 && bpf_map_get_next_key(fd, at, next) == 0) {
@@ -924,7 +907,7 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 	s = udp_alloc(p);
 	*s = (struct udp_slot){.used = true, .qblocked = blocked, .lsock = lsock};
 	s->fromlen = fromlen;
-	s->born = now_ms();
+	s->born = proxy_now_ms();
 	memcpy(&s->from, from, fromlen);
 	s->qlen = len;
 	memcpy(s->qbuf, pkt, len);
@@ -1117,7 +1100,7 @@ static void tcp_take(struct proxy *p, int fd, const struct sockaddr_storage *fro
 		}
 	}
 	if (!s) {
-		if (quota(&p->q_tcp_full, now_ms()))
+		if (quota(&p->q_tcp_full, proxy_now_ms()))
 			log_warnx("TCP client table full: closing the client that waited longest");
 		tcp_close(victim);
 		s = victim;
@@ -1125,7 +1108,7 @@ static void tcp_take(struct proxy *p, int fd, const struct sockaddr_storage *fro
 	s->state = T_READ;
 	s->fd = fd;
 	s->len = s->off = 0;
-	s->born = now_ms();
+	s->born = proxy_now_ms();
 	s->deadline = s->born + PX_TCP_IDLE_MS;
 	attribute(p, from, 0, IPPROTO_TCP, &s->who);
 }
@@ -1156,7 +1139,7 @@ static void tcp_respond(struct tcp_slot *s, const uint8_t *msg, size_t len)
 	s->len = len + 2;
 	s->off = 0;
 	s->state = T_WRITE;
-	s->deadline = now_ms() + PX_TCP_IDLE_MS;
+	s->deadline = proxy_now_ms() + PX_TCP_IDLE_MS;
 }
 
 /* Answer from here. DNS_R_DROP answers nothing: the client waits, as on a resolver that hangs,
@@ -1174,7 +1157,7 @@ static void tcp_answer_here(struct tcp_slot *s, const uint8_t *query, int rcode)
 	s->ufd = -1;
 	s->state = T_READ;
 	s->len = 0;
-	s->deadline = now_ms() + PX_TCP_IDLE_MS;
+	s->deadline = proxy_now_ms() + PX_TCP_IDLE_MS;
 }
 
 static void tcp_connect_up(struct proxy *p, struct tcp_slot *s)
@@ -1186,7 +1169,7 @@ static void tcp_connect_up(struct proxy *p, struct tcp_slot *s)
 	s->ufd = socket(up->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	s->state = T_CONNECT;
 	s->off = 0;
-	s->deadline = now_ms() + PX_TRY_MS;
+	s->deadline = proxy_now_ms() + PX_TRY_MS;
 	if (s->ufd >= 0 &&
 	    (connect(s->ufd, (const struct sockaddr *)up, p->cfg.uplen[s->up]) == 0 ||
 	     errno == EINPROGRESS))
@@ -1310,7 +1293,7 @@ static void tcp_event(struct proxy *p, struct tcp_slot *s, bool up, short revent
 		} else if (n > 0 && (s->off += (size_t)n) == s->len) {
 			s->state = T_READ; /* a client may send several queries */
 			s->len = 0;
-			s->deadline = now_ms() + PX_TCP_IDLE_MS;
+			s->deadline = proxy_now_ms() + PX_TCP_IDLE_MS;
 		}
 		break;
 	}
@@ -1332,7 +1315,7 @@ static void tcp_timeouts(struct proxy *p, uint64_t now)
 
 int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 {
-	uint64_t now = now_ms(), next;
+	uint64_t now = proxy_now_ms(), next;
 	int n = 0, hi = 0;
 
 	next = udp_timeouts(p, now);

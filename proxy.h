@@ -15,15 +15,12 @@
 /* The most pollfds proxy_prepare adds: 4 listeners, 2 upstream sockets, one per TCP client. */
 #define PROXY_MAX_FDS (6 + PROXY_TCP_CLIENTS)
 
-/* What the policy files mean. Strict and allowlist also refuse every address that no allowed
- * answer led to; the kernel learns those from the proxy. */
-enum proxy_method { PX_BLOCKLIST, PX_STRICT, PX_ALLOWLIST };
 /* How a blocked query is answered; PX_DROP sends nothing, like a resolver that hangs. */
 enum proxy_action { PX_NXDOMAIN, PX_REFUSED, PX_SERVFAIL, PX_DROP };
 
 struct proxy_cfg {
 	const struct policy *pol;
-	enum proxy_method method;
+	const struct policy_mode *mode; /* what pol means */
 	enum proxy_action action;
 	bool audit;
 	unsigned grace_s; /* an allowed address outlives its answer's TTL by this much */
@@ -46,9 +43,10 @@ void proxy_watch_policy(struct proxy *p);
 void proxy_policy_changed(struct proxy *p);
 /* How many blocked names have not been resolved once yet. */
 size_t proxy_watch_pending(const struct proxy *p);
+/* CLOCK_MONOTONIC in ms: the clock of the proxy's deadlines. */
+uint64_t proxy_now_ms(void);
 /* The name a learned address came from, by the id the kernel holds; NULL if forgotten. */
 const char *proxy_learned_name(const struct proxy *p, uint32_t id);
-const char *proxy_method_name(enum proxy_method m);
 /* Add the proxy's fds to pfd (at most max) and lower *timeout_ms to its next deadline. */
 int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms);
 /* Handle what poll() reported for the fds proxy_prepare added. */

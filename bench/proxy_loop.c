@@ -34,7 +34,7 @@ static void on_term(int sig)
 int main(int argc, char **argv)
 {
 	static struct policy pol;
-	struct proxy_cfg cfg = {.pol = &pol, .method = PX_BLOCKLIST, .action = PX_NXDOMAIN};
+	struct proxy_cfg cfg = {.pol = &pol, .mode = &policy_blocklist, .action = PX_NXDOMAIN};
 	struct sockaddr_in *up = (struct sockaddr_in *)&cfg.up[0];
 	struct pollfd pfd[PROXY_MAX_FDS];
 	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: poll() returns EINTR */

@@ -1,6 +1,10 @@
 # Shared by the bats files: the world, running deployguard in it, and the check that nothing
 # outlives a run. Loaded with "load common".
 
+# Every test is bounded: a regression that hangs (a wait that never returns) fails the test
+# after this many seconds instead of hanging CI. The slowest test takes 35 s in the TCG VM.
+: "${BATS_TEST_TIMEOUT:=300}"
+
 # Build the world once per file; teardown_file always removes it.
 world_setup_file() {
 	[ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&3; return 1; }
@@ -41,7 +45,10 @@ teardown() {
 			sleep 0.1
 		done
 	done
-	! ls -d "$cg"/deployguard-* 2>/dev/null
+	if ls -d "$cg"/deployguard-* 2>/dev/null; then
+		echo "cgroups left behind (above)" >&2
+		return 1
+	fi
 	# nor a directory of the limits in a cgroup v1 hierarchy (hybrid hosts)
 	[ -z "$(awk '$3 == "cgroup" {print $2}' /proc/self/mounts |
 		xargs -r -I{} find {} -maxdepth 3 -type d -name 'deployguard-*')" ]
@@ -52,6 +59,24 @@ teardown() {
 	echo "BPF programs left behind:" >&2
 	bpftool prog show | grep ' name dg_' >&2
 	return 1
+}
+
+# Wait at most ${2:-60} seconds for background job $1 to end, then reap it: its status is ours.
+# One that is still running is killed and the wait fails. (A bare "wait" would also wait for
+# bats' own timeout job.)
+wait_pid() {
+	local i
+	for i in $(seq $((${2:-60} * 10))); do
+		[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; then
+		echo "pid $1 still running after ${2:-60} s: killed" >&2
+		kill -KILL "$1"
+		wait "$1"
+		return 1
+	fi
+	wait "$1"
 }
 
 # Run deployguard in the host namespace; its log goes to $LOG.

@@ -154,7 +154,7 @@ time.sleep(0.3)\""' "$W"
 	pid=$!
 	run dg --cgroup "$cg" -b "$W/names.txt" -- sh -c 'touch "$0/pre.go"
 		for i in $(seq 100); do [ -e "$0/pre.done" ] && exit 0; sleep 0.1; done; exit 1' "$W"
-	wait
+	wait_pid "$pid"
 	rmdir "$cg"
 	[ "$status" -eq 0 ]
 	[ "$(cat "$W/pre.out")" = "$(printf 'dns refused\nhttp dropped')" ]

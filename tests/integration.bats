@@ -116,7 +116,7 @@ time.sleep(0.5)\""' "$W"
 	dg -b "$W/blocklist.txt" -- sh -c 'sleep 0.3; getent hosts github.com; exit 0' &
 	guarded=$!
 	run in_host sh -c 'dig +short +time=3 @198.18.0.1 github.com; curl -fsS -m 5 http://github.com/acme/app/releases/download/v1/app.tar.gz --resolve github.com:80:192.0.2.10'
-	wait "$guarded"
+	wait_pid "$guarded"
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "192.0.2.10" ]]
 	[[ "$output" == *"app release v1"* ]]
@@ -142,7 +142,7 @@ time.sleep(0.5)\""' "$W"
 		assert b["level"] == "WARN" and b["blocked"] is True and b["blockedAt"] == "dns", b
 		assert b["domain"] == "api.github.com." and b["qtype"] in ("A", "AAAA"), b
 		assert b["cmd"] == "getent hosts api.github.com " and b["pid"] > 0, b
-		assert b["method"] == "blocklist" and b["rule"].endswith("blocklist.txt:2"), b
+		assert b["firewallMethod"] == "blocklist" and b["rule"].endswith("blocklist.txt:2"), b
 		assert any(e.get("event") == "SUMMARY" for e in events)
 	EOF
 }
@@ -152,7 +152,7 @@ time.sleep(0.5)\""' "$W"
 import os
 os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "github.com"])'
 	[ "$status" -eq 2 ]
-	! grep -q '^WARN DNS BLOCKED forged' "$LOG"
+	! grep -q '^WARN DNS BLOCKED forged' "$LOG" || false
 	grep -qF 'cmd="get\"ent\x0aWARN DNS BLOCKED forged=1 hosts github.com "' "$LOG"
 	# A name with a newline and a space inside a label, straight to the proxy.
 	run dg -b "$W/blocklist.txt" -- /usr/bin/python3 "$T/tools/dnsq.py" 198.18.0.1 x \
@@ -183,7 +183,7 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 	run in_host "$DG" --upstream '198.18.0.1#5300' -o "$LOG" -b "$W/blocklist.txt" -- /usr/bin/python3 "$T/tools/hostile.py" 198.18.0.1 4
 	kill "$slow"
 	echo "$output" | grep -E '^(good|attackers)' | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { echo "status $status: $output" >&2; false; }
 	[[ "$output" =~ good:\ ([0-9]+)\ asked,\ ([0-9]+)\ answered\ right ]]
 	[ "${BASH_REMATCH[1]}" -gt 10 ] && [ "${BASH_REMATCH[1]}" -eq "${BASH_REMATCH[2]}" ]
 	[[ "$output" == *"more malformed DNS packets in one second were not logged"* ]]
@@ -280,7 +280,7 @@ os._exit(0)"; touch "$0/py.done"; sleep 1' "$W" &
 	kill -STOP "$dgpid"
 	for _ in $(seq 50); do [ -e "$W/py.done" ] && break; sleep 0.1; done
 	kill -CONT "$dgpid" # now python is gone: only what was read at exec can name it
-	wait "$dgpid"
+	wait_pid "$dgpid"
 	[ -e "$W/py.done" ]
 	grep -q 'WARN IP BLOCKED .*ip=192.0.2.10 port=80 pid=[0-9]* cmd="/usr/bin/python3 -c \\x0aimport os' "$LOG" || { cat "$LOG"; false; }
 }

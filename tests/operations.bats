@@ -47,7 +47,7 @@ wait_for() {
 	wait_for "$W/k.daemon"
 	cg=$(grep -o '0::.*' "/proc/$(cat "$W/k.child")/cgroup" | cut -c4-)
 	kill -KILL "$(cat "$W/dg.pid")"
-	wait || true
+	wait_pid "$(cat "$W/dg.pid")" || true
 	gone "$(cat "$W/k.child")"
 	gone "$(cat "$W/k.daemon")"
 	[[ "$cg" == /deployguard-* ]]
@@ -62,7 +62,7 @@ wait_for() {
 		wait_for "$W/s.ready"
 		kill -"$sig" "$(cat "$W/dg.pid")"
 		st=0
-		wait "$!" || st=$?
+		wait_pid "$!" || st=$?
 		[ "$st" -eq 7 ] || { echo "$sig: status $st" >&2; false; }
 	done
 	# A command that does not catch the signal dies of it: 128 + N.
@@ -71,7 +71,7 @@ wait_for() {
 	wait_for "$W/s.ready"
 	kill -TERM "$(cat "$W/dg.pid")"
 	st=0
-	wait "$!" || st=$?
+	wait_pid "$!" || st=$?
 	[ "$st" -eq 143 ]
 }
 
@@ -107,13 +107,13 @@ wait_for() {
 	a=$!
 	LOG=$W/log.b
 	run dg -b "$W/pkgs.txt" -- sh -c 'sleep 1; getent hosts github.com >/dev/null; echo "b github=$?"; getent hosts pkgs.example.org; echo "b pkgs=$?"'
-	wait "$a"
+	wait_pid "$a"
 	[[ "$output" == *"b github=0"*"b pkgs=2"* ]]
 	[[ "$(cat "$W/a.out")" == *"a github=2"*"a pkgs=0"* ]]
 	grep -q 'DNS BLOCKED .*domain=github.com. ' "$W/log.a"
-	! grep -q 'domain=pkgs.example.org' "$W/log.a"
+	! grep -q 'domain=pkgs.example.org' "$W/log.a" || false
 	grep -q 'DNS BLOCKED .*domain=pkgs.example.org. ' "$W/log.b"
-	! grep -q 'domain=github.com' "$W/log.b"
+	! grep -q 'domain=github.com' "$W/log.b" || false
 }
 
 @test "--user: an unprivileged script is fully guarded and cannot detach, leave or stop the guard" {
@@ -161,13 +161,13 @@ wait_for() {
 	dg_bg -b "$W/github.txt" -- sh -c 'touch "$0/rss.ready"; dig +short +time=3 @198.18.0.1 github.com >"$0/rss.dig"; exec sleep 30' "$W"
 	wait_for "$W/rss.ready"
 	pid=$(cat "$W/dg.pid")
-	! grep -E 'libbcc|libLLVM|libclang' "/proc/$pid/maps"
+	! grep -E 'libbcc|libLLVM|libclang' "/proc/$pid/maps" || false
 	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 	echo "# deployguard VmRSS $rss kB" >&3
 	[ "$rss" -lt $((40 * 1024)) ]
 	wait_line "DNS BLOCKED" "$LOG" # and it guards
 	kill -TERM "$pid"
-	wait || true
+	wait_pid "$pid" || true
 	rm -f "$W/dg.pid"
 }
 
@@ -224,7 +224,7 @@ wait_line() {
 	[[ "$(log_line 'IP BLOCKED reason=AddressOfBlockedName')" == *"cmd=\"curl -sS -m 3 http://192.0.2.10/ \""* ]]
 	kill -INT "$(cat "$W/dg.pid")"
 	st=0
-	wait "$!" || st=$?
+	wait_pid "$!" || st=$?
 	[ "$st" -eq 0 ]
 	grep -q "deployguard: summary: " "$LOG"
 	grep -q "detached from $CG; its processes run on, unguarded" "$LOG"
@@ -245,7 +245,7 @@ wait_line() {
 	[[ "$output" == "dns=2"*"fw=1"*"package index"* ]]
 	[ "$(bpftool cgroup show "$CG" | grep -c ' dg_')" -ge 8 ]
 	kill -INT "$(cat "$W/dg.pid")"
-	wait "$!"
+	wait_pid "$!"
 	bpftool cgroup show "$CG" | grep -q "^$fw .*multi .*sd_fw_egress"
 	[ "$(bpftool cgroup show "$CG" | wc -l)" -eq 2 ] # the header and the firewall
 	run in_cg bash -c 'echo x 2>/dev/null >/dev/udp/192.0.2.31/9; echo "fw=$?"'
@@ -273,7 +273,7 @@ wait_line() {
 	run in_cg sh -c 'getent hosts pkgs.example.org; echo "pkgs=$?"; getent hosts github.com >/dev/null; echo "gh=$?"'
 	[[ "$output" == "pkgs=2"*"gh=0" ]]
 	kill -TERM "$(cat "$W/dg.pid")"
-	wait "$!"
+	wait_pid "$!"
 }
 
 @test "attach mode: a connection made before a reload keeps going; a new connect is judged by the new policy" {
@@ -292,12 +292,12 @@ wait_line() {
 	kill -HUP "$(cat "$W/dg.pid")"
 	wait_line "policy reloaded: 1 names, 1 addresses" "$LOG"
 	echo go >"$W/est.go"
-	wait "$!"
+	wait_pid "$!"
 	grep -q "package index" "$W/est.out"
 	run in_cg sh -c 'curl -sS -m 3 -o /dev/null http://192.0.2.31/pkg.txt; echo "new=$?"'
 	[[ "$output" == *"new=7" ]]
 	kill -TERM "$(cat "$W/dg.pid")"
-	wait "$dgjob"
+	wait_pid "$dgjob"
 }
 
 @test "attach mode refuses a missing cgroup, deployguard's own, and options that need a command" {
@@ -348,7 +348,7 @@ empty_tree() {
 	grep -qw pids "$CG/cgroup.subtree_control"
 	kill -INT "$(cat "$W/dg.pid")"
 	st=0
-	wait "$(cat "$W/dg.pid")" || st=$?
+	wait_pid "$(cat "$W/dg.pid")" || st=$?
 	[ "$st" -eq 0 ]
 	[ "$(cat "$svc/memory.max")" = max ] && [ "$(cat "$svc/pids.max")" = max ] # put back
 	# A parent that holds a process cannot share its controllers with its children (v2's
@@ -364,11 +364,13 @@ empty_tree() {
 }
 
 @test "--memory-max: a memory hog is OOM-killed inside the cgroup, and deployguard survives and reports it" {
-	run dg --memory-max 32M -- sh -c 'head -c 300M /dev/zero | tail >/dev/null; echo "tail=$?"; echo still here'
+	# tail keeps a newline-free input whole. One allocator alone: with a writer beside it (head
+	# into a pipe), 6.1 met the writer's next page before the reaper freed tail's and, the two
+	# small processes tied, killed the shell.
+	run dg --memory-max 32M -- sh -c 'tail /dev/zero; echo "tail=$?"; echo still here'
 	[ "$status" -eq 0 ] || { echo "status $status: $output" >&2; cat "$LOG" >&2; false; }
 	[[ "$output" == *"tail=137"*"still here"* ]] # SIGKILL from the OOM killer; the shell goes on
-	# The kernel may kill head too before tail's memory is uncharged: the count is its own.
-	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: [1-9][0-9]*$"
+	said "memory limit 32.0 MiB: peak 3[0-2]\.[0-9] MiB, OOM kills: 1$"
 }
 
 @test "--cpu-max: a CPU spinner is held near its quota" {
@@ -415,7 +417,7 @@ print("forked", n)'
 		wait_line "guarding $CG" "$LOG"
 		[ "$(cat "$CG/memory.max")" = 67108864 ]
 		kill -INT "$(cat "$W/dg.pid")"
-		wait "$!"
+		wait_pid "$!"
 		[ "$(cat "$CG/memory.max")" = max ]
 	else
 		# hybrid: memory is a cgroup v1 controller, which cannot take the processes already there
@@ -441,6 +443,18 @@ print("forked", n)'
 	! grep -q ' fallback ' <<<"$output" || false
 	run "$DG" --check -- true
 	[ "$status" -eq 125 ]
+}
+
+@test "-vvv prints the verifier's log of every program as it loads" {
+	run dg -vvv -- true
+	[ "$status" -eq 0 ]
+	for p in dg_sock dg_connect4 dg_connect6 dg_sendmsg4 dg_sendmsg6 dg_recvmsg4 dg_recvmsg6 dg_egress dg_exec; do
+		[[ "$output" == *"deployguard: debug: verifier log of $p:"* ]] || { echo "no log of $p" >&2; false; }
+	done
+	[[ "$output" == *"processed "*" insns (limit "* ]] # the whole log, not only its last line
+	[ "${#lines[@]}" -gt 1000 ] # level 2: every instruction, not a failure's path only
+	run dg -vv -- true
+	[[ "$output" != *"verifier log"* ]]
 }
 
 @test "fallbacks for older kernels (DEPLOYGUARD_WITHOUT): --check names each, and a run still guards" {

@@ -1,0 +1,25 @@
+/* events.h: the BPF programs' reports (the dg_events ring), logged and counted. */
+#ifndef DG_EVENTS_H
+#define DG_EVENTS_H
+
+#include <stdbool.h>
+
+#include <bpf/libbpf.h>
+
+#include "policy.h"
+#include "proxy.h"
+
+struct events {
+	struct ring_buffer *rb;
+	const struct policy *pol;  /* names the address rule behind a refusal */
+	const struct proxy *proxy; /* names the blocked name behind a learned address */
+	bool audit;
+	const char *method; /* the policy mode, for the log line */
+};
+
+/* Read the ring map_fd into r's log lines; r's other fields must be set first. */
+int events_open(struct events *r, int map_fd);
+void events_close(struct events *r);
+/* ring_buffer__epoll_fd(r->rb) is readable when events wait; ring_buffer__consume() logs them. */
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * log.c: deployguard's diagnostics. A warning says what failed, on which input, and what to do;
+ * it goes to stderr, where a user running a deploy looks. Info and debug lines describe the run
+ * (which headers, which fallbacks, what a limit did) and go with the events, so that a log file
+ * tells the whole story of a run.
+ */
+#define _GNU_SOURCE
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+
+static int verbose;
+
+void log_set_verbose(int v)
+{
+	verbose = v;
+}
+
+static void vlog(const char *level, int err, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	if (err && n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	if (strcmp(level, "WARN")) {
+		audit_message(level, msg);
+		return;
+	}
+	fprintf(stderr, "deployguard: %s\n", msg);
+	fflush(stderr);
+}
+
+#define LOG_BODY(level, err, cond)                                                                 \
+	do {                                                                                       \
+		int saved = errno;                                                                 \
+		va_list ap;                                                                        \
+		if (cond) {                                                                        \
+			va_start(ap, fmt);                                                         \
+			vlog(level, err, fmt, ap);                                                 \
+			va_end(ap);                                                                \
+		}                                                                                  \
+		errno = saved;                                                                     \
+	} while (0)
+
+void log_warn(const char *fmt, ...)
+{
+	LOG_BODY("WARN", saved, 1);
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	LOG_BODY("WARN", 0, 1);
+}
+
+void log_info(const char *fmt, ...)
+{
+	LOG_BODY("INFO", 0, 1);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	LOG_BODY("DEBUG", 0, verbose >= 2);
+}

@@ -1,0 +1,428 @@
+/*
+ * progs.c: deployguard's BPF programs (bpf_prog.h, bpf_prog.bpf.c): the -D constants that shape
+ * them, the compile and load (in a short-lived child that maps libbcc), the attach to the
+ * cgroup, and the maps deployguard itself fills: address rules, and the owners of sockets made
+ * before it attached.
+ */
+#define _GNU_SOURCE
+#include "progs.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bcc/bcc_common.h>
+#include <bcc/bcc_version.h>
+#include <bcc/libbpf.h> /* for bcc_func_load's type: libbcc itself is opened by a child */
+#include <bpf/bpf.h>
+
+#include "audit.h"
+#include "fdpass.h"
+#include "kheaders.h"
+#include "log.h"
+
+#define DG_NETS_SPARE 65536 /* address rules a reload may add; an LPM trie allocates per entry */
+#define DG_LIBBCC     "libbcc.so.0"
+
+static int add_cflag(struct progs *r, const char *fmt, unsigned long v)
+{
+	if (r->ncflags == PROGS_MAX_CFLAGS || asprintf(&r->cflags[r->ncflags], fmt, v) < 0)
+		return -ENOMEM;
+	r->ncflags++;
+	return 0;
+}
+
+static size_t count_nets(const struct policy *p, int family)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nnets; i++)
+		n += p->nets[i].family == family;
+	return n;
+}
+
+/* The -D constants of the BPF text (and, with --dump-bpf, the text itself). */
+int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy *pol)
+{
+	int err = r->headers[0] ? 0
+				: kheaders_find(c->kernel_headers, r->headers, sizeof(r->headers),
+						r->cflags + r->ncflags, &r->ncflags);
+
+	if (!err)
+		err = add_cflag(r, "-DDG_BPF=%lu", 1);
+	if (!err)
+		err = add_cflag(r, "-DDG_PROXY_PORT=%lu", c->proxy_port);
+	if (!err)
+		err = add_cflag(r, "-DDG_AUDIT=%lu", c->audit);
+	if (!err)
+		err = add_cflag(r, "-DDG_DENY_UNKNOWN=%lu", c->mode->deny_unknown);
+	if (!err)
+		err = add_cflag(r, "-DDG_NETS_ALLOW=%lu", !c->mode->listed_blocks);
+	r->nets_max[0] = count_nets(pol, AF_INET) + DG_NETS_SPARE;
+	r->nets_max[1] = count_nets(pol, AF_INET6) + DG_NETS_SPARE;
+	if (!err)
+		err = add_cflag(r, "-DDG_NNETS4=%lu", r->nets_max[0]);
+	if (!err)
+		err = add_cflag(r, "-DDG_NNETS6=%lu", r->nets_max[1]);
+	if (!err)
+		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", c->cgroup_id);
+	if (!err)
+		err = add_cflag(r, "-DDG_SOCK_OWNER=%lu", c->sock_owner);
+	if (err || !c->dump)
+		return err;
+	if (getenv("BCC_KERNEL_SOURCE"))
+		printf("// env: BCC_KERNEL_SOURCE=%s\n", getenv("BCC_KERNEL_SOURCE"));
+	for (int i = 0; i < r->ncflags; i++)
+		printf("// cflag: %s\n", r->cflags[i]);
+	fputs(dg_bpf_text, stdout);
+	return 0;
+}
+
+/* libbcc, opened by the compiler's child only (see progs_build). */
+static struct {
+	__typeof__(bpf_module_create_c_from_string) *create;
+	__typeof__(bpf_function_start) *start;
+	__typeof__(bpf_function_size) *size;
+	__typeof__(bpf_module_license) *license;
+	__typeof__(bpf_module_kern_version) *kern_version;
+	__typeof__(bcc_func_load) *load;
+	__typeof__(bpf_table_fd) *table_fd;
+} bcc;
+
+static int bcc_open(void)
+{
+	static const char *const names[] = {"bpf_module_create_c_from_string",
+					    "bpf_function_start",
+					    "bpf_function_size",
+					    "bpf_module_license",
+					    "bpf_module_kern_version",
+					    "bcc_func_load",
+					    "bpf_table_fd"};
+	void **sym = (void **)&bcc; /* filled in the order of names */
+	void *h = dlopen(DG_LIBBCC, RTLD_NOW | RTLD_LOCAL);
+
+	_Static_assert(sizeof(bcc) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one name per function of struct bcc");
+
+	if (!h) {
+		log_warnx("failed to open libbcc: %s: install libbpfcc (apt-get install libbpfcc)",
+			  dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!(sym[i] = dlsym(h, names[i]))) {
+			log_warnx("failed to find %s in %s: libbcc %s or newer is needed", names[i],
+				  DG_LIBBCC, LIBBCC_VERSION);
+			return -ENOENT;
+		}
+	return 0;
+}
+
+/* The probes check the helpers dg_progs lists: make sure that the compiled code calls no other. */
+static int helpers_listed(const struct dg_prog *p, const struct bpf_insn *insn, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		if (insn[i].code != (BPF_JMP | BPF_CALL) || insn[i].src_reg != 0)
+			continue; /* not a helper call */
+		while (j < DG_MAX_HELPERS && p->helpers[j] && p->helpers[j] != insn[i].imm)
+			j++;
+		if ((j == DG_MAX_HELPERS || !p->helpers[j]) && insn[i].imm != p->optional) {
+			log_warnx(
+			    "%s calls BPF helper %d, which its entry in dg_progs (bpf_prog.h) "
+			    "does not list: add it there, for the start-up probes",
+			    p->name, insn[i].imm);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Load each program. -vvv prints the verifier's log of each: at level 2, since level 1 keeps
+ * only the log of a path that fails. libbcc prints a failure's log itself. */
+static int bpf_load(void *mod, int *prog_fd, int verbose)
+{
+	static char small[LOG_BUF_SIZE];
+	size_t log_len = verbose >= 3 ? (size_t)64 << 20 : sizeof(small);
+	char *log_buf = verbose >= 3 ? malloc(log_len) : small; /* the child's, for a moment */
+
+	if (!log_buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < DG_NPROGS; i++) {
+		const struct dg_prog *p = &dg_progs[i];
+		void *insns = bcc.start(mod, p->name);
+
+		if (!insns) {
+			log_warnx("failed to find %s in the compiled BPF text", p->name);
+			return -ENOENT;
+		}
+		if (helpers_listed(p, insns, bcc.size(mod, p->name) / sizeof(struct bpf_insn)))
+			return -EINVAL;
+		log_buf[0] = '\0';
+		prog_fd[i] =
+		    bcc.load(mod, p->type, p->name, insns, (int)bcc.size(mod, p->name),
+			     bcc.license(mod), bcc.kern_version(mod), verbose >= 3 ? 2 : 0, log_buf,
+			     (unsigned)log_len, NULL, p->tp ? -1 : (int)p->attach);
+		if (prog_fd[i] < 0) {
+			log_warnx("failed to load %s: %s (verifier log above)", p->name,
+				  strerror(-prog_fd[i]));
+			return prog_fd[i];
+		}
+		if (verbose >= 3)
+			fprintf(stderr, "deployguard: debug: verifier log of %s:\n%s", p->name,
+				log_buf);
+	}
+	return 0;
+}
+
+/* The compiler's child: compile, load, send the program and map fds, exit with the step that
+ * failed. */
+static int bpf_build_child(const struct progs *r, int sock, int verbose)
+{
+	int fds[DG_NPROGS + DG_NMAPS];
+	void *mod;
+
+	if (bcc_open())
+		return BUILD_COMPILE;
+	mod = bcc.create(dg_bpf_text, 0, (const char **)r->cflags, r->ncflags, true, NULL);
+	if (!mod) {
+		log_warnx("failed to compile the BPF programs (clang's messages are above)");
+		return BUILD_COMPILE;
+	}
+	if (bpf_load(mod, fds, verbose))
+		return BUILD_LOAD;
+	for (size_t i = 0; i < DG_NMAPS; i++)
+		if ((fds[DG_NPROGS + i] = bcc.table_fd(mod, dg_maps[i])) < 0) {
+			log_warnx("failed to find map %s in the compiled BPF text", dg_maps[i]);
+			return BUILD_LOAD;
+		}
+	return fd_send(sock, fds, DG_NPROGS + DG_NMAPS) ? BUILD_LOAD : BUILD_OK;
+}
+
+/* libbcc brings LLVM and clang: 60 MiB resident from the moment they are mapped, more while
+ * compiling. So a short-lived child maps them, compiles and loads, and passes back the fds of
+ * the programs and maps; deployguard itself stays small for the whole run. */
+int progs_build(struct progs *r, int verbose, int *failed)
+{
+	int sv[2], fds[DG_NPROGS + DG_NMAPS], st = 0, err = 0;
+	pid_t pid;
+
+	*failed = BUILD_COMPILE;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		err = -errno;
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(bpf_build_child(r, sv[1], verbose));
+	}
+	close(sv[1]);
+	if (pid > 0 && fd_recv(sv[0], fds, DG_NPROGS + DG_NMAPS) == 0) {
+		memcpy(r->prog_fd, fds, sizeof(r->prog_fd));
+		memcpy(r->map_fd, fds + DG_NPROGS, sizeof(r->map_fd));
+	}
+	close(sv[0]);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	unsetenv("BCC_KERNEL_SOURCE"); /* COMMAND inherits our environment */
+	if (pid < 0) {
+		log_warnx("failed to fork the BPF compiler: %s", strerror(-err));
+		return err;
+	}
+	if (WIFSIGNALED(st)) {
+		log_warnx("the BPF compiler (pid %d) was killed by signal %d (%s)", pid,
+			  WTERMSIG(st), strsignal(WTERMSIG(st)));
+		return -EINVAL;
+	}
+	*failed = WEXITSTATUS(st);
+	return *failed == BUILD_OK && r->map_fd[0] >= 0 ? 0 : -EINVAL;
+}
+
+/* Links (and raw tracepoint fds) detach by themselves when deployguard exits, however it exits.
+ * Cgroup BPF links came in 5.7, before the ring buffers (5.8) the probes already require: no
+ * kernel that passes them needs bpf_prog_attach. */
+int progs_attach(struct progs *r, int cg_fd, const char *cg_path)
+{
+	for (size_t i = 0; i < DG_NPROGS; i++) {
+		int fd = dg_progs[i].tp
+			     ? bpf_raw_tracepoint_open(dg_progs[i].tp, r->prog_fd[i])
+			     : bpf_link_create(r->prog_fd[i], cg_fd, dg_progs[i].attach, NULL);
+
+		if (fd < 0) {
+			log_warnx("failed to attach %s to %s: %s", dg_progs[i].name, cg_path,
+				  strerror(-fd));
+			return fd;
+		}
+		r->link_fd[i] = fd;
+	}
+	return 0;
+}
+
+/* Sockets made before deployguard attached (attach mode) have no owner in dg_socks, and the
+ * egress program cannot ask for the current task before 6.10: note the owner of every socket the
+ * cgroup's processes hold now, through a copy of its fd (pidfd_getfd, 5.6+). Sockets made from
+ * now on are noted by the programs. Best effort: a process that is gone or a socket that is not
+ * an inet one is skipped. */
+static void own_socket(int map_fd, pid_t pid, int pidfd, const char *name)
+{
+	struct dg_orig o = {.pid = (uint32_t)pid};
+	char path[64], link[64];
+	ssize_t n;
+	int fd, cfd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0 || strncmp(link, "socket:", 7))
+		return;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(name), 0);
+	if (fd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if ((cfd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(cfd, o.comm, sizeof(o.comm) - 1);
+		if (n > 0 && o.comm[n - 1] == '\n')
+			o.comm[n - 1] = '\0';
+		close(cfd);
+	}
+	if (bpf_map_update_elem(map_fd, &fd, &o, BPF_NOEXIST) == 0)
+		log_debug("socket fd %s of pid %d: owner noted", name, pid);
+	close(fd);
+}
+
+static void own_sockets(int map_fd, const char *cg, int depth)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int pid;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	for (f = fopen(path, "re"); f && fscanf(f, "%d", &pid) == 1;) {
+		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		d = pidfd < 0 ? NULL : opendir(path);
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.')
+				own_socket(map_fd, pid, pidfd, de->d_name);
+		if (d)
+			closedir(d);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	if (f)
+		fclose(f);
+	d = depth < 32 ? opendir(cg) : NULL; /* nested cgroups run the same programs */
+	while (d && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cg, de->d_name);
+		own_sockets(map_fd, path, depth + 1);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. */
+int progs_fill_nets(struct progs *r, const struct policy *pol)
+{
+	int fd4 = r->map_fd[M_NETS4], fd6 = r->map_fd[M_NETS6];
+
+	for (size_t i = 0; i < pol->nnets; i++) {
+		const struct policy_net *n = &pol->nets[i];
+		struct dg_lpm6 key = {n->prefix, {0}}; /* an IPv4 key is its first 8 bytes */
+		uint32_t idx = (uint32_t)i;
+		int err;
+
+		memcpy(key.addr, n->addr, n->family == AF_INET ? 4 : 16);
+		err = bpf_map_update_elem(n->family == AF_INET ? fd4 : fd6, &key, &idx, BPF_ANY);
+		if (err) {
+			log_warnx("failed to add address rule %zu to the kernel: %s", i,
+				  strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* After fill_nets(pol): remove the rules pol no longer has. */
+void progs_prune_nets(struct progs *r, const struct policy *pol)
+{
+	static struct dg_lpm6 stale[4096];
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		int fd = r->map_fd[v6 ? M_NETS6 : M_NETS4];
+		size_t alen = v6 ? 16 : 4, n;
+		struct dg_lpm6 key, next;
+		void *at;
+
+		do { /* in rounds: a trie's next key after a deleted one starts over */
+			for (n = 0, at = NULL; n < 4096 && !bpf_map_get_next_key(fd, at, &next);) {
+				const struct policy_net *pn;
+				uint32_t idx;
+
+				key = next;
+				at = &key;
+				pn = !bpf_map_lookup_elem(fd, &key, &idx) && idx < pol->nnets
+					 ? &pol->nets[idx]
+					 : NULL;
+				if (!pn || pn->family != (v6 ? AF_INET6 : AF_INET) ||
+				    pn->prefix != key.prefixlen || memcmp(pn->addr, key.addr, alen))
+					stale[n++] = key;
+			}
+			for (size_t i = 0; i < n; i++)
+				bpf_map_delete_elem(fd, &stale[i]);
+		} while (n == 4096);
+	}
+}
+
+void progs_own_sockets(const struct progs *r, const char *cg)
+{
+	own_sockets(r->map_fd[M_SOCKS], cg, 0);
+}
+
+bool progs_nets_fit(const struct progs *r, const struct policy *pol)
+{
+	return count_nets(pol, AF_INET) <= r->nets_max[0] &&
+	       count_nets(pol, AF_INET6) <= r->nets_max[1];
+}
+
+void progs_init(struct progs *r)
+{
+	*r = (struct progs){.ncflags = 0};
+	for (size_t i = 0; i < DG_NPROGS; i++)
+		r->prog_fd[i] = r->link_fd[i] = -1;
+	for (size_t i = 0; i < DG_NMAPS; i++)
+		r->map_fd[i] = -1;
+}
+
+/* Links first: the programs detach from the cgroup before their maps go. */
+void progs_close(struct progs *r)
+{
+	for (size_t i = DG_NPROGS; i-- > 0;) {
+		if (r->link_fd[i] >= 0)
+			close(r->link_fd[i]);
+		if (r->prog_fd[i] >= 0)
+			close(r->prog_fd[i]);
+		r->link_fd[i] = r->prog_fd[i] = -1;
+	}
+	for (size_t i = 0; i < DG_NMAPS; i++) {
+		if (r->map_fd[i] >= 0)
+			close(r->map_fd[i]);
+		r->map_fd[i] = -1;
+	}
+	for (int i = 0; i < r->ncflags; i++)
+		free(r->cflags[i]);
+	r->ncflags = 0;
+}

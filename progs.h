@@ -1,0 +1,55 @@
+/* progs.h: the BPF programs: shaped, built, attached, and the maps deployguard fills. */
+#ifndef DG_PROGS_H
+#define DG_PROGS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bpf_prog.h"
+#include "policy.h"
+
+#define PROGS_MAX_CFLAGS 16
+
+/* What the programs hold, released by progs_close(). */
+struct progs {
+	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS], map_fd[DG_NMAPS];
+	char headers[PATH_MAX]; /* the kernel header tree in use */
+	char *cflags[PROGS_MAX_CFLAGS];
+	int ncflags;
+	size_t nets_max[2]; /* IPv4 and IPv6 address rules the LPM tries hold */
+};
+
+/* What the -D constants of the text say (see bpf_prog.bpf.c). */
+struct progs_cfg {
+	const char *kernel_headers; /* --kernel-headers, or NULL */
+	const struct policy_mode *mode;
+	bool audit;
+	bool sock_owner; /* the kernel has socket storage at socket creation */
+	bool dump;	 /* --dump-bpf: print the flags and the text */
+	unsigned proxy_port;
+	unsigned long cgroup_id;
+};
+
+/* What progs_build's child exits with: the step that failed. */
+enum { BUILD_OK, BUILD_COMPILE, BUILD_LOAD };
+
+void progs_init(struct progs *p);
+/* The -D flags for policy pol (its address rules size the LPM tries), after finding the kernel
+ * headers if no tree was found yet. */
+int progs_flags(struct progs *p, const struct progs_cfg *c, const struct policy *pol);
+/* Compile and load in a child; *failed is the step that failed. -vvv prints verifier logs. */
+int progs_build(struct progs *p, int verbose, int *failed);
+/* Attach every program to the cgroup (BPF links: they detach when deployguard exits). */
+int progs_attach(struct progs *p, int cg_fd, const char *cg_path);
+/* Note the owner of each socket the processes of cgroup cg (and below) hold now, for the
+ * egress program (pidfd_getfd, 5.6+). */
+void progs_own_sockets(const struct progs *p, const char *cg);
+/* Address rules into the LPM tries; after a reload, prune what the new policy no longer has. */
+int progs_fill_nets(struct progs *p, const struct policy *pol);
+void progs_prune_nets(struct progs *p, const struct policy *pol);
+/* Whether pol's address rules fit the tries of this run (a reload may add DG_NETS_SPARE). */
+bool progs_nets_fit(const struct progs *p, const struct policy *pol);
+void progs_close(struct progs *p);
+
+#endif
