@@ -12,7 +12,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
 	   filter.o fdpass.o kheaders.o probe.o log.o build/bpf_text.o
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy
-TOOLS	:= tests/tools/sysfw
+TOOLS	:= tests/tools/sysfw tests/tools/loadtable
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	       -fno-sanitize-recover=all
@@ -39,7 +39,7 @@ build/bpf_text.o: build/bpf_text.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests run with AddressSanitizer and UBSan; they need no root.
-tests/test_policy: tests/test_policy.c policy.c policy.h
+tests/test_policy: tests/test_policy.c policy.c policy.h hash.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_policy.c policy.c -lcmocka
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
@@ -60,7 +60,7 @@ tests/fuzz/fuzz_query: tests/fuzz/fuzz_query.c dns.c dns.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_query.c dns.c
 tests/fuzz/fuzz_answer: tests/fuzz/fuzz_answer.c dns.c dns.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_answer.c dns.c
-tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c policy.h
+tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c policy.h hash.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy.c
 
 # Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch
@@ -77,7 +77,7 @@ fuzz: $(FUZZ)
 	done
 
 # Benchmarks (not part of check): bench/results.md and bench/results.json.
-bench/policy_load: bench/policy_load.c policy.c policy.h
+bench/policy_load: bench/policy_load.c policy.c policy.h hash.h
 	$(CC) $(CFLAGS) -o $@ bench/policy_load.c policy.c
 
 bench/hooks: bench/hooks.c
@@ -103,6 +103,8 @@ stress: deployguard
 # Test helpers that need root run from the integration tests.
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
+tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
+	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
@@ -117,8 +119,9 @@ deps:
 demo: deployguard
 	./deployguard -b examples/blocklist.txt -- examples/deploy.sh
 
-unit: $(UNIT) $(UNIT:=.vg)
+unit: $(UNIT) $(UNIT:=.vg) deployguard
 	@for t in $(UNIT); do ./$$t || exit 1; done
+	bats tests/options.bats
 	@for t in $(UNIT); do \
 		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
 			./$$t.vg >/dev/null || { echo "valgrind: $$t"; exit 1; }; \
@@ -139,7 +142,7 @@ check: deployguard unit lint integration
 # The unit tests and integration suites on Debian 12's own 6.1 kernel, pure cgroup2, in qemu
 # (root; the root filesystem is built once into build/vm): see tests/vm.sh.
 vm-check: deployguard $(TOOLS) $(UNIT)
-	tests/vm.sh
+	VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" tests/vm.sh
 
 install: deployguard
 	install -D -m 0755 deployguard $(DESTDIR)$(PREFIX)/sbin/deployguard

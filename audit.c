@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
+
 #define AUDIT_MAX_NAMES 65536 /* summary rows; later names are counted as "other" */
 #define AUDIT_MAX_CMDS	3     /* distinct commands kept per row */
 #define AUDIT_CMD_SHOWN 80    /* characters of each command the summary keeps */
@@ -273,14 +275,7 @@ void audit_cmdline_cached(pid_t pid, char *buf, size_t len)
 
 static uint32_t row_hash(const char *kind, const char *what)
 {
-	uint32_t h = 2166136261u; /* FNV-1a over kind, NUL, what */
-
-	for (const char *p = kind; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h *= 16777619u;
-	for (const char *p = what; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
+	return fnv1a(what, strlen(what), fnv1a(kind, strlen(kind) + 1, FNV1A_INIT)); /* with NUL */
 }
 
 /* The row for (kind, what), added if new; NULL once AUDIT_MAX_NAMES rows exist. */

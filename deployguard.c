@@ -2,12 +2,13 @@
  * deployguard: run a deploy script so that it cannot quietly depend on the service it deploys.
  *
  * The command and everything it starts run in a cgroup v2 directory of their own. BPF cgroup
- * programs (bpf_prog.h, compiled here with libbcc against the kernel headers) send every DNS query
- * of that cgroup to deployguard's own proxy (proxy.c), which answers names on the blocklist with
- * NXDOMAIN and forwards the rest; connections to blocked addresses, and to every address a blocked
- * name resolves to, fail at connect(). Raw and packet sockets and DNS over TLS are refused. Every
- * block is logged with the pid and command line that caused it, and a summary of every name and
- * address the deploy asked for comes out at the end. Processes outside the cgroup see no change.
+ * programs (bpf_prog.bpf.c, compiled at start by libbcc against the kernel headers) send every
+ * DNS query of that cgroup to deployguard's own proxy (proxy.c), which answers names on the
+ * blocklist with NXDOMAIN and forwards the rest; connections to blocked addresses, and to every
+ * address a blocked name resolves to, fail at connect(). Raw and packet sockets and DNS over TLS
+ * are refused. Every block is logged with the pid and command line that caused it, and a summary of
+ * every name and address the deploy asked for comes out at the end. Processes outside the cgroup
+ * see no change.
  *
  * USAGE: deployguard [-h] [-V] [-b FILE... | -a FILE...] [--strict] [--block-action ACT]
  *                    [--ttl-grace SEC] [--audit] [--user USER] [--leftovers ACT]
@@ -40,6 +41,10 @@
  *             cgroup if deployguard dies, signals ignored at entry stay ignored, --fail-open;
  *             attach mode with SIGHUP reload, --cpu-max, --memory-max, --pids-max, start-up
  *             probes and --check.
+ * 2026-12-02  Kernels users have: Debian 12's 6.1 (the egress program names its culprit from
+ *             socket storage), fallbacks said at start, make vm-check.
+ * 2026-12-03  Structure: the contract in bpf_prog.h, the programs in bpf_prog.bpf.c; this file
+ *             keeps options, set-up, the loop and cleanup (see the Makefile's OBJS for the rest).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /*
- * policy.c: flat-file blocklists.
+ * policy.c: flat-file policies (blocklists and allowlists), and what each mode means.
  *
  * One rule per line: a domain name (matching itself and every name below it) or an IPv4/IPv6
  * address or CIDR prefix. Names live once in an arena and are found through an open-addressing
@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -49,11 +51,7 @@ static int grow(void *buf, size_t *cap, size_t need, size_t sz)
 
 static uint32_t hash_name(const char *s, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
+	return fnv1a(s, len, FNV1A_INIT);
 }
 
 static const char *name_at(const struct policy *p, uint32_t idx, size_t *len)

@@ -1,4 +1,4 @@
-/* policy.h: flat-file blocklists of names and addresses. */
+/* policy.h: flat-file policies of names and addresses, and the table of the modes. */
 #ifndef DG_POLICY_H
 #define DG_POLICY_H
 

@@ -38,6 +38,7 @@
 #include "audit.h"
 #include "bpf_prog.h"
 #include "dns.h"
+#include "hash.h"
 #include "log.h"
 
 #define PX_UDP_SLOTS   512
@@ -553,11 +554,7 @@ static int walk_answer(const struct proxy *p, const uint8_t *pkt, size_t len,
 
 static uint32_t str_hash(const char *s)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
+	return fnv1a(s, strlen(s), FNV1A_INIT);
 }
 
 /* An id for name that the kernel keeps with each address learned from it. A newer name may take

@@ -16,12 +16,14 @@ setup_file() {
 DAEMON='setsid nohup sleep 30 >/dev/null 2>&1 & p=$!; echo $p >"$0/l.pid"
 	until [ "$(cat /proc/$p/comm)" = sleep ]; do sleep 0.05; done'
 
-# Start deployguard in the background with SIGINT at its default (bats' background jobs ignore
-# it, and an ignored signal stays ignored); its pid goes to $W/dg.pid.
+# Start deployguard in the background with SIGINT, SIGTERM and SIGHUP at their defaults (bats'
+# background jobs ignore SIGINT, nohup SIGHUP, and an ignored signal stays ignored); its pid goes
+# to $W/dg.pid.
 dg_bg() {
 	/usr/bin/python3 -c '
 import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL)
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_DFL)
 open(sys.argv[1], "w").write(str(os.getpid()))
 os.execvp(sys.argv[2], sys.argv[2:])' "$W/dg.pid" nsenter --net="/run/netns/$NS_HOST" \
 		"$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@" &
@@ -73,6 +75,21 @@ wait_for() {
 	st=0
 	wait_pid "$!" || st=$?
 	[ "$st" -eq 143 ]
+}
+
+@test "started under nohup, deployguard leaves SIGHUP ignored, for COMMAND too: a SIGHUP ends neither" {
+	# COMMAND inherits SIGHUP ignored; then takes it back and sends one to deployguard, which
+	# would kill it if deployguard passed it on.
+	run in_host nohup "$DG" --upstream "$UPSTREAM4" -o "$LOG" -- sh -c 'grep "^SigIgn:" /proc/$$/status
+		exec /usr/bin/python3 -c "import os, signal, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+os.kill(os.getppid(), signal.SIGHUP)
+time.sleep(0.5)
+print(\"alive\")"'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *alive* ]]
+	ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' <<<"$output")
+	[ $((0x$ign & 1)) -eq 1 ] # SIGHUP (1) is bit 0
 }
 
 @test "--leftovers leave (default): a daemon is reported, moved out, and the cgroup removed" {
@@ -443,6 +460,20 @@ print("forked", n)'
 	! grep -q ' fallback ' <<<"$output" || false
 	run "$DG" --check -- true
 	[ "$status" -eq 125 ]
+}
+
+@test "the load table: every program loads and attaches as dg_progs says; wrong contexts and hooks are refused" {
+	scratch_cgroup loadtable
+	dump=$(in_host "$DG" --upstream "$UPSTREAM4" -b "$W/github.txt" --dump-bpf -- true 2>/dev/null)
+	mapfile -t flags < <(sed -n 's|^// cflag: ||p' <<<"$dump")
+	src=$(sed -n 's|^// env: BCC_KERNEL_SOURCE=||p' <<<"$dump")
+	run env ${src:+BCC_KERNEL_SOURCE=$src} "$T/tools/loadtable" "$CG" "${flags[@]}"
+	echo "$output" | grep '^not ok' >&2 || true
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^ok .*got SUCCESS' <<<"$output")" -eq 9 ]
+	[ "$(grep -c '^ok .*got LOAD_REJECT' <<<"$output")" -eq 4 ]
+	[ "$(grep -c '^ok .*got ATTACH_REJECT' <<<"$output")" -eq 2 ]
+	rmdir "$CG"
 }
 
 @test "-vvv prints the verifier's log of every program as it loads" {

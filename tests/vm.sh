@@ -68,12 +68,15 @@ run=$B/run
 rm -rf "$run"
 mkdir -p "$run/work"
 git ls-files -z | xargs -0 cp --parents -t "$run/work"
-for f in deployguard tests/tools/sysfw tests/test_policy tests/test_dns; do
+VM_UNITS=${VM_UNITS:-tests/test_policy tests/test_dns tests/test_proxy} # make's $(UNIT)
+VM_TOOLS=${VM_TOOLS:-tests/tools/sysfw tests/tools/loadtable}        # and $(TOOLS)
+for f in deployguard $VM_TOOLS $VM_UNITS; do
 	[ -x "$f" ] || die "$f is not built: run 'make vm-check', which builds it"
 	cp --parents "$f" "$run/work"
 done
 install -m 0755 tests/vm-init.sh "$run/init"
 printf '%s\n' "$VM_SUITES" >"$run/work/.vm-suites"
+printf '%s\n' "$VM_UNITS" >"$run/work/.vm-units"
 printf '%s\n' "${VM_FILTER:-}" >"$run/work/.vm-filter"
 (cd "$run" && find . | cpio --quiet -o -H newc) >"$B/run.cpio"
 cat "$B/rootfs.cpio" "$B/run.cpio" >"$B/initrd"

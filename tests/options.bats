@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# The option parser, through the binary, as an unprivileged user (make unit runs this without
+# root): every bad command line exits 125 with a message naming the option, the value and what
+# to give instead, before deployguard touches anything; good ones get past the parser.
+
+bats_require_minimum_version 1.5.0
+
+# deployguard as nobody when we are root, so that nothing here can need root.
+dgu() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$BATS_TEST_DIRNAME/../deployguard" "$@"
+	else
+		"$BATS_TEST_DIRNAME/../deployguard" "$@"
+	fi
+}
+
+# refused MESSAGE ARGS...: exit 125, MESSAGE on stderr, nothing on stdout.
+refused() {
+	local want=$1
+	shift
+	run --separate-stderr dgu "$@"
+	[ "$status" -eq 125 ] || { echo "status $status for $*: $stderr" >&2; return 1; }
+	[[ "$stderr" == *"$want"* ]] || { echo "for $*: $stderr" >&2; return 1; }
+	[ -z "$output" ]
+}
+
+@test "options: bad values are refused with the option, the value and what to give" {
+	refused "invalid --block-action 'bogus': use nxdomain, refused, servfail or drop" --block-action bogus -- true
+	refused "invalid --ttl-grace '-1': give seconds, 0 to 86400" --ttl-grace -1 -- true
+	refused "invalid --ttl-grace '86401'" --ttl-grace 86401 -- true
+	refused "invalid --ttl-grace '5x'" --ttl-grace 5x -- true
+	refused "invalid --leftovers 'maybe': use leave, wait or kill" --leftovers maybe -- true
+	refused "invalid --cpu-max '0': give a percentage of one CPU, 1 to 100000" --cpu-max 0 -- true
+	refused "invalid --pids-max 'abc': give a number of tasks, 1 to 4194304" --pids-max abc -- true
+	refused "invalid --memory-max '12Q'" --memory-max 12Q -- true
+	refused "invalid --log-format 'xml': use text or json" --log-format xml -- true
+	refused "invalid upstream '999.1.1.1'" --upstream 999.1.1.1 -- true
+	refused "invalid upstream '192.0.2.1#70000'" --upstream '192.0.2.1#70000' -- true
+}
+
+@test "options: combinations that cannot work are refused" {
+	refused "-a (allowlist) and -b (blocklist) exclude each other: choose one mode" -a x -b y -- true
+	refused "no COMMAND given: deployguard [OPTIONS] -- COMMAND [ARG...]"
+	refused "--check runs no COMMAND" --check -- true
+	refused "--user, --leftovers and --fail-open need a COMMAND" --cgroup x --user nobody
+	refused "--user, --leftovers and --fail-open need a COMMAND" --cgroup x --fail-open
+	refused "Try 'deployguard --help'." --bogus -- true
+	refused "Try 'deployguard --help'." -b
+}
+
+@test "options: --help and --version answer on stdout and exit 0; a good command line gets past the parser" {
+	run --separate-stderr dgu --help
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[[ "$output" == "Usage: deployguard [OPTIONS] -- COMMAND [ARG...]"* ]]
+	[[ "$output" == *"Examples:"*"deployguard -b blocklist.txt -- ./deploy.sh --env prod"* ]]
+	run --separate-stderr dgu -V
+	[ "$status" -eq 0 ] && [[ "$output" =~ ^deployguard\ [0-9.]+\ \(libbcc\ [0-9.]+\)$ ]]
+	# Every option at once, all valid: refused only later, for want of privileges.
+	d=$(mktemp -d /tmp/dg-options.XXXXXX) # readable by nobody, unlike bats' own directory
+	printf 'github.com\n' >"$d/bl.txt"
+	chmod a+rx "$d" && chmod a+r "$d/bl.txt"
+	run --separate-stderr dgu -b "$d/bl.txt" --strict --block-action drop \
+		--ttl-grace 5 --audit --leftovers kill --cpu-max 150 --memory-max 2G --pids-max 64 \
+		--upstream 192.0.2.53#5353 --upstream '2001:db8::53#53' --log-format json -vv -- true
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == *"privileges"*"deployguard needs CAP_SYS_ADMIN, or CAP_BPF and CAP_NET_ADMIN"* ]]
+	[[ "$stderr" != *"invalid"* ]]
+}
+
+teardown() {
+	[ -z "${d:-}" ] || rm -rf "$d"
+}
