@@ -132,8 +132,10 @@ lint: deployguard
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
+SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats
+
 integration: deployguard $(TOOLS)
-	bats tests/integration.bats tests/enforcement.bats tests/operations.bats
+	bats $(SUITES)
 
 check: deployguard unit lint integration
 	tests/stress.sh 50 2000 200 2
@@ -142,7 +144,7 @@ check: deployguard unit lint integration
 # The unit tests and integration suites on Debian 12's own 6.1 kernel, pure cgroup2, in qemu
 # (root; the root filesystem is built once into build/vm): see tests/vm.sh.
 vm-check: deployguard $(TOOLS) $(UNIT)
-	VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" tests/vm.sh
+	VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" VM_SUITES="$(SUITES)" tests/vm.sh
 
 install: deployguard
 	install -D -m 0755 deployguard $(DESTDIR)$(PREFIX)/sbin/deployguard

@@ -207,6 +207,7 @@ void audit_log(const struct audit_event *e)
 	put_str(&l, &first, "firewallMethod", e->method, false);
 	put_str(&l, &first, "qtype", e->qtype, false);
 	put_str(&l, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
+	put_str(&l, &first, "tried", e->tried, true);
 	if (l.len == sizeof(l.buf))
 		l.len--; /* cut: room for the newline */
 	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");

@@ -27,6 +27,7 @@ struct audit_event {
 	const char *ip;
 	long port;
 	const char *method; /* "blocklist" */
+	const char *tried;  /* TAMPER: what the process tried */
 };
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose);

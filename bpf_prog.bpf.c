@@ -5,7 +5,8 @@
  * -D constants: DG_PROXY_PORT (host order), DG_AUDIT (0/1: log, never deny), DG_DENY_UNKNOWN
  * (0/1: only allowed and learned addresses may be reached), DG_NETS_ALLOW (0/1: address rules
  * allow rather than block), DG_NNETS4, DG_NNETS6 (LPM sizes), DG_CGROUP_ID, DG_SOCK_OWNER
- * (0/1: dg_sock may use socket storage).
+ * (0/1: dg_sock may use socket storage), DG_SELF (deployguard's pid: its own cgroup moves are
+ * not escapes), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked).
  */
 #include "bpf_prog.h"
 
@@ -45,6 +46,8 @@ BPF_TABLE("lru_hash", struct dg_ip6, struct dg_learn, dg_learn6, 65536);
  * the connect program. One map for both families (see dg_reach_key). */
 BPF_TABLE("lru_hash", struct dg_ip6, u32, dg_reached, 32768);
 BPF_RINGBUF_OUTPUT(dg_events, 64);
+/* Processes of the guarded subtree: tgid -> start (ns since boot; 0: not checked). */
+BPF_TABLE("hash", u32, u64, dg_members, DG_NMEMBERS);
 
 /* Note the current task as the socket's owner in its storage O (may be NULL). */
 static __always_inline void dg_own(struct dg_orig *o)
@@ -334,6 +337,149 @@ int dg_exec(struct bpf_raw_tracepoint_args *ctx)
 
 	if (bpf_get_current_cgroup_id() == DG_CGROUP_ID)
 		dg_report(DG_EV_EXEC, &why, 0, 0, 0, &none);
+	return 0;
+}
+
+/*
+ * Leaving the guarded cgroup. Every process forked inside the guarded subtree, or moved into it,
+ * is a member of dg_members until it exits (keyed by tgid, with its start time against pid
+ * reuse). A member moved to a cgroup outside the subtree, by any route (cgroup.procs or
+ * cgroup.threads of any mount, from any namespace), is reported; if the mover is the member
+ * itself or another member, the mover gets SIGKILL here, in its own write(), before it returns
+ * to user space. Raw tracepoints with bpf_send_signal (5.3+) and probe reads (5.5+). The kernel
+ * structs are read at the offsets the running kernel's BTF gives (DG_OFF_*, from deployguard):
+ * the header tree compiled against may be another kernel's. Without them (DG_GUARD 0) these
+ * programs do nothing, and deployguard says so.
+ */
+#ifdef DG_OFF_TASK_TGID
+#define DG_GUARD 1
+#else
+#define DG_GUARD 0
+#endif
+
+/* The pointer or integer of SIZE bytes at BASE + OFF in kernel memory, 0 if unreadable. */
+static __always_inline u64 dg_kread(const void *base, long off, u32 size)
+{
+	u64 v = 0;
+
+	if (base)
+		bpf_probe_read_kernel(&v, size & 8 ? 8 : 4, (const char *)base + off);
+	return v;
+}
+
+#if DG_GUARD
+static __always_inline u64 dg_started(const void *task)
+{
+	return dg_kread((void *)dg_kread(task, DG_OFF_TASK_LEADER, 8), DG_OFF_TASK_START, 8);
+}
+
+/* tgid, which started at start, is a member (start 0: noted by deployguard, not checked). */
+static __always_inline int dg_member(u32 tgid, u64 start)
+{
+	u64 *s = dg_members.lookup(&tgid);
+
+	return s && (!*s || *s == start);
+}
+
+static __always_inline int dg_current_member(void)
+{
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!dg_members.lookup(&tgid)) /* the common case, cheaply */
+		return 0;
+	return dg_member(tgid, dg_started((void *)bpf_get_current_task()));
+}
+
+/* Cgroup C is the guarded one or below it: 1; elsewhere on cgroup2: 0; on a v1 hierarchy: -1. */
+static __always_inline int dg_inside(const void *c)
+{
+	const void *root = (void *)dg_kread(c, DG_OFF_CGROUP_ROOT, 8);
+
+	if (!root || dg_kread(root, DG_OFF_ROOT_HIERARCHY, 4) != 0)
+		return -1; /* moves on a v1 hierarchy leave the guard as it is */
+	for (int i = 0; i < DG_MAX_DEPTH && c; i++) {
+		if (dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8) ==
+		    DG_CGROUP_ID)
+			return 1;
+		c = (void *)dg_kread(c, DG_OFF_CGROUP_PARENT, 8); /* the parent css is its cgroup */
+	}
+	return 0;
+}
+
+static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void *c,
+				      const char *path)
+{
+	struct dg_tamper t = {};
+
+	t.type = DG_EV_TAMPER;
+	t.what = what;
+	t.pid = bpf_get_current_pid_tgid() >> 32;
+	t.moved = moved;
+	t.moved_start = start;
+	bpf_get_current_comm(&t.comm, sizeof(t.comm));
+	if (c)
+		t.cgroup = dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8);
+	if (path)
+		bpf_probe_read_kernel_str(t.path, sizeof(t.path), path);
+	dg_events.ringbuf_output(&t, sizeof(t), 0);
+}
+#endif
+
+/* raw_tracepoint/cgroup_attach_task, after a move: (dst cgroup, its path, task, threadgroup). */
+int dg_attach(struct bpf_raw_tracepoint_args *ctx)
+{
+#if DG_GUARD
+	const void *dst = (void *)ctx->args[0], *task = (void *)ctx->args[2];
+	u32 tgid = (u32)dg_kread(task, DG_OFF_TASK_TGID, 4),
+	    self = bpf_get_current_pid_tgid() >> 32;
+	u64 start = dg_started(task);
+	int inside = dg_inside(dst);
+
+	if (inside > 0) {
+		dg_members.update(&tgid, &start); /* joined: COMMAND, or a process of attach mode */
+		return 0;
+	}
+	if (inside < 0 || self == DG_SELF || !dg_member(tgid, start))
+		return 0; /* not ours, or deployguard itself (--leftovers leave) */
+	if (self == tgid || dg_current_member())
+		bpf_send_signal(9); /* SIGKILL, delivered before the write returns */
+	dg_tamper(DG_T_LEAVE, tgid, start, dst, (const char *)ctx->args[1]);
+#endif
+	return 0;
+}
+
+/* raw_tracepoint/sched_process_fork: (parent, child). A member's new process is a member. */
+int dg_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+#if DG_GUARD
+	const void *child = (void *)ctx->args[1];
+	u32 tgid;
+	u64 start;
+
+	if (!dg_current_member())
+		return 0;
+	tgid = (u32)dg_kread(child, DG_OFF_TASK_TGID, 4);
+	if ((void *)dg_kread(child, DG_OFF_TASK_LEADER, 8) != child)
+		return 0; /* a thread: its process is a member already */
+	start = dg_kread(child, DG_OFF_TASK_START, 8);
+	if (dg_members.update(&tgid, &start)) { /* full: a process that cannot be followed */
+		bpf_send_signal(9);
+		dg_tamper(DG_T_FULL, tgid, start, 0, 0);
+	}
+#endif
+	return 0;
+}
+
+/* raw_tracepoint/sched_process_exit: (task). A process ends when its leader does. */
+int dg_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+#if DG_GUARD
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32;
+
+	if ((u32)id == tgid && dg_members.lookup(&tgid))
+		dg_members.delete(&tgid);
+#endif
 	return 0;
 }
 

@@ -68,6 +68,7 @@ enum {
 	DG_EV_EGRESS = 2,  /* a packet dropped by the egress backstop */
 	DG_EV_EXEC = 3,	   /* a process of the cgroup called exec */
 	DG_EV_SOCKET = 4,  /* refused at socket creation */
+	DG_EV_TAMPER = 5,  /* a struct dg_tamper */
 };
 enum {
 	DG_R_RULE = 1,	  /* an address rule of the policy */
@@ -91,17 +92,33 @@ struct dg_event {
 	char comm[16];
 };
 
+/* A guarded process left the guarded cgroup (DG_T_LEAVE: moved pid moved to cgroup, whose path
+ * is path; pid, the mover, was killed if it is guarded), or one could not be followed (DG_T_FULL:
+ * dg_members is full; pid, which forked it, was killed). */
+enum { DG_T_LEAVE = 1, DG_T_FULL = 2 };
+struct dg_tamper {
+	__u32 type; /* DG_EV_TAMPER, where struct dg_event has its type */
+	__u32 what;
+	__u32 pid;
+	__u32 moved;
+	__u64 moved_start; /* ns since boot, the moved process's start */
+	__u64 cgroup;
+	char comm[16];
+	char path[96];
+};
+
 /* The sizes both sides must agree on. */
 _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
 _Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
 _Static_assert(sizeof(struct dg_event) == 64, "struct dg_event");
+_Static_assert(sizeof(struct dg_tamper) == 144, "struct dg_tamper");
 
 #ifndef DG_BPF
 #include <linux/bpf.h>
 
-#define DG_MAX_HELPERS 8
+#define DG_MAX_HELPERS 10
 
 /* Each program: its type, where it attaches (a cgroup hook, or the raw tracepoint tp), the
  * --check row that probes its hook, and every helper its code calls; optional is one more that
@@ -127,6 +144,9 @@ static const struct dg_prog {
 	BPF_FUNC_ringbuf_output}
 #define DG_CALLS_EXEC {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
 	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
+#define DG_CALLS_GUARD {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
+	BPF_FUNC_probe_read_kernel, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_task, \
+	BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
 #define DG_ADDR BPF_PROG_TYPE_CGROUP_SOCK_ADDR
 	{"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL,
 	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get},
@@ -146,7 +166,16 @@ static const struct dg_prog {
 	 DG_CALLS_EGRESS, 0},
 	{"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec", "raw_tracepoint",
 	 DG_CALLS_EXEC, 0},
+	{"dg_attach", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "cgroup_attach_task", "raw_tracepoint",
+	 {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_probe_read_kernel,
+	  BPF_FUNC_probe_read_kernel_str, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_task,
+	  BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}, 0},
+	{"dg_fork", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_fork", "raw_tracepoint",
+	 DG_CALLS_GUARD, 0},
+	{"dg_exit", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exit", "raw_tracepoint",
+	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_delete_elem}, 0},
 #undef DG_ADDR
+#undef DG_CALLS_GUARD
 #undef DG_CALLS_ADDR
 #undef DG_CALLS_SOCK
 #undef DG_CALLS_EGRESS
@@ -156,8 +185,18 @@ static const struct dg_prog {
 
 /* The maps deployguard itself reads and writes, in the order of enum dg_map. */
 static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	"dg_events", "dg_queries",
-				      "dg_learn4", "dg_learn6", "dg_socks"};
-enum dg_map { M_NETS4, M_NETS6, M_EVENTS, M_QUERIES, M_LEARN4, M_LEARN6, M_SOCKS, DG_NMAPS };
+				      "dg_learn4", "dg_learn6", "dg_socks",  "dg_members"};
+enum dg_map {
+	M_NETS4,
+	M_NETS6,
+	M_EVENTS,
+	M_QUERIES,
+	M_LEARN4,
+	M_LEARN6,
+	M_SOCKS,
+	M_MEMBERS,
+	DG_NMAPS
+};
 _Static_assert(sizeof(dg_maps) / sizeof(dg_maps[0]) == DG_NMAPS, "one name per map");
 #define DG_NPROGS (sizeof(dg_progs) / sizeof(dg_progs[0]))
 

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -89,14 +90,57 @@ size_t cg_report(const char *path, const char *what)
 	return n;
 }
 
+/* fn(dir) for each cgroup below path, the deepest first (depth bounded). */
+static int each_below(const char *path, int depth, int (*fn)(const char *, const char *),
+		      const char *arg)
+{
+	DIR *d = depth < 32 ? opendir(path) : NULL;
+	struct dirent *de;
+	int err = 0;
+
+	while (d && (de = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		err = each_below(sub, depth + 1, fn, arg) ?: err;
+		err = fn(sub, arg) ?: err;
+	}
+	if (d)
+		closedir(d);
+	return err;
+}
+
+static int move_procs(const char *path, const char *parent);
+
 int cg_move_to_parent(const char *path)
 {
 	char parent[PATH_MAX];
-	FILE *f = open_in(path, "cgroup.procs", "re");
-	int pid, err = 0;
 
 	snprintf(parent, sizeof(parent), "%s", path);
 	*strrchr(parent, '/') = '\0';
+	return each_below(path, 0, move_procs, parent) ?: move_procs(path, parent);
+}
+
+static int remove_dir(const char *path, const char *unused)
+{
+	(void)unused;
+	return rmdir(path) ? -errno : 0;
+}
+
+/* COMMAND may have made cgroups of its own below ours: they go first. */
+int cg_remove(const char *path)
+{
+	each_below(path, 0, remove_dir, NULL);
+	return remove_dir(path, NULL);
+}
+
+static int move_procs(const char *path, const char *parent)
+{
+	FILE *f = open_in(path, "cgroup.procs", "re");
+	int pid, err = 0;
+
 	while (f && fscanf(f, "%d", &pid) == 1) {
 		FILE *to = open_in(parent, "cgroup.procs", "we");
 
@@ -187,18 +231,49 @@ int cg_wait_empty(const char *path, int timeout_ms)
 	return 0;
 }
 
+/* Close every descriptor from 3 up but those in keep (ascending). */
+static void close_but(const int *keep, int nkeep)
+{
+	unsigned from = 3;
+
+	for (int i = 0; i < nkeep; i++) {
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		if ((unsigned)keep[i] >= from)
+			from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
 /* The watchdog: a child of deployguard in deployguard's own cgroup, holding the read end of a
- * pipe. A byte means deployguard cleaned up itself; end of file means it died. */
-static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l)
+ * pipe and a copy of each BPF link. A byte means deployguard cleaned up itself; end of file
+ * means it died: then the programs stay attached (the links are the watchdog's too) until
+ * everything in the cgroup is killed, so COMMAND never runs unguarded. The OOM killer leaves it
+ * alone; COMMAND's seccomp filter refuses it signals. */
+static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l, int *keep,
+		     int nkeep)
 {
 	char c = 0;
 	ssize_t n;
+	int fd;
 
 	prctl(PR_SET_NAME, "dg-watchdog");
 	setsid(); /* a ^C for the terminal goes to deployguard, which passes it on */
+	if ((fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)) >= 0) {
+		if (write(fd, "-1000", 5) != 5) { /* a container may forbid it: best effort */
+		}
+		close(fd);
+	}
 	if (dup2(rfd, 0) < 0)
 		_exit(1);
-	close_range(3, ~0U, 0); /* above all the BPF links: they must close with deployguard */
+	for (int i = 1; i < nkeep; i++) /* sorted, for close_but */
+		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	close_but(keep, nkeep);
 	do
 		n = read(0, &c, 1);
 	while (n < 0 && errno == EINTR);
@@ -210,12 +285,13 @@ static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l
 		path);
 	cg_kill(path);
 	if (remove && cg_wait_empty(path, 5000) == 0)
-		rmdir(path);
+		cg_remove(path);
 	cg_limits_release(l);
 	_exit(0);
 }
 
-int cg_watchdog(const char *path, bool remove, struct cg_limits *l, pid_t *wpid)
+int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, int nkeep,
+		pid_t *wpid)
 {
 	int p[2];
 	pid_t pid;
@@ -232,7 +308,7 @@ int cg_watchdog(const char *path, bool remove, struct cg_limits *l, pid_t *wpid)
 	}
 	if (pid == 0) {
 		close(p[1]);
-		watchdog(p[0], path, remove, l);
+		watchdog(p[0], path, remove, l, keep, nkeep);
 	}
 	close(p[0]);
 	*wpid = pid;

@@ -16,6 +16,8 @@ bool cg_holds_self(const char *mnt, const char *path);
 /* Log each process in the cgroup as "WHAT: pid N cmd ..."; returns how many there are. */
 size_t cg_report(const char *path, const char *what);
 /* Move every process of the cgroup to its parent. */
+/* Remove the cgroup and the (empty) cgroups COMMAND made below it. */
+int cg_remove(const char *path);
 int cg_move_to_parent(const char *path);
 /* SIGKILL every process of the cgroup (cgroup.kill, 5.14+, or one by one). */
 int cg_kill(const char *path);
@@ -28,9 +30,11 @@ int cg_events_fd(const char *path);
 bool cg_populated(const char *path);
 /* Start a process outside the cgroup that kills everything in it, and removes it if remove is
  * set, and l's v1 directories, unless cg_watchdog_release() was called first: deployguard's
- * death must not leave the cgroup running unguarded. Returns the fd deployguard holds (and the pid
- * in *pid), or -errno. */
-int cg_watchdog(const char *path, bool remove, struct cg_limits *l, pid_t *pid);
+ * death must not leave the cgroup running unguarded. It keeps the fds keep[] (the BPF links)
+ * open till then, and closes every other. Returns the fd deployguard holds (and the pid in *pid),
+ * or -errno. */
+int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, int nkeep,
+		pid_t *pid);
 /* Tell the watchdog all is well, and reap it. */
 void cg_watchdog_release(int fd, pid_t pid);
 

@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "audit.h"
 #include "fdpass.h"
@@ -72,6 +75,13 @@ __attribute__((noreturn)) static void child(const struct command *c, const char 
 	if (cg_limits_join(lim)) {
 		say("failed to join the cgroup v1 directories of the limits", "",
 		    ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
+	/* Without CAP_SYS_PTRACE, which no exec gives back, a root COMMAND cannot trace, read or
+	 * write deployguard and its helpers (/proc/PID/mem, /proc/PID/fd, pidfd_getfd, ptrace),
+	 * nor enter PID 1's namespaces: their capabilities are not a subset of its own. */
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) && errno != EINVAL) {
+		say("failed to drop CAP_SYS_PTRACE from the bounding set", "", ": COMMAND not run");
 		_exit(DG_EXIT_FAIL);
 	}
 	fd = filter_install();

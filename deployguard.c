@@ -45,6 +45,8 @@
  *             socket storage), fallbacks said at start, make vm-check.
  * 2026-12-03  Structure: the contract in bpf_prog.h, the programs in bpf_prog.bpf.c; this file
  *             keeps options, set-up, the loop and cleanup (see the Makefile's OBJS for the rest).
+ * 2026-12-03  A root COMMAND cannot walk out: leaving the cgroup kills the mover (bpf_prog.bpf.c's
+ *             escape guard), disarming is refused (filter.c), the watchdog holds the links.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -693,7 +695,7 @@ static void cleanup(struct run *r)
 		close(r->cg_fd);
 	if (r->events_fd >= 0)
 		close(r->events_fd);
-	if (r->cg_created && rmdir(r->cg_path))
+	if (r->cg_created && cg_remove(r->cg_path))
 		log_warn("failed to remove cgroup %s", r->cg_path);
 	cg_limits_release(&r->lim);
 	policy_free(&r->pol);
@@ -842,6 +844,8 @@ static int setup(struct run *r)
 		return err;
 	if (probe_has(PROBE_PIDFD_GETFD))
 		progs_own_sockets(&r->bpf, r->cg_path);
+	if (env.attach)
+		progs_note_members(&r->bpf, r->cg_path);
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
 	return 0;
 }
@@ -859,7 +863,9 @@ static int check(struct run *r)
 	if (probe_host(cg_mount(r->cg_mnt, sizeof(r->cg_mnt)) ? NULL : r->cg_mnt))
 		return 1;
 	err = filter_check();
-	probe_row("seccomp user notification", err, err ? "needs Linux 5.5 (see above)" : "works");
+	probe_row("seccomp user notification", err,
+		  err ? "needs Linux 5.5 (see above)"
+		      : "works: packet sockets and tampering with the guard are refused");
 	for (int c = 0; c < CG_NCTL; c++) {
 		bool ok = cg_limit_where(r->cg_mnt, c, detail, sizeof(detail)) == 0;
 
@@ -874,6 +880,13 @@ static int check(struct run *r)
 		return 1;
 	probe_cgroup_kill(r->cg_path);
 	err = flags(r, 53, (unsigned long)st.st_ino);
+	if (probe_has(PROBE_ESCAPE_GUARD))
+		probe_note(
+		    "escape guard", "ok",
+		    "a move out of the cgroup kills the mover (offsets from the kernel's BTF)");
+	probe_note("delegation", "unseen",
+		   "work handed to a daemon outside the cgroup (dockerd, systemd) is not watched: "
+		   "see SECURITY in deployguard(8)");
 	if (!err)
 		err = progs_build(&r->bpf, env.verbose, &failed);
 	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s", DG_NPROGS, LIBBCC_VERSION);
@@ -887,6 +900,19 @@ static int check(struct run *r)
 			      : "with BPF links, which detach when deployguard exits");
 	}
 	return probe_failures() ? 1 : 0;
+}
+
+/* Every other signal waits, blocked, for ever: a guarded process's kill(0, SIGUSR1) must not end
+ * the guard (its filter refuses SIGKILL and SIGSTOP to deployguard's group). Faults still kill. */
+static void block_the_rest(void)
+{
+	static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+	sigset_t all;
+
+	sigfillset(&all);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(&all, faults[i]);
+	sigprocmask(SIG_BLOCK, &all, NULL);
 }
 
 int main(int argc, char **argv)
@@ -916,6 +942,7 @@ int main(int argc, char **argv)
 			sigaddset(&mask, passed[i]);
 	}
 	sigprocmask(SIG_BLOCK, &mask, &old);
+	block_the_rest();
 	signal(SIGPIPE, SIG_IGN);
 	r.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (env.check) {
@@ -944,7 +971,8 @@ int main(int argc, char **argv)
 		}
 		goto cleanup;
 	}
-	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.lim, &r.watchdog);
+	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.lim, r.bpf.link_fd, (int)DG_NPROGS,
+				    &r.watchdog);
 	if (r.watchdog_fd < 0) {
 		log_warnx("failed to start the watchdog: %s", strerror(-r.watchdog_fd));
 		goto cleanup;
@@ -953,6 +981,7 @@ int main(int argc, char **argv)
 		log_warn("failed to create a socketpair");
 		goto cleanup;
 	}
+	filter_guard(getpid(), r.watchdog);
 	r.child = command_start(&env.cmd, r.cg_path, &r.lim, r.notify_sock[1], &old);
 	if (r.child < 0) {
 		log_warnx("failed to fork: %s", strerror(-r.child));

@@ -2,16 +2,21 @@
  * events.c: what the BPF programs report through the dg_events ring: a refused connect, send
  * or socket, a packet the egress backstop dropped (each a log line and a summary row, named by
  * the rule or the blocked name behind it), and each exec in the cgroup (its command line, read
- * while the process is young, so that later events name it).
+ * while the process is young, so that later events name it), and a guarded process that left
+ * the cgroup (killed).
  */
 #define _GNU_SOURCE
 #include "events.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "bpf_prog.h"
@@ -75,6 +80,76 @@ static bool repeated(const struct dg_event *ev)
 	return false;
 }
 
+/* The ticks since boot of /proc/PID/stat's starttime, 0 if it is gone. */
+static unsigned long long started(pid_t pid)
+{
+	char path[32], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	for (int field = 2; p && *p && field < 22; p++)
+		field += *p == ' ';
+	if (p)
+		sscanf(p, "%llu", &t);
+	return t;
+}
+
+/* A guarded process was moved out of the cgroup by someone the kernel could not stop there and
+ * then (a daemon outside, asked to): it is killed now, through a pidfd, if it is still the
+ * process that was moved. */
+static void kill_moved(const struct dg_tamper *t)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)t->moved, 0);
+
+	if (pidfd < 0)
+		return; /* gone already */
+	if (!t->moved_start || started((pid_t)t->moved) == t->moved_start / (1000000000ULL / hz))
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	close(pidfd);
+}
+
+/* WARN TAMPER: a guarded process left the cgroup (killed, with its mover if guarded), or the
+ * guard could not follow a new process (killed with its parent). */
+static void on_tamper(const struct events *r, const struct dg_tamper *t)
+{
+	char cmd[DG_CMD_MAX], tried[256], path[sizeof(t->path) + 1];
+	struct audit_event e = {.level = "WARN",
+				.event = "TAMPER",
+				.blocked = 1,
+				.port = -1,
+				.pid = t->pid,
+				.cmd = cmd,
+				.method = r->method,
+				.tried = tried};
+
+	memcpy(path, t->path, sizeof(t->path));
+	path[sizeof(t->path)] = '\0';
+	audit_cmdline((pid_t)t->pid, cmd, sizeof(cmd));
+	if (!cmd[0])
+		snprintf(cmd, sizeof(cmd), "[%.16s]", t->comm);
+	if (t->what == DG_T_FULL) {
+		e.reason = "TooManyProcesses";
+		snprintf(tried, sizeof(tried), "fork pid %u past the guard's %s", t->moved,
+			 "table of processes");
+	} else {
+		e.reason = "LeaveCgroup";
+		snprintf(tried, sizeof(tried), "move pid %u to cgroup %s (id %llu)", t->moved,
+			 path[0] ? path : "?", (unsigned long long)t->cgroup);
+		kill_moved(t);
+	}
+	audit_log(&e);
+	audit_count("tamper", e.reason, AUDIT_BLOCKED, cmd);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct events *r = ctx;
@@ -82,6 +157,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	char ip[INET6_ADDRSTRLEN], cmd[DG_CMD_MAX], what[INET6_ADDRSTRLEN + 8];
 	enum audit_verdict v = r->audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
 
+	if (size >= sizeof(struct dg_tamper) && ev->type == DG_EV_TAMPER) {
+		on_tamper(r, data);
+		return 0;
+	}
 	if (size < sizeof(*ev))
 		return 0;
 	audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */

@@ -3,7 +3,8 @@
  * kernel's (/lib/modules/R/build or source, or /sys/kernel/kheaders.tar.xz), or --kernel-headers,
  * or else the newest linux-headers tree under /usr/src: the programs use only stable uapi
  * structs, so any recent tree serves (this machine's 6.18 has no headers package; Debian's 6.1
- * tree compiles for it).
+ * tree compiles for it). The one exception, the escape guard's reads of task_struct and cgroup
+ * fields, takes its offsets from the running kernel's own BTF, never from a header tree.
  */
 #define _GNU_SOURCE
 #include "kheaders.h"
@@ -18,8 +19,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
 #include "audit.h"
 #include "log.h"
+#include "probe.h"
 
 static const char *kernel_arch(void)
 {
@@ -147,4 +151,76 @@ int kheaders_find(const char *given, char *tree, size_t len, char **flags, int *
 		 best_src[0] ? " with " : "", best_src);
 	snprintf(tree, len, "%s", best);
 	return add_header_flags(best, best_src, flags, nflags);
+}
+
+/* The byte offset of member name in the struct or union type id, looking into anonymous members
+ * (task_struct has many); -1 if it has none. */
+static long member_offset(const struct btf *btf, __u32 id, const char *name, int depth)
+{
+	const struct btf_type *t = btf__type_by_id(btf, btf__resolve_type(btf, id));
+	const struct btf_member *m;
+
+	if (!t || depth > 8 || (!btf_is_struct(t) && !btf_is_union(t)))
+		return -1;
+	m = btf_members(t);
+	for (int i = 0; i < btf_vlen(t); i++, m++) {
+		const char *n = btf__name_by_offset(btf, m->name_off);
+		long off = (long)btf_member_bit_offset(t, (__u32)i) / 8, in;
+
+		if (n && !strcmp(n, name))
+			return off;
+		if ((!n || !*n) && (in = member_offset(btf, m->type, name, depth + 1)) >= 0)
+			return off + in;
+	}
+	return -1;
+}
+
+/* The -D offsets (DG_OFF_*) of the fields the escape guard reads, from the running kernel's BTF
+ * (/sys/kernel/btf/vmlinux, 5.2+, enabled in Debian's, Ubuntu's and RHEL's kernels). */
+int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len)
+{
+	static const struct {
+		const char *flag, *type, *member, *inner_type, *inner;
+	} f[] = {
+	    {"TASK_TGID", "task_struct", "tgid", NULL, NULL},
+	    {"TASK_LEADER", "task_struct", "group_leader", NULL, NULL},
+	    {"TASK_START", "task_struct", "start_boottime", NULL, NULL},
+	    {"CGROUP_KN", "cgroup", "kn", NULL, NULL},
+	    {"CGROUP_ROOT", "cgroup", "root", NULL, NULL},
+	    {"CGROUP_PARENT", "cgroup", "self", "cgroup_subsys_state", "parent"},
+	    {"ROOT_HIERARCHY", "cgroup_root", "hierarchy_id", NULL, NULL},
+	    {"KN_ID", "kernfs_node", "id", NULL, NULL},
+	};
+	struct btf *btf = probe_without("btf") ? NULL : btf__load_vmlinux_btf();
+	int err = 0;
+
+	if (!btf) {
+		snprintf(why, len, "%sno BTF for this kernel (/sys/kernel/btf/vmlinux, 5.2+)",
+			 probe_without("btf") ? "(DEPLOYGUARD_WITHOUT) " : "");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !err; i++) {
+		long off = member_offset(
+		    btf, (__u32)btf__find_by_name_kind(btf, f[i].type, BTF_KIND_STRUCT),
+		    f[i].member, 0);
+		long in = f[i].inner ? member_offset(btf,
+						     (__u32)btf__find_by_name_kind(
+							 btf, f[i].inner_type, BTF_KIND_STRUCT),
+						     f[i].inner, 0)
+				     : 0;
+
+		if (off < 0 || in < 0) {
+			snprintf(why, len, "this kernel's struct %s has no %s",
+				 off < 0 ? f[i].type : f[i].inner_type,
+				 off < 0 ? f[i].member : f[i].inner);
+			err = -ENOENT;
+		} else if (*nflags == max ||
+			   asprintf(&flags[*nflags], "-DDG_OFF_%s=%ld", f[i].flag, off + in) < 0) {
+			err = -ENOMEM;
+		} else {
+			(*nflags)++;
+		}
+	}
+	btf__free(btf);
+	return err;
 }

@@ -11,4 +11,9 @@
  * headers to flags (malloc'd, the caller frees them). 0, or -errno after saying why. */
 int kheaders_find(const char *given, char *tree, size_t len, char **flags, int *nflags);
 
+/* Add the -DDG_OFF_* offsets of the kernel fields the escape guard reads, from the running
+ * kernel's BTF, to flags (at most max). 0, or -errno with the reason in why (then the guard
+ * cannot see a process leave the cgroup). */
+int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len);
+
 #endif

@@ -51,9 +51,9 @@ bool probe_has(enum probe_feature f)
 	return !(missing_features & f);
 }
 
-/* DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill takes a part's fallback as if the
+/* DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill,btf takes a part's fallback as if the
  * kernel lacked it: the tests run each fallback on a kernel that has everything. */
-static bool without(const char *name)
+bool probe_without(const char *name)
 {
 	const char *list = getenv("DEPLOYGUARD_WITHOUT"), *p = list;
 	size_t n = strlen(name);
@@ -81,7 +81,7 @@ static void fallback(enum probe_feature f, const char *name, const char *what, c
 {
 	char d[512];
 
-	snprintf(d, sizeof(d), "%s%s", without(name) ? "(DEPLOYGUARD_WITHOUT) " : "", detail);
+	snprintf(d, sizeof(d), "%s%s", probe_without(name) ? "(DEPLOYGUARD_WITHOUT) " : "", detail);
 	probe_fallback(f, what, d);
 }
 
@@ -221,7 +221,7 @@ static void probe_optional(const struct hook *h)
 
 	for (size_t i = 0; i < sizeof(fallbacks) / sizeof(fallbacks[0]); i++)
 		if (fallbacks[i].helper == h->optional &&
-		    (without(fallbacks[i].without_name) ||
+		    (probe_without(fallbacks[i].without_name) ||
 		     (load(h, h->optional, log, sizeof(log)) && refused_helper(log))))
 			fallback(fallbacks[i].feature, fallbacks[i].without_name, h->name,
 				 fallbacks[i].without);
@@ -261,7 +261,8 @@ static void probe_hooks(void)
 /* System calls that only some parts need: ENOSYS says the kernel has none. */
 static void probe_syscalls(void)
 {
-	if (without("pidfd-getfd") || (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS))
+	if (probe_without("pidfd-getfd") ||
+	    (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS))
 		fallback(PROBE_PIDFD_GETFD, "pidfd-getfd", "pidfd_getfd",
 			 "none (5.6+): with --cgroup, packets of sockets made before "
 			 "deployguard attached name no process when dropped at egress");
@@ -314,7 +315,7 @@ void probe_cgroup_kill(const char *cg)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/cgroup.kill", cg);
-	if (without("cgroup-kill") || access(path, F_OK))
+	if (probe_without("cgroup-kill") || access(path, F_OK))
 		fallback(PROBE_CGROUP_KILL, "cgroup-kill", "cgroup.kill",
 			 "none (5.14+): deployguard kills the cgroup's processes one by one, "
 			 "in passes, which a fork bomb can outrun");

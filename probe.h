@@ -14,12 +14,16 @@ void probe_note(const char *what, const char *result, const char *detail);
 int probe_failures(void);
 /* Parts of deployguard that run another way when the kernel lacks what they use. */
 enum probe_feature {
-	PROBE_SOCK_OWNER = 1 << 0,  /* socket storage in cgroup/sock_create */
-	PROBE_PIDFD_GETFD = 1 << 1, /* pidfd_getfd(2), 5.6+ */
-	PROBE_CGROUP_KILL = 1 << 2, /* cgroup.kill, 5.14+ */
+	PROBE_SOCK_OWNER = 1 << 0,   /* socket storage in cgroup/sock_create */
+	PROBE_PIDFD_GETFD = 1 << 1,  /* pidfd_getfd(2), 5.6+ */
+	PROBE_CGROUP_KILL = 1 << 2,  /* cgroup.kill, 5.14+ */
+	PROBE_ESCAPE_GUARD = 1 << 3, /* the kernel's BTF, for the escape guard's offsets */
 };
 /* A part that runs with a fallback: a table row, or one line at start. */
 void probe_fallback(enum probe_feature f, const char *what, const char *detail);
+/* Whether DEPLOYGUARD_WITHOUT (a comma-separated list) names the part: the tests take each
+ * fallback on a kernel that has everything. */
+bool probe_without(const char *name);
 /* Whether the last round of probes found what f uses. */
 bool probe_has(enum probe_feature f);
 /* The kernel's side: cgroup2 mount (NULL if none), privileges, bpf(), the map types, each hook

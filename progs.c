@@ -28,9 +28,12 @@
 #include "fdpass.h"
 #include "kheaders.h"
 #include "log.h"
+#include "probe.h"
 
 #define DG_NETS_SPARE 65536 /* address rules a reload may add; an LPM trie allocates per entry */
 #define DG_LIBBCC     "libbcc.so.0"
+#define DG_MEMBERS    65536 /* processes of the guarded subtree the guard can follow at once */
+#define DG_MAX_DEPTH  32    /* cgroup levels dg_attach walks up to find the guarded one */
 
 static int add_cflag(struct progs *r, const char *fmt, unsigned long v)
 {
@@ -52,6 +55,7 @@ static size_t count_nets(const struct policy *p, int family)
 /* The -D constants of the BPF text (and, with --dump-bpf, the text itself). */
 int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy *pol)
 {
+	char why[256];
 	int err = r->headers[0] ? 0
 				: kheaders_find(c->kernel_headers, r->headers, sizeof(r->headers),
 						r->cflags + r->ncflags, &r->ncflags);
@@ -76,6 +80,17 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", c->cgroup_id);
 	if (!err)
 		err = add_cflag(r, "-DDG_SOCK_OWNER=%lu", c->sock_owner);
+	if (!err && kheaders_offsets(r->cflags, &r->ncflags, PROGS_MAX_CFLAGS, why, sizeof(why))) {
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			 ": a process that leaves the cgroup goes unseen, and is not stopped");
+		probe_fallback(PROBE_ESCAPE_GUARD, "escape guard", why);
+	}
+	if (!err)
+		err = add_cflag(r, "-DDG_SELF=%lu", (unsigned long)getpid());
+	if (!err)
+		err = add_cflag(r, "-DDG_NMEMBERS=%lu", DG_MEMBERS);
+	if (!err)
+		err = add_cflag(r, "-DDG_MAX_DEPTH=%lu", DG_MAX_DEPTH);
 	if (err || !c->dump)
 		return err;
 	if (getenv("BCC_KERNEL_SOURCE"))
@@ -299,7 +314,35 @@ static void own_socket(int map_fd, pid_t pid, int pidfd, const char *name)
 	close(fd);
 }
 
-static void own_sockets(int map_fd, const char *cg, int depth)
+static void own_process(const struct progs *r, pid_t pid)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = pidfd < 0 ? NULL : opendir(path);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			own_socket(r->map_fd[M_SOCKS], pid, pidfd, de->d_name);
+	if (d)
+		closedir(d);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+static void note_member(const struct progs *r, pid_t pid)
+{
+	uint32_t tgid = (uint32_t)pid;
+	uint64_t start = 0; /* not known here to the nanosecond: not checked */
+
+	bpf_map_update_elem(r->map_fd[M_MEMBERS], &tgid, &start, BPF_NOEXIST);
+}
+
+/* fn(r, pid) for each process of cgroup cg and the cgroups below it. */
+static void each_process(const struct progs *r, const char *cg, int depth,
+			 void (*fn)(const struct progs *, pid_t))
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -308,19 +351,8 @@ static void own_sockets(int map_fd, const char *cg, int depth)
 	int pid;
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	for (f = fopen(path, "re"); f && fscanf(f, "%d", &pid) == 1;) {
-		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		d = pidfd < 0 ? NULL : opendir(path);
-		while (d && (de = readdir(d)))
-			if (de->d_name[0] != '.')
-				own_socket(map_fd, pid, pidfd, de->d_name);
-		if (d)
-			closedir(d);
-		if (pidfd >= 0)
-			close(pidfd);
-	}
+	for (f = fopen(path, "re"); f && fscanf(f, "%d", &pid) == 1;)
+		fn(r, pid);
 	if (f)
 		fclose(f);
 	d = depth < 32 ? opendir(cg) : NULL; /* nested cgroups run the same programs */
@@ -328,7 +360,7 @@ static void own_sockets(int map_fd, const char *cg, int depth)
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", cg, de->d_name);
-		own_sockets(map_fd, path, depth + 1);
+		each_process(r, path, depth + 1, fn);
 	}
 	if (d)
 		closedir(d);
@@ -389,7 +421,15 @@ void progs_prune_nets(struct progs *r, const struct policy *pol)
 
 void progs_own_sockets(const struct progs *r, const char *cg)
 {
-	own_sockets(r->map_fd[M_SOCKS], cg, 0);
+	each_process(r, cg, 0, own_process);
+}
+
+/* Twice: a process forked by one not yet noted, while the first pass ran, is there the second
+ * time (one forked after its parent was noted is noted by dg_fork). */
+void progs_note_members(const struct progs *r, const char *cg)
+{
+	each_process(r, cg, 0, note_member);
+	each_process(r, cg, 0, note_member);
 }
 
 bool progs_nets_fit(const struct progs *r, const struct policy *pol)

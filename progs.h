@@ -9,7 +9,7 @@
 #include "bpf_prog.h"
 #include "policy.h"
 
-#define PROGS_MAX_CFLAGS 16
+#define PROGS_MAX_CFLAGS 32
 
 /* What the programs hold, released by progs_close(). */
 struct progs {
@@ -45,6 +45,8 @@ int progs_attach(struct progs *p, int cg_fd, const char *cg_path);
 /* Note the owner of each socket the processes of cgroup cg (and below) hold now, for the
  * egress program (pidfd_getfd, 5.6+). */
 void progs_own_sockets(const struct progs *p, const char *cg);
+/* Make the processes of cgroup cg (and below) members for the escape guard: attach mode. */
+void progs_note_members(const struct progs *p, const char *cg);
 /* Address rules into the LPM tries; after a reload, prune what the new policy no longer has. */
 int progs_fill_nets(struct progs *p, const struct policy *pol);
 void progs_prune_nets(struct progs *p, const struct policy *pol);

@@ -106,3 +106,46 @@ scratch_cgroup() {
 	CG=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)/dg-scratch-$WORLD_SFX-$1
 	mkdir "$CG"
 }
+
+# Start deployguard in the background with SIGINT, SIGTERM and SIGHUP at their defaults (bats'
+# background jobs ignore SIGINT, nohup SIGHUP, and an ignored signal stays ignored); its pid goes
+# to $W/dg.pid. It gets a session of its own: a signal a test's script sends to its process group
+# reaches deployguard and the script, never bats.
+dg_bg() {
+	/usr/bin/python3 -c '
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_DFL)
+os.setsid()
+open(sys.argv[1], "w").write(str(os.getpid()))
+os.execvp(sys.argv[2], sys.argv[2:])' "$W/dg.pid" nsenter --net="/run/netns/$NS_HOST" \
+		"$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@" &
+}
+
+# Is PID dead (gone, or a zombie its new parent has not reaped yet)? Waits at most 5 s.
+gone() {
+	for _ in $(seq 50); do
+		[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_for() {
+	for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+	echo "timed out waiting for $1" >&2
+	return 1
+}
+
+# Run a command in $CG, in the host namespace.
+in_cg() {
+	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+}
+
+# Wait (bounded) for a line matching an extended regex in a file.
+wait_line() {
+	for _ in $(seq 100); do grep -qE "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
+	echo "timed out waiting for '$1' in $2:" >&2
+	cat "$2" >&2
+	return 1
+}

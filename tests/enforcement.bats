@@ -276,11 +276,16 @@ print(\"all created\")"'
 }
 
 @test "learned-address maps are bounded LRU maps" {
-	run dg --strict -b "$W/names.txt" -- sh -c 'getent ahosts pkgs.example.org >/dev/null
-		bpftool map show name dg_learn4; bpftool map show name dg_learn6
+	# bpftool runs outside the guard: a guarded script may not reach maps by id.
+	dg_bg --strict -b "$W/names.txt" -- sh -c 'getent ahosts pkgs.example.org >/dev/null
+		touch "$0/m.ready"; until [ -e "$0/m.go" ]; do sleep 0.05; done' "$W"
+	wait_for "$W/m.ready"
+	output=$(bpftool map show name dg_learn4; bpftool map show name dg_learn6
 		bpftool -j map lookup name dg_learn4 key 192 0 2 10
-		bpftool -j map lookup name dg_learn4 key 192 0 2 30'
-	[ "$status" -eq 0 ]
+		bpftool -j map lookup name dg_learn4 key 192 0 2 30)
+	touch "$W/m.go"
+	wait_pid "$(cat "$W/dg.pid")"
+	mapfile -t lines <<<"$output"
 	[ "$(grep -cE 'lru_hash +name dg_learn[46] ' <<<"$output")" -eq 2 ]
 	[ "$(grep -cE 'max_entries 65536 ' <<<"$output")" -eq 2 ]
 	# github.com's address, resolved by deployguard: blocked for the run

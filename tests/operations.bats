@@ -16,34 +16,6 @@ setup_file() {
 DAEMON='setsid nohup sleep 30 >/dev/null 2>&1 & p=$!; echo $p >"$0/l.pid"
 	until [ "$(cat /proc/$p/comm)" = sleep ]; do sleep 0.05; done'
 
-# Start deployguard in the background with SIGINT, SIGTERM and SIGHUP at their defaults (bats'
-# background jobs ignore SIGINT, nohup SIGHUP, and an ignored signal stays ignored); its pid goes
-# to $W/dg.pid.
-dg_bg() {
-	/usr/bin/python3 -c '
-import os, signal, sys
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, signal.SIG_DFL)
-open(sys.argv[1], "w").write(str(os.getpid()))
-os.execvp(sys.argv[2], sys.argv[2:])' "$W/dg.pid" nsenter --net="/run/netns/$NS_HOST" \
-		"$DG" --upstream "$UPSTREAM4" -o "$LOG" "$@" &
-}
-
-# Is PID dead (gone, or a zombie its new parent has not reaped yet)? Waits at most 5 s.
-gone() {
-	for _ in $(seq 50); do
-		[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-wait_for() {
-	for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
-	echo "timed out waiting for $1" >&2
-	return 1
-}
-
 @test "SIGKILL to deployguard: the command and its descendants are killed, nothing stays attached" {
 	dg_bg -b "$W/github.txt" --memory-max 64M --pids-max 100 -- sh -c 'sleep 60 & echo $! >"$0/k.child"; setsid sleep 61 & echo $! >"$0/k.daemon"; wait' "$W" 2>"$W/k.err"
 	wait_for "$W/k.daemon"
@@ -78,15 +50,20 @@ wait_for() {
 }
 
 @test "started under nohup, deployguard leaves SIGHUP ignored, for COMMAND too: a SIGHUP ends neither" {
-	# COMMAND inherits SIGHUP ignored; then takes it back and sends one to deployguard, which
-	# would kill it if deployguard passed it on.
-	run in_host nohup "$DG" --upstream "$UPSTREAM4" -o "$LOG" -- sh -c 'grep "^SigIgn:" /proc/$$/status
-		exec /usr/bin/python3 -c "import os, signal, time
+	# COMMAND inherits SIGHUP ignored; then takes it back. A SIGHUP to deployguard (from
+	# outside: COMMAND's own would be refused) would kill it if deployguard passed it on.
+	in_host nohup "$DG" --upstream "$UPSTREAM4" -o "$LOG" -- sh -c 'grep "^SigIgn:" /proc/$$/status
+		exec /usr/bin/python3 -c "import os, signal, sys, time
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
-os.kill(os.getppid(), signal.SIGHUP)
-time.sleep(0.5)
-print(\"alive\")"'
-	[ "$status" -eq 0 ]
+open(sys.argv[1], \"w\").write(str(os.getppid()))
+time.sleep(1.5)
+print(\"alive\")" "$0/n.dg"' "$W" >"$W/n.out" 2>&1 &
+	local nh=$!
+	wait_for "$W/n.dg"
+	sleep 0.2 # the file is written once the handler is in place: a little margin
+	kill -HUP "$(cat "$W/n.dg")"
+	wait_pid "$nh"
+	output=$(cat "$W/n.out")
 	[[ "$output" == *alive* ]]
 	ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' <<<"$output")
 	[ $((0x$ign & 1)) -eq 1 ] # SIGHUP (1) is bit 0
@@ -192,8 +169,15 @@ print(\"alive\")"'
 	[ "$(sysctl -n net.core.bpf_jit_enable)" != 0 ] || skip "the BPF JIT is off: no call is direct"
 	# One call site fed two maps (clang merges look-alike calls) is patched to the generic
 	# helper, an indirect call through a retpoline: egress per packet went 100 -> 222 ns.
-	dg -b "$W/github.txt" -- sh -c 'for id in $(bpftool prog show | sed -n "s/^\([0-9]*\): .* name dg_.*/\1/p"); do
-		echo "prog $id"; bpftool prog dump xlated id "$id"; done' >"$W/xlated"
+	# bpftool runs outside the guard: a guarded script may not reach programs by id.
+	dg_bg -b "$W/github.txt" -- sh -c 'touch "$0/x.ready"; until [ -e "$0/x.go" ]; do sleep 0.05; done' "$W"
+	wait_for "$W/x.ready"
+	for id in $(bpftool prog show | sed -n "s/^\([0-9]*\): .* name dg_.*/\1/p"); do
+		echo "prog $id"
+		bpftool prog dump xlated id "$id"
+	done >"$W/xlated"
+	touch "$W/x.go"
+	wait_pid "$(cat "$W/dg.pid")"
 	[ "$(grep -c '^prog ' "$W/xlated")" -ge 9 ]
 	grep -q 'call __htab_map_lookup_elem' "$W/xlated"
 	! grep -E 'call bpf_map_(lookup|update|delete)_elem#' "$W/xlated"
@@ -209,19 +193,6 @@ print(\"alive\")"'
 	run dg --fail-open -b "$W/bad.txt" -- touch "$W/ran"
 	[ "$status" -eq 125 ]
 	[ ! -e "$W/ran" ]
-}
-
-# Run a command in $CG, in the host namespace.
-in_cg() {
-	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
-}
-
-# Wait (bounded) for a line matching an extended regex in a file.
-wait_line() {
-	for _ in $(seq 100); do grep -qE "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
-	echo "timed out waiting for '$1' in $2:" >&2
-	cat "$2" >&2
-	return 1
 }
 
 @test "attach mode: --cgroup without a command guards processes already there and those that join, until SIGINT" {

@@ -3,6 +3,7 @@
 # /sys/fs/cgroup, as systemd mounts it), run the unit tests and the bats suites, print a verdict,
 # power off. Everything goes to the serial console.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8
+export DG_TEST_VM=1 # a disposable machine: tests/escape.bats may move into the real cgroup2 root
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

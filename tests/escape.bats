@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# Integration tests of a root COMMAND that tries to walk out of the guard (issue 17): leaving the
+# cgroup, disarming deployguard, other network namespaces; in audit and attach mode too. Same
+# world as integration.bats. Needs root.
+#
+# Safe if a protection under test is broken: moves go only into cgroups the test made (the real
+# cgroup2 root only in the test VM), group signals reach only deployguard's own session (dg_bg),
+# and kill(-1) is tried only inside a PID namespace of the test's own.
+
+bats_require_minimum_version 1.5.0
+load common
+
+setup_file() {
+	world_setup_file || return 1
+	printf 'github.com\n' >"$W/github.txt"
+}
+
+mnt() { awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts; }
+
+# The number of WARN TAMPER lines with reason $1 in $LOG.
+tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
+
+@test "leaving the cgroup as root: to a cgroup outside, a sibling it makes, a child's pid, from a fresh cgroup2 mount: the mover dies in its write, logged; its own child cgroup stays guarded" {
+	scratch_cgroup out
+	local m sib root=
+	m=$(mnt)
+	sib=$m/dg-scratch-$WORLD_SFX-sib
+	mkdir -p "$W/cg2"
+	[ -z "$DG_TEST_VM" ] || root=$m # a disposable VM: the real root too
+	run dg -b "$W/github.txt" -- sh -c '
+		out=$0 sib=$1 w=$2 m=$3 root=$4
+		try() { sh -c "$2; curl -s -m 3 http://192.0.2.10/ && echo ESCAPED-$1"; echo "$1=$?"; }
+		try out "echo \$\$ >$out/cgroup.procs"
+		mkdir "$sib"
+		try sib "echo \$\$ >$sib/cgroup.procs"
+		try child "sleep 30 & echo \$! >$w/e.child; echo \$! >$out/cgroup.procs"
+		try mount "unshare -m sh -c \"mount -t cgroup2 none $w/cg2 && echo \\\$PPID >$w/cg2/${out#"$m"/}/cgroup.procs\""
+		try nsenter "nsenter -t 1 -m -C sh -c \"echo \\\$\\\$ >$out/cgroup.procs\" 2>/dev/null || exit 1"
+		try threads "echo \$\$ 2>/dev/null >$out/cgroup.threads || exit 1"
+		[ -z "$root" ] || try root "echo \$\$ >$root/cgroup.procs"
+		own=$m$(sed -n "s/^0:://p" /proc/self/cgroup)
+		mkdir "$own/sub"
+		sh -c "echo \$\$ >$own/sub/cgroup.procs; curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo nested=\$?"
+		curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo "after=$?"
+		curl -fsS -m 3 http://192.0.2.30/pkg.txt' "$CG" "$sib" "$W" "$m" "$root"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *ESCAPED* ]]
+	[[ "$output" == *"out=137"*"sib=137"*"child=137"*"mount=137"*"nsenter=1"*"threads=1"*"nested=7"*"after=7"*"package index"* ]]
+	[ -z "$root" ] || [[ "$output" == *"root=137"* ]]
+	gone "$(cat "$W/e.child")" # the child it moved: killed by deployguard
+	for _ in $(seq 50); do # killed, and soon gone from the cgroups they were moved to
+		[ -z "$(cat "$CG/cgroup.procs" "$sib/cgroup.procs")" ] && break
+		sleep 0.1
+	done
+	[ -z "$(cat "$CG/cgroup.procs" "$sib/cgroup.procs")" ]
+	[ "$(tampers LeaveCgroup)" -eq $((${root:+1} + 4)) ]
+	log_line "^WARN TAMPER reason=LeaveCgroup blocked=true pid=[0-9]+ cmd=\"sh -c echo .{2} >$CG/cgroup.procs; curl .* tried=\"move pid [0-9]+ to cgroup /${CG#"$m"/} \(id [0-9]+\)\""
+}
+
+@test "a process outside the guard moving a guarded one out (a daemon asked to): the moved process is killed, the move logged" {
+	scratch_cgroup out
+	dg_bg -b "$W/github.txt" -- sh -c 'sleep 60 & echo $! >"$0/m.pid"; wait $!; echo "wait=$?" >"$0/m.out"' "$W"
+	wait_for "$W/m.pid"
+	sh -c 'echo $$ >"$0/m.mover"; echo "$1" >"$2/cgroup.procs"' "$W" "$(cat "$W/m.pid")" "$CG"
+	gone "$(cat "$W/m.pid")"
+	wait_pid "$(cat "$W/dg.pid")"
+	[ "$(cat "$W/m.out")" = wait=137 ]
+	log_line "^WARN TAMPER reason=LeaveCgroup blocked=true pid=$(cat "$W/m.mover") .*tried=\"move pid $(cat "$W/m.pid") to cgroup "
+}
+
+@test "disarming as root: signals to deployguard and its watchdog, SIGKILL and SIGSTOP to its group, bpftool detach, fds by id, pidfd_open, ptrace, /proc/PID/mem, modules, kexec: refused and logged, the guard holds" {
+	cat >"$W/hostile.sh" <<-'EOF'
+		trap '' USR1
+		dg=$PPID w=$1
+		echo "$(sed -n 's/^0:://p' /proc/self/cgroup)" >"$w/d.cg"
+		until [ -e "$w/d.ids" ]; do sleep 0.05; done
+		. "$w/d.ids"
+		wd=$(for p in /proc/[0-9]*; do
+			[ "$(cat "$p/comm" 2>/dev/null)" = dg-watchdog ] &&
+				grep -q "^PPid:	$dg\$" "$p/status" && echo "${p#/proc/}"; done)
+		kill -KILL "$dg"; echo "kill=$?"
+		kill -STOP "$dg"; echo "stop=$?"
+		kill -TERM "${wd:?no watchdog}"; echo "watchdog=$?"
+		kill -KILL 0; echo "group=$?"
+		kill -USR1 0; echo "usr1=$?"
+		bpftool link detach id "$LINK"; echo "linkdetach=$?"
+		bpftool cgroup detach "$CGP" connect4 id "$PROG"; echo "cgdetach=$?"
+		bpftool prog show id "$PROG" >/dev/null; echo "progshow=$?"
+		python3 "$2" "$dg"
+		getent hosts github.com; echo "dns=$?"
+		curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo "ip=$?"
+	EOF
+	dg_bg -b "$W/github.txt" -- sh "$W/hostile.sh" "$W" "$T/tools/tamper.py" >"$W/d.out" 2>&1
+	wait_for "$W/d.cg"
+	cgp=$(mnt)$(cat "$W/d.cg")
+	prog=$(bpftool cgroup show "$cgp" | awk '$2 == "cgroup_inet4_connect" {print $1}')
+	link=$(bpftool link show | awk -v p="$prog" '$2 == "cgroup" && $4 == p {sub(":", "", $1); print $1}')
+	[ -n "$prog" ] && [ -n "$link" ]
+	printf 'LINK=%s PROG=%s CGP=%s\n' "$link" "$prog" "$cgp" >"$W/d.ids"
+	wait_pid "$(cat "$W/dg.pid")"
+	cat "$W/d.out"
+	grep -zq $'kill=1\nstop=1\nwatchdog=1\ngroup=1\nusr1=0' "$W/d.out"
+	for k in linkdetach cgdetach progshow; do ! grep -q "^$k=0" "$W/d.out" || false; done
+	for k in pidfd_open ptrace process_vm_writev finit_module kexec_load; do grep -q "^$k=EPERM" "$W/d.out"; done
+	grep -q '^pidfd_send_signal=ENOSYS' "$W/d.out"
+	grep -q '^clone3=ENOSYS' "$W/d.out"
+	grep -q '^mem=EACCES' "$W/d.out"
+	grep -q '^fd=EACCES' "$W/d.out"
+	grep -zq $'dns=2\nip=7' "$W/d.out"
+	[ "$(tampers SignalGuard)" -eq 4 ]
+	[ "$(tampers ReachGuard)" -eq 3 ]
+	[ "$(tampers KernelWide)" -eq 2 ]
+	[ "$(tampers DisarmBPF)" -ge 3 ]
+	log_line "^WARN TAMPER reason=SignalGuard blocked=true pid=[0-9]+ cmd=\"sh $W/hostile.sh .* tried=\"kill\([0-9]+, KILL\)\""
+	log_line "tried=\"bpf\(BPF_LINK_GET_FD_BY_ID\)\""
+	log_line "tried=\"bpf\(BPF_PROG_GET_FD_BY_ID\)\""
+	grep -q "deployguard: summary: " "$LOG" # deployguard itself ran to the end
+}
+
+@test "kill -1 from a root script, inside a PID namespace of the test's own: refused and logged, the guard runs on" {
+	run unshare -p -f --mount-proc nsenter --net="/run/netns/$NS_HOST" "$DG" --upstream "$UPSTREAM4" -o "$LOG" -b "$W/github.txt" -- sh -c '
+		trap "" TERM
+		kill -TERM -1; echo "all=$?"
+		getent hosts github.com; echo "dns=$?"'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"all=1"*"dns=2"* ]]
+	log_line '^WARN TAMPER reason=SignalGuard blocked=true .*tried="kill\(-1, TERM\)"'
+}
+
+@test "deployguard killed from outside (as the OOM killer would): the programs stay attached until the command is dead; the blocked address never answers" {
+	dg_bg -b "$W/github.txt" -- sh -c 'echo $$ >"$0/o.pid"
+		while :; do curl -s -m 1 http://192.0.2.10/ >/dev/null && echo ESCAPED >>"$0/o.esc"; done' "$W" 2>"$W/o.err"
+	wait_for "$W/o.pid"
+	sleep 0.5
+	kill -KILL "$(cat "$W/dg.pid")"
+	wait_pid "$(cat "$W/dg.pid")" || true
+	gone "$(cat "$W/o.pid")"
+	[ ! -e "$W/o.esc" ]
+	grep -q "died without cleaning up" "$W/o.err"
+}
+
+@test "new network namespaces leak nothing: in unshare -n and ip netns exec, a blocked address is refused and DNS fails closed" {
+	run dg -b "$W/github.txt" -- sh -c '
+		unshare -n sh -c "ip link set lo up; ip addr add 192.0.2.10/32 dev lo
+			python3 -c \"import socket, time; s = socket.socket(); s.bind((\\\"192.0.2.10\\\", 80)); s.listen(); time.sleep(6)\" &
+			sleep 0.5; curl -sS -m 2 http://192.0.2.10/ 2>/dev/null; echo unshare-ip=\$?
+			getent hosts pkgs.example.org >/dev/null; echo unshare-dns=\$?"
+		ip netns exec "$0" sh -c "curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo netns-ip=\$?
+			getent hosts github.com >/dev/null; echo netns-dns=\$?
+			dig +short +time=2 +tries=1 @198.18.0.1 github.com | grep -x 192.0.2.10; echo netns-dig=\$?"
+		curl -fsS -m 3 http://192.0.2.30/pkg.txt' "$NS_INET"
+	echo "$output"
+	[[ "$output" == *"unshare-ip=7"*"unshare-dns=2"*"netns-ip=7"*"netns-dns=2"*"netns-dig=1"*"package index"* ]]
+	[ "$(grep -c '^WARN IP BLOCKED .*ip=192.0.2.10 ' "$LOG")" -eq 2 ]
+}
+
+@test "--audit: escapes are still refused and logged blocked=true; the policy is only watched" {
+	scratch_cgroup out
+	run dg --audit -b "$W/github.txt" -- sh -c '
+		sh -c "echo \$\$ >$0/cgroup.procs; echo ESCAPED"; echo "out=$?"
+		kill -KILL $PPID; echo "kill=$?"
+		getent hosts github.com >/dev/null; echo "dns=$?"' "$CG"
+	[[ "$output" == *"out=137"*"kill=1"*"dns=0"* ]]
+	[[ "$output" != *ESCAPED* ]]
+	[ "$(tampers LeaveCgroup)" -eq 1 ]
+	[ "$(tampers SignalGuard)" -eq 1 ]
+}
+
+@test "attach mode: a process of the guarded cgroup that moves itself out is killed; one in a child cgroup stays guarded" {
+	scratch_cgroup out
+	local out=$CG guarded mover
+	scratch_cgroup attach
+	guarded=$CG
+	in_cg sh -c 'until [ -e "$0/go" ]; do sleep 0.05; done
+		mkdir "$2/sub" && echo $$ >"$2/sub/cgroup.procs"
+		curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo "nested=$?" >"$0/a.nested"
+		echo $$ >"$1/cgroup.procs"; echo ESCAPED >"$0/a.esc"' "$W" "$out" "$guarded" &
+	mover=$!
+	dg_bg -b "$W/github.txt" --cgroup "$guarded"
+	wait_line "guarding $guarded until SIGINT" "$LOG"
+	touch "$W/go"
+	wait_pid "$mover" 10 || true
+	kill -INT "$(cat "$W/dg.pid")"
+	wait_pid "$(cat "$W/dg.pid")"
+	[ "$(cat "$W/a.nested")" = nested=7 ]
+	[ ! -e "$W/a.esc" ]
+	[ "$(tampers LeaveCgroup)" -eq 1 ]
+}
