@@ -202,6 +202,11 @@ void audit_log(const struct audit_event *e)
 	put_str(&l, &first, "domain", e->domain ? domain : NULL, false);
 	put_str(&l, &first, "ip", e->ip, false);
 	put_num(&l, &first, "port", e->port);
+	put_str(&l, &first, "path", e->path, true);
+	if (e->peercmd) {
+		put_num(&l, &first, "peer", e->peer);
+		put_str(&l, &first, "peercmd", e->peercmd, true);
+	}
 	put_num(&l, &first, "pid", e->pid);
 	put_str(&l, &first, "cmd", e->cmd, true);
 	put_str(&l, &first, "firewallMethod", e->method, false);

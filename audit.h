@@ -28,6 +28,9 @@ struct audit_event {
 	long port;
 	const char *method; /* "blocklist" */
 	const char *tried;  /* TAMPER: what the process tried */
+	const char *path;   /* DELEGATED: the unix socket */
+	long peer;	    /* DELEGATED: its listener, outside the cgroup */
+	const char *peercmd;
 };
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose);

@@ -483,6 +483,29 @@ int dg_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* cgroup/connect_unix (BPF_CGROUP_UNIX_CONNECT, 6.7+): a process of the cgroup connects a unix
+ * socket. Reported, so that deployguard can name a listener outside the cgroup (work handed to
+ * a daemon no hook of the cgroup sees); always allowed. */
+int dg_unix(struct bpf_sock_addr *ctx)
+{
+	struct dg_unix u = {};
+
+	u.type = DG_EV_UNIX;
+	u.pid = bpf_get_current_pid_tgid() >> 32;
+	u.cookie = bpf_get_socket_cookie(ctx);
+	bpf_get_current_comm(&u.comm, sizeof(u.comm));
+#if DG_GUARD
+	/* The path, from the kernel's struct bpf_sock_addr_kern behind ctx (a root program may
+	 * read kernel memory): a client that is gone before deployguard looks is still named. */
+	u64 uaddr = dg_kread(ctx, DG_OFF_SA_UADDR, 8);
+
+	if (uaddr)
+		bpf_probe_read_kernel(&u.path, sizeof(u.path), (char *)uaddr + 2); /* sun_path */
+#endif
+	dg_events.ringbuf_output(&u, sizeof(u), 0);
+	return 1;
+}
+
 /* LEN bytes at OFF: in place when the linear part holds them, else copied to BUF. OFF is bounded
  * (an IP header is at most 60 bytes) so that the verifier can check the packet pointer. */
 static __always_inline u8 *dg_bytes(struct __sk_buff *skb, u32 off, u8 *buf, u32 len)

@@ -69,6 +69,7 @@ enum {
 	DG_EV_EXEC = 3,	   /* a process of the cgroup called exec */
 	DG_EV_SOCKET = 4,  /* refused at socket creation */
 	DG_EV_TAMPER = 5,  /* a struct dg_tamper */
+	DG_EV_UNIX = 6,	   /* a struct dg_unix */
 };
 enum {
 	DG_R_RULE = 1,	  /* an address rule of the policy */
@@ -107,6 +108,17 @@ struct dg_tamper {
 	char path[96];
 };
 
+/* A process of the cgroup connected a unix socket (the one with this cookie): deployguard
+ * looks for its listener. */
+struct dg_unix {
+	__u32 type; /* DG_EV_UNIX */
+	__u32 pid;
+	__u64 cookie;
+	char comm[16];
+	char path[108];
+	__u32 pad;
+};
+
 /* The sizes both sides must agree on. */
 _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
@@ -114,9 +126,15 @@ _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM
 _Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
 _Static_assert(sizeof(struct dg_event) == 64, "struct dg_event");
 _Static_assert(sizeof(struct dg_tamper) == 144, "struct dg_tamper");
+_Static_assert(sizeof(struct dg_unix) == 144, "struct dg_unix");
 
 #ifndef DG_BPF
 #include <linux/bpf.h>
+
+#include "probe.h"
+
+/* BPF_CGROUP_UNIX_CONNECT (6.7), newer than the uapi headers deployguard is built with. */
+#define DG_UNIX_CONNECT ((enum bpf_attach_type)49)
 
 #define DG_MAX_HELPERS 10
 
@@ -132,6 +150,7 @@ static const struct dg_prog {
 	const char *row;
 	int helpers[DG_MAX_HELPERS];
 	int optional;
+	unsigned feature; /* a PROBE_ bit: a hook the kernel may lack, then skipped (a fallback) */
 } dg_progs[] = {
 /* clang-format off */
 #define DG_CALLS_ADDR {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
@@ -149,31 +168,34 @@ static const struct dg_prog {
 	BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
 #define DG_ADDR BPF_PROG_TYPE_CGROUP_SOCK_ADDR
 	{"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL,
-	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get},
+	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get, 0},
 	{"dg_connect4", DG_ADDR, BPF_CGROUP_INET4_CONNECT, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0},
+	 DG_CALLS_ADDR, 0, 0},
 	{"dg_connect6", DG_ADDR, BPF_CGROUP_INET6_CONNECT, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0},
+	 DG_CALLS_ADDR, 0, 0},
 	{"dg_sendmsg4", DG_ADDR, BPF_CGROUP_UDP4_SENDMSG, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0},
+	 DG_CALLS_ADDR, 0, 0},
 	{"dg_sendmsg6", DG_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0},
+	 DG_CALLS_ADDR, 0, 0},
 	{"dg_recvmsg4", DG_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL, "cgroup/recvmsg",
-	 {BPF_FUNC_sk_storage_get}, 0},
+	 {BPF_FUNC_sk_storage_get}, 0, 0},
 	{"dg_recvmsg6", DG_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL, "cgroup/recvmsg",
-	 {BPF_FUNC_sk_storage_get}, 0},
+	 {BPF_FUNC_sk_storage_get}, 0, 0},
 	{"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL, "cgroup_skb/egress",
-	 DG_CALLS_EGRESS, 0},
+	 DG_CALLS_EGRESS, 0, 0},
 	{"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec", "raw_tracepoint",
-	 DG_CALLS_EXEC, 0},
+	 DG_CALLS_EXEC, 0, 0},
 	{"dg_attach", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "cgroup_attach_task", "raw_tracepoint",
 	 {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_probe_read_kernel,
 	  BPF_FUNC_probe_read_kernel_str, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_task,
-	  BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}, 0},
+	  BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}, 0, 0},
 	{"dg_fork", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_fork", "raw_tracepoint",
-	 DG_CALLS_GUARD, 0},
+	 DG_CALLS_GUARD, 0, 0},
 	{"dg_exit", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exit", "raw_tracepoint",
-	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_delete_elem}, 0},
+	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_delete_elem}, 0, 0},
+	{"dg_unix", DG_ADDR, DG_UNIX_CONNECT, NULL, "cgroup/connect_unix",
+	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_socket_cookie, BPF_FUNC_get_current_comm,
+	  BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, PROBE_UNIX_CONNECT},
 #undef DG_ADDR
 #undef DG_CALLS_GUARD
 #undef DG_CALLS_ADDR

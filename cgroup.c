@@ -237,6 +237,8 @@ static void close_but(const int *keep, int nkeep)
 	unsigned from = 3;
 
 	for (int i = 0; i < nkeep; i++) {
+		if (keep[i] < 0)
+			continue; /* a program this kernel did not load */
 		if ((unsigned)keep[i] > from)
 			close_range(from, (unsigned)keep[i] - 1, 0);
 		if ((unsigned)keep[i] >= from)

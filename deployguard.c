@@ -829,8 +829,11 @@ static int setup(struct run *r)
 	if ((err = progs_build(&r->bpf, env.verbose, &failed)) ||
 	    (err = progs_fill_nets(&r->bpf, &r->pol)))
 		return err;
-	r->ev = (struct events){
-	    .pol = &r->pol, .proxy = r->proxy, .audit = env.audit, .method = env.px.mode->name};
+	r->ev = (struct events){.pol = &r->pol,
+				.proxy = r->proxy,
+				.audit = env.audit,
+				.method = env.px.mode->name,
+				.cg_rel = r->cg_path + strlen(r->cg_mnt)};
 	if ((err = events_open(&r->ev, r->bpf.map_fd[M_EVENTS]))) {
 		log_warnx("failed to open the BPF ring buffer: %s", strerror(-err));
 		return err;
@@ -884,9 +887,10 @@ static int check(struct run *r)
 		probe_note(
 		    "escape guard", "ok",
 		    "a move out of the cgroup kills the mover (offsets from the kernel's BTF)");
-	probe_note("delegation", "unseen",
-		   "work handed to a daemon outside the cgroup (dockerd, systemd) is not watched: "
-		   "see SECURITY in deployguard(8)");
+	if (probe_has(PROBE_UNIX_CONNECT))
+		probe_note("delegation", "ok",
+			   "a connect to a unix socket whose listener runs outside the cgroup is "
+			   "logged (WARN DELEGATED)");
 	if (!err)
 		err = progs_build(&r->bpf, env.verbose, &failed);
 	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s", DG_NPROGS, LIBBCC_VERSION);

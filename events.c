@@ -2,24 +2,31 @@
  * events.c: what the BPF programs report through the dg_events ring: a refused connect, send
  * or socket, a packet the egress backstop dropped (each a log line and a summary row, named by
  * the rule or the blocked name behind it), and each exec in the cgroup (its command line, read
- * while the process is young, so that later events name it), and a guarded process that left
- * the cgroup (killed).
+ * while the process is young, so that later events name it), a guarded process that left the
+ * cgroup (killed), and a connect to a unix socket whose listener runs outside the cgroup.
  */
 #define _GNU_SOURCE
 #include "events.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "bpf_prog.h"
+#include "hash.h"
 #include "log.h"
 
 /* The log line for a refusal the kernel reported. */
@@ -150,6 +157,174 @@ static void on_tamper(const struct events *r, const struct dg_tamper *t)
 	audit_count("tamper", e.reason, AUDIT_BLOCKED, cmd);
 }
 
+/* The unix socket with this cookie among pid's descriptors, as a descriptor of ours, or -1. */
+static int socket_of(pid_t pid, uint64_t cookie)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), found = -1;
+	char path[64], link[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = pidfd < 0 ? NULL : opendir(path);
+	while (d && found < 0 && (de = readdir(d))) {
+		uint64_t c = 0;
+		socklen_t len = sizeof(c);
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0 || strncmp(link, "socket:", 7))
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+		if (fd >= 0 && !getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &len) && c == cookie)
+			found = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
+	if (d)
+		closedir(d);
+	if (pidfd >= 0)
+		close(pidfd);
+	return found;
+}
+
+/* pid runs in the guarded cgroup or below it. */
+static bool inside(const struct events *r, pid_t pid)
+{
+	char path[64], line[PATH_MAX + 8];
+	size_t n = strlen(r->cg_rel);
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);)
+		if (!strncmp(line, "0::", 3))
+			in = !strncmp(line + 3, r->cg_rel, n) &&
+			     (line[3 + n] == '/' || line[3 + n] == '\n');
+	if (f)
+		fclose(f);
+	return in;
+}
+
+/* (pid, path) pairs already logged, by hash: once each. */
+static bool seen_before(pid_t pid, const char *path)
+{
+	static uint64_t seen[1024];
+	uint64_t h = fnv1a(path, strlen(path), fnv1a(&pid, sizeof(pid), FNV1A_INIT)) | 1;
+
+	for (size_t i = 0, at = h % 1024; i < 1024; i++, at = (at + 1) % 1024) {
+		if (seen[at] == h)
+			return true;
+		if (!seen[at]) {
+			seen[at] = h;
+			return false;
+		}
+	}
+	return false; /* full: log it again */
+}
+
+/* The process listening on unix socket path (as /proc/net/unix writes it) in the network
+ * namespace of client (or else deployguard's): its inode there, then the process holding that
+ * inode. 0 if none is found. */
+static pid_t listener_of(pid_t client, const char *path)
+{
+	char line[PATH_MAX + 128], want[64] = "";
+	unsigned long flags, inode;
+	struct dirent *p, *f;
+	pid_t found = 0;
+	DIR *procs, *fds;
+	int off = 0;
+	FILE *u;
+
+	snprintf(line, sizeof(line), "/proc/%d/net/unix", (int)client);
+	if (!(u = fopen(line, "re")))
+		u = fopen("/proc/net/unix", "re");
+
+	while (u && !want[0] && fgets(line, sizeof(line), u)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %n", &flags, &inode, &off) == 2 &&
+		    off > 0 && (flags & 0x10000 /* __SO_ACCEPTCON */) && !strcmp(line + off, path))
+			snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	}
+	if (u)
+		fclose(u);
+	procs = want[0] ? opendir("/proc") : NULL;
+	while (procs && !found && (p = readdir(procs))) {
+		char dir[64], link[64], name[300];
+
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%s/fd", p->d_name);
+		for (fds = opendir(dir); fds && !found && (f = readdir(fds));) {
+			ssize_t n;
+
+			snprintf(name, sizeof(name), "%s/%s", dir, f->d_name);
+			n = readlink(name, link, sizeof(link) - 1);
+			if (n > 0 && (link[n] = '\0', !strcmp(link, want)))
+				found = (pid_t)atoi(p->d_name);
+		}
+		if (fds)
+			closedir(fds);
+	}
+	if (procs)
+		closedir(procs);
+	return found;
+}
+
+/* The listener behind the socket with this cookie: its credentials (SO_PEERCRED: the process
+ * that called listen()) while the client's socket is open, else by path. */
+static pid_t peer_of(const struct dg_unix *u, const char *path)
+{
+	int fd = socket_of((pid_t)u->pid, u->cookie);
+	struct ucred peer = {0};
+	socklen_t len = sizeof(peer);
+
+	for (int i = 0; fd >= 0 && i < 20; i++) { /* the hook runs before the connect completes */
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) && peer.pid > 0)
+			break;
+		usleep(100);
+	}
+	if (fd >= 0)
+		close(fd);
+	return peer.pid > 0 ? peer.pid : listener_of((pid_t)u->pid, path);
+}
+
+/* WARN DELEGATED: a process of the cgroup connected a unix socket whose listener runs outside it,
+ * where no hook of the cgroup sees the work it asks for. Once per process and path. */
+static void on_unix(const struct events *r, const struct dg_unix *u)
+{
+	char path[sizeof(u->path) + 2], cmd[DG_CMD_MAX], peercmd[DG_CMD_MAX],
+	    what[sizeof(path) + 24];
+	struct audit_event e = {.level = "WARN",
+				.event = "DELEGATED",
+				.blocked = -1,
+				.port = -1,
+				.pid = u->pid,
+				.cmd = cmd,
+				.method = r->method,
+				.path = path,
+				.peercmd = peercmd};
+
+	if (u->path[0]) /* a path, or @name for an abstract one */
+		snprintf(path, sizeof(path), "%.*s", (int)sizeof(u->path), u->path);
+	else
+		snprintf(path, sizeof(path), "@%.*s", (int)sizeof(u->path) - 1, u->path + 1);
+	if (path[0] == '@' && !path[1])
+		return; /* an autobind address, or a kernel without the path: nothing to name */
+	if (seen_before((pid_t)u->pid, path) || !(e.peer = peer_of(u, path)) ||
+	    inside(r, (pid_t)e.peer))
+		return;
+	audit_cmdline((pid_t)e.peer, peercmd, sizeof(peercmd));
+	audit_cmdline((pid_t)u->pid, cmd, sizeof(cmd));
+	if (!cmd[0])
+		snprintf(cmd, sizeof(cmd), "[%.16s]", u->comm);
+	audit_log(&e);
+	snprintf(what, sizeof(what), "%s (pid %ld)", path, e.peer);
+	audit_count("delegated", what, AUDIT_ALLOWED, cmd);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct events *r = ctx;
@@ -157,6 +332,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	char ip[INET6_ADDRSTRLEN], cmd[DG_CMD_MAX], what[INET6_ADDRSTRLEN + 8];
 	enum audit_verdict v = r->audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
 
+	if (size >= sizeof(struct dg_unix) && ev->type == DG_EV_UNIX) {
+		on_unix(r, data);
+		return 0;
+	}
 	if (size >= sizeof(struct dg_tamper) && ev->type == DG_EV_TAMPER) {
 		on_tamper(r, data);
 		return 0;

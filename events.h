@@ -15,6 +15,7 @@ struct events {
 	const struct proxy *proxy; /* names the blocked name behind a learned address */
 	bool audit;
 	const char *method; /* the policy mode, for the log line */
+	const char *cg_rel; /* the guarded cgroup, as /proc/PID/cgroup names it ("/x/y") */
 };
 
 /* Read the ring map_fd into r's log lines; r's other fields must be set first. */

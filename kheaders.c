@@ -190,6 +190,7 @@ int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len)
 	    {"CGROUP_PARENT", "cgroup", "self", "cgroup_subsys_state", "parent"},
 	    {"ROOT_HIERARCHY", "cgroup_root", "hierarchy_id", NULL, NULL},
 	    {"KN_ID", "kernfs_node", "id", NULL, NULL},
+	    {"SA_UADDR", "bpf_sock_addr_kern", "uaddr", NULL, NULL},
 	};
 	struct btf *btf = probe_without("btf") ? NULL : btf__load_vmlinux_btf();
 	int err = 0;

@@ -51,8 +51,8 @@ bool probe_has(enum probe_feature f)
 	return !(missing_features & f);
 }
 
-/* DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill,btf takes a part's fallback as if the
- * kernel lacked it: the tests run each fallback on a kernel that has everything. */
+/* DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill,btf,unix-connect takes a part's fallback
+ * as if the kernel lacked it: the tests run each fallback on a kernel that has everything. */
 bool probe_without(const char *name)
 {
 	const char *list = getenv("DEPLOYGUARD_WITHOUT"), *p = list;
@@ -227,6 +227,29 @@ static void probe_optional(const struct hook *h)
 				 fallbacks[i].without);
 }
 
+/* Hooks the kernel may lack: what is lost without one. */
+static const struct {
+	unsigned feature;
+	const char *without_name, *without;
+} absent_hooks[] = {
+    {PROBE_UNIX_CONNECT, "unix-connect",
+     "none (6.7+): work handed to a daemon outside the cgroup over a unix socket (dockerd, "
+     "systemd) goes unseen"},
+};
+
+/* A hook of a program that the kernel may lack: a fallback row when it does. */
+static bool probe_hook_absent(const struct hook *h, unsigned feature)
+{
+	for (size_t i = 0; i < sizeof(absent_hooks) / sizeof(absent_hooks[0]); i++)
+		if (absent_hooks[i].feature == feature &&
+		    (probe_without(absent_hooks[i].without_name) || load(h, 0, NULL, 0))) {
+			fallback((enum probe_feature)feature, absent_hooks[i].without_name, h->name,
+				 absent_hooks[i].without);
+			return true;
+		}
+	return false;
+}
+
 static void probe_hooks(void)
 {
 	char detail[512];
@@ -237,6 +260,8 @@ static void probe_hooks(void)
 		int err;
 
 		if (!hook_of(i, &h))
+			continue;
+		if (dg_progs[i].feature && probe_hook_absent(&h, dg_progs[i].feature))
 			continue;
 		err = load(&h, 0, NULL, 0);
 		while (n < sizeof(h.helpers) / sizeof(h.helpers[0]) && h.helpers[n])

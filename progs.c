@@ -176,6 +176,10 @@ static int bpf_load(void *mod, int *prog_fd, int verbose)
 		const struct dg_prog *p = &dg_progs[i];
 		void *insns = bcc.start(mod, p->name);
 
+		prog_fd[i] = -1;
+		if (!progs_loads(i))
+			continue; /* its hook is a fallback on this kernel */
+
 		if (!insns) {
 			log_warnx("failed to find %s in the compiled BPF text", p->name);
 			return -ENOENT;
@@ -203,7 +207,7 @@ static int bpf_load(void *mod, int *prog_fd, int verbose)
  * failed. */
 static int bpf_build_child(const struct progs *r, int sock, int verbose)
 {
-	int fds[DG_NPROGS + DG_NMAPS];
+	int fds[DG_NPROGS + DG_NMAPS], n = 0;
 	void *mod;
 
 	if (bcc_open())
@@ -215,12 +219,20 @@ static int bpf_build_child(const struct progs *r, int sock, int verbose)
 	}
 	if (bpf_load(mod, fds, verbose))
 		return BUILD_LOAD;
+	for (size_t i = 0; i < DG_NPROGS; i++) /* the programs loaded, then the maps */
+		if (fds[i] >= 0)
+			fds[n++] = fds[i];
 	for (size_t i = 0; i < DG_NMAPS; i++)
-		if ((fds[DG_NPROGS + i] = bcc.table_fd(mod, dg_maps[i])) < 0) {
+		if ((fds[n++] = bcc.table_fd(mod, dg_maps[i])) < 0) {
 			log_warnx("failed to find map %s in the compiled BPF text", dg_maps[i]);
 			return BUILD_LOAD;
 		}
-	return fd_send(sock, fds, DG_NPROGS + DG_NMAPS) ? BUILD_LOAD : BUILD_OK;
+	return fd_send(sock, fds, (size_t)n) ? BUILD_LOAD : BUILD_OK;
+}
+
+bool progs_loads(size_t i)
+{
+	return !dg_progs[i].feature || probe_has((enum probe_feature)dg_progs[i].feature);
 }
 
 /* libbcc brings LLVM and clang: 60 MiB resident from the moment they are mapped, more while
@@ -228,7 +240,7 @@ static int bpf_build_child(const struct progs *r, int sock, int verbose)
  * the programs and maps; deployguard itself stays small for the whole run. */
 int progs_build(struct progs *r, int verbose, int *failed)
 {
-	int sv[2], fds[DG_NPROGS + DG_NMAPS], st = 0, err = 0;
+	int sv[2], fds[DG_NPROGS + DG_NMAPS], st = 0, err = 0, n = DG_NMAPS, at = 0;
 	pid_t pid;
 
 	*failed = BUILD_COMPILE;
@@ -242,9 +254,12 @@ int progs_build(struct progs *r, int verbose, int *failed)
 		_exit(bpf_build_child(r, sv[1], verbose));
 	}
 	close(sv[1]);
-	if (pid > 0 && fd_recv(sv[0], fds, DG_NPROGS + DG_NMAPS) == 0) {
-		memcpy(r->prog_fd, fds, sizeof(r->prog_fd));
-		memcpy(r->map_fd, fds + DG_NPROGS, sizeof(r->map_fd));
+	for (size_t i = 0; i < DG_NPROGS; i++)
+		n += progs_loads(i);
+	if (pid > 0 && fd_recv(sv[0], fds, (size_t)n) == 0) {
+		for (size_t i = 0; i < DG_NPROGS; i++)
+			r->prog_fd[i] = progs_loads(i) ? fds[at++] : -1;
+		memcpy(r->map_fd, fds + at, sizeof(r->map_fd));
 	}
 	close(sv[0]);
 	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -269,9 +284,13 @@ int progs_build(struct progs *r, int verbose, int *failed)
 int progs_attach(struct progs *r, int cg_fd, const char *cg_path)
 {
 	for (size_t i = 0; i < DG_NPROGS; i++) {
-		int fd = dg_progs[i].tp
-			     ? bpf_raw_tracepoint_open(dg_progs[i].tp, r->prog_fd[i])
-			     : bpf_link_create(r->prog_fd[i], cg_fd, dg_progs[i].attach, NULL);
+		int fd;
+
+		if (r->prog_fd[i] < 0)
+			continue; /* not loaded: its hook is a fallback */
+		fd = dg_progs[i].tp
+			 ? bpf_raw_tracepoint_open(dg_progs[i].tp, r->prog_fd[i])
+			 : bpf_link_create(r->prog_fd[i], cg_fd, dg_progs[i].attach, NULL);
 
 		if (fd < 0) {
 			log_warnx("failed to attach %s to %s: %s", dg_progs[i].name, cg_path,

@@ -38,6 +38,8 @@ void progs_init(struct progs *p);
 /* The -D flags for policy pol (its address rules size the LPM tries), after finding the kernel
  * headers if no tree was found yet. */
 int progs_flags(struct progs *p, const struct progs_cfg *c, const struct policy *pol);
+/* Whether dg_progs[i] is loaded on this kernel: not when its hook is a fallback. */
+bool progs_loads(size_t i);
 /* Compile and load in a child; *failed is the step that failed. -vvv prints verifier logs. */
 int progs_build(struct progs *p, int verbose, int *failed);
 /* Attach every program to the cgroup (BPF links: they detach when deployguard exits). */

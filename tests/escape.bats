@@ -188,3 +188,31 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	[ ! -e "$W/a.esc" ]
 	[ "$(tampers LeaveCgroup)" -eq 1 ]
 }
+
+@test "delegation is named: a connect to a unix socket whose listener runs outside the cgroup is logged once per process and socket, with the listener; one inside is not" {
+	in_host python3 "$T/tools/unixsrv.py" "$W/outside.sock" 30 & # a stand-in daemon, outside
+	local job=$! srv
+	wait_for "$W/outside.sock.ready"
+	srv=$(cat "$W/outside.sock.ready")
+	run dg -b "$W/github.txt" -- sh -c '
+		python3 "$0/tools/unixsrv.py" "$1/inside.sock" 5 &
+		until [ -e "$1/inside.sock.ready" ]; do sleep 0.05; done
+		python3 "$0/tools/unixsrv.py" --connect "$1/outside.sock" 2
+		python3 "$0/tools/unixsrv.py" --connect "$1/outside.sock" 1
+		python3 "$0/tools/unixsrv.py" --connect "$1/inside.sock" 1
+		wait' "$T" "$W"
+	kill "$srv"
+	wait_pid "$job" || true
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "done by pid $srv" <<<"$output")" -eq 3 ]
+	if in_host "$DG" --check | grep -q '^cgroup/connect_unix  *fallback'; then
+		# before 6.7 no hook sees it: --check says so, and nothing is logged
+		! grep -q 'DELEGATED' "$LOG" || false
+	else
+		[ "$(grep -cE "^WARN DELEGATED path=\"$W/outside.sock\" peer=$srv peercmd=\"[^\"]*unixsrv.py $W/outside.sock 30 \" pid=[0-9]+ cmd=\"[^\"]*unixsrv.py --connect " "$LOG")" -eq 2 ]
+		! grep -q 'inside.sock' "$LOG" || false
+		grep -qE "^ +2 allowed +delegated +$W/outside.sock \(pid $srv\)" "$LOG"
+		run in_host "$DG" --check
+		[[ "$output" == *"delegation"*"ok"*"WARN DELEGATED"* ]]
+	fi
+}
