@@ -8,9 +8,9 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 # deployguard.c: options, set-up, the loop, cleanup. The data path of a query, in order:
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
-# audit (the log); around it: cgroup, command (and filter, fdpass), kheaders, probe, log.
+# audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o build/bpf_text.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o build/bpf_text.o
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy

@@ -77,6 +77,11 @@ __attribute__((noreturn)) static void child(const struct command *c, const char 
 		    ": COMMAND not run");
 		_exit(DG_EXIT_FAIL);
 	}
+	if (c->nss && nss_apply(c->nss)) {
+		say("failed to give COMMAND its view of /etc/nsswitch.conf (a mount namespace)", "",
+		    ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
 	/* Without CAP_SYS_PTRACE, which no exec gives back, a root COMMAND cannot trace, read or
 	 * write deployguard and its helpers (/proc/PID/mem, /proc/PID/fd, pidfd_getfd, ptrace),
 	 * nor enter PID 1's namespaces: their capabilities are not a subset of its own. */

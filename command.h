@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "nss.h"
 
 #define DG_EXIT_FAIL	 125 /* env(1) and timeout(1) conventions */
 #define DG_EXIT_CANNOT	 126
@@ -17,6 +18,7 @@ struct command {
 	uid_t uid;	  /* the user's, once command_user() found them */
 	gid_t gid, groups[256];
 	int ngroups;
+	const struct nss_view *nss; /* COMMAND's view of nsswitch.conf and nscd, or NULL */
 };
 
 /* Look up c->user (a name or uid) and set HOME, USER and LOGNAME for COMMAND. */

@@ -80,6 +80,7 @@
 #include "filter.h"
 #include "kheaders.h"
 #include "log.h"
+#include "nss.h"
 #include "policy.h"
 #include "probe.h"
 #include "progs.h"
@@ -105,6 +106,7 @@ static struct env {
 	bool leftovers_set;
 	const char *kernel_headers;
 	bool fail_open;
+	bool keep_nss;			   /* --keep-nsswitch: COMMAND resolves as the host does */
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
 	struct command cmd;		   /* COMMAND and --user */
 	bool attach; /* --cgroup and no COMMAND: guard what is in the cgroup until a signal */
@@ -129,8 +131,8 @@ struct run {
 	pid_t watchdog;
 	pid_t child;
 	FILE *log;
-	bool host_stage; /* set-up got past the command line and the policy */
-			 /* --user: who COMMAND runs as */
+	struct nss_view nss; /* COMMAND's view of nsswitch.conf and nscd */
+	bool host_stage;     /* set-up got past the command line and the policy */
 };
 
 static const char usage[] =
@@ -162,6 +164,9 @@ static const char usage[] =
     "      --kernel-headers DIR  compile the BPF programs against this kernel header tree\n"
     "      --fail-open        if the guard cannot be set up, warn and run COMMAND unguarded\n"
     "                         (default: exit 125, COMMAND not run)\n"
+    "      --keep-nsswitch    let COMMAND resolve names as the host does, even where nscd or\n"
+    "                         an nsswitch source such as systemd-resolved answers them\n"
+    "                         without DNS (default: a view of its own that asks DNS)\n"
     "      --cpu-max PCT      CPU limit for the cgroup, percent of one CPU (150 = 1.5 CPUs)\n"
     "      --memory-max SIZE  memory limit, bytes or with a K, M or G suffix\n"
     "      --pids-max N       task limit\n"
@@ -368,6 +373,7 @@ static int parse_args(int argc, char **argv)
 	    {"user", required_argument, NULL, 'u'},
 	    {"kernel-headers", required_argument, NULL, 'K'},
 	    {"fail-open", no_argument, NULL, 'O'},
+	    {"keep-nsswitch", no_argument, NULL, 'W'},
 	    {"cpu-max", required_argument, NULL, 'P'},
 	    {"memory-max", required_argument, NULL, 'M'},
 	    {"pids-max", required_argument, NULL, 'N'},
@@ -416,6 +422,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'O':
 			env.fail_open = true;
+			break;
+		case 'W':
+			env.keep_nss = true;
 			break;
 		case 'A':
 			env.audit = true;
@@ -479,9 +488,10 @@ static int parse_args(int argc, char **argv)
 			  "deployguard [OPTIONS] --cgroup PATH to guard an existing cgroup");
 		return -EINVAL;
 	}
-	if (env.attach && (env.cmd.user || env.leftovers_set || env.fail_open)) {
-		log_warnx("--user, --leftovers and --fail-open need a COMMAND: with --cgroup PATH "
-			  "alone deployguard runs nothing");
+	if (env.attach && (env.cmd.user || env.leftovers_set || env.fail_open || env.keep_nss)) {
+		log_warnx(
+		    "--user, --leftovers, --fail-open and --keep-nsswitch need a COMMAND: with "
+		    "--cgroup PATH alone deployguard runs nothing");
 		return -EINVAL;
 	}
 	env.cmd.argv = argv + optind;
@@ -699,6 +709,7 @@ static void cleanup(struct run *r)
 		log_warn("failed to remove cgroup %s", r->cg_path);
 	cg_limits_release(&r->lim);
 	policy_free(&r->pol);
+	nss_close(&r->nss);
 	audit_free();
 	audit_init(NULL, env.log_format, env.verbose); /* later lines go to stderr */
 	if (r->log)
@@ -781,6 +792,29 @@ static int attach_loop(struct run *r)
 	return 0;
 }
 
+/* Host lookups that bypass DNS (nscd, systemd-resolved...): COMMAND gets a view that asks DNS,
+ * unless --keep-nsswitch. Said once at start either way. */
+static int resolution(struct run *r)
+{
+	char what[300];
+	int err = nss_detect(&r->nss);
+
+	if (err || !nss_needed(&r->nss))
+		return err;
+	nss_describe(&r->nss, what, sizeof(what));
+	if (env.keep_nss) {
+		log_warnx("%s, outside the cgroup: --keep-nsswitch: names COMMAND resolves there "
+			  "bypass the proxy (addresses are still checked)",
+			  what);
+		return 0;
+	}
+	log_info("%s: COMMAND resolves over DNS instead, in a mount namespace of its own "
+		 "(--keep-nsswitch keeps the host's)",
+		 what);
+	env.cmd.nss = &r->nss;
+	return 0;
+}
+
 /* Everything up to a guarded cgroup with the proxy listening; nothing of COMMAND runs yet. */
 static int setup(struct run *r)
 {
@@ -796,6 +830,8 @@ static int setup(struct run *r)
 		return err;
 	}
 	audit_init(r->log, env.log_format, env.verbose);
+	if (!env.attach && !env.dump_bpf && (err = resolution(r)))
+		return err;
 	if (!env.px.nup && !env.dump_bpf && (err = upstreams_from_resolv_conf()))
 		return err;
 	/* The input is good; from here on a failure is the host's, which --fail-open may pass. */
@@ -833,7 +869,8 @@ static int setup(struct run *r)
 				.proxy = r->proxy,
 				.audit = env.audit,
 				.method = env.px.mode->name,
-				.cg_rel = r->cg_path + strlen(r->cg_mnt)};
+				.cg_rel = r->cg_path + strlen(r->cg_mnt),
+				.masked = env.cmd.nss ? nss_masked(env.cmd.nss) : NULL};
 	if ((err = events_open(&r->ev, r->bpf.map_fd[M_EVENTS]))) {
 		log_warnx("failed to open the BPF ring buffer: %s", strerror(-err));
 		return err;
@@ -887,6 +924,13 @@ static int check(struct run *r)
 		probe_note(
 		    "escape guard", "ok",
 		    "a move out of the cgroup kills the mover (offsets from the kernel's BTF)");
+	if (nss_detect(&r->nss) == 0) {
+		nss_describe(&r->nss, detail, sizeof(detail));
+		if (nss_needed(&r->nss))
+			snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+				 ": COMMAND gets a view that asks DNS");
+		probe_note("name resolution", nss_needed(&r->nss) ? "redirect" : "ok", detail);
+	}
 	if (probe_has(PROBE_UNIX_CONNECT))
 		probe_note("delegation", "ok",
 			   "a connect to a unix socket whose listener runs outside the cgroup is "
@@ -995,6 +1039,7 @@ int main(int argc, char **argv)
 	r.notify_sock[1] = -1;
 	if (fd_recv(r.notify_sock[0], &r.notify_fd, 1))
 		r.notify_fd = -1; /* the child failed: it says why, exits 125 */
+	nss_close(&r.nss); /* bound by the child by now: the file need not outlive this moment */
 	if (run_loop(&r, &status) == 0)
 		audit_summary();
 cleanup:

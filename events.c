@@ -311,8 +311,8 @@ static void on_unix(const struct events *r, const struct dg_unix *u)
 		snprintf(path, sizeof(path), "%.*s", (int)sizeof(u->path), u->path);
 	else
 		snprintf(path, sizeof(path), "@%.*s", (int)sizeof(u->path) - 1, u->path + 1);
-	if (path[0] == '@' && !path[1])
-		return; /* an autobind address, or a kernel without the path: nothing to name */
+	if ((path[0] == '@' && !path[1]) || (r->masked && !strcmp(path, r->masked)))
+		return; /* an autobind address, or a socket COMMAND's view hides: nothing to name */
 	if (seen_before((pid_t)u->pid, path) || !(e.peer = peer_of(u, path)) ||
 	    inside(r, (pid_t)e.peer))
 		return;

@@ -16,6 +16,7 @@ struct events {
 	bool audit;
 	const char *method; /* the policy mode, for the log line */
 	const char *cg_rel; /* the guarded cgroup, as /proc/PID/cgroup names it ("/x/y") */
+	const char *masked; /* a socket COMMAND's view hides (nscd's), or NULL: no delegation */
 };
 
 /* Read the ring map_fd into r's log lines; r's other fields must be set first. */

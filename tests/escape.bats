@@ -216,3 +216,39 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 		[[ "$output" == *"delegation"*"ok"*"WARN DELEGATED"* ]]
 	fi
 }
+
+# Run "$@" in a mount namespace of the test's own, where a stand-in nscd (outside the cgroup)
+# answers github.com and nsswitch.conf also names systemd-resolved's source.
+with_nscd() {
+	cat >"$W/nss.sh" <<-'EOF2'
+		w=$1 t=$2
+		shift 2
+		mount -t tmpfs none /var && mkdir -p /var/run/nscd || exit 1
+		printf 'passwd: files\nhosts: files resolve [!UNAVAIL=return] dns\n' >"$w/nsswitch.conf"
+		mount --bind "$w/nsswitch.conf" /etc/nsswitch.conf || exit 1
+		python3 "$t/tools/nscd.py" /var/run/nscd/socket 30 github.com=192.0.2.10 >"$w/nscd.out" &
+		until [ -e /var/run/nscd/socket.ready ]; do sleep 0.05; done
+		"$@"
+		st=$?
+		kill "$(cat /var/run/nscd/socket.ready)"
+		exit $st
+	EOF2
+	unshare -m sh "$W/nss.sh" "$W" "$T" nsenter --net="/run/netns/$NS_HOST" "$@"
+}
+
+@test "host lookups that bypass DNS (nscd, an nsswitch source): COMMAND resolves over DNS instead and is blocked; --keep-nsswitch lets the daemon answer, unseen" {
+	run with_nscd "$DG" --check
+	[[ "$output" == *"name resolution"*"redirect"*"sends host lookups to resolve, and nscd answers them: COMMAND gets a view that asks DNS"* ]]
+	run with_nscd "$DG" --upstream "$UPSTREAM4" -o "$LOG" -b "$W/github.txt" -- sh -c '
+		getent ahosts github.com >/dev/null; echo "dns=$?"; grep "^hosts:" /etc/nsswitch.conf'
+	[[ "$output" == *"dns=2"*"hosts: files dns"* ]]
+	blocked_line github.com.
+	grep -q 'nscd answers them: COMMAND resolves over DNS instead, in a mount namespace of its own' "$LOG"
+	! grep -q DELEGATED "$LOG" || false # the view hides nscd: no connection reached it
+	LOG=$W/log.keep
+	run with_nscd "$DG" --upstream "$UPSTREAM4" -o "$LOG" --keep-nsswitch -b "$W/github.txt" -- getent ahosts github.com
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--keep-nsswitch: names COMMAND resolves there bypass the proxy"*"192.0.2.10"* ]]
+	! grep -q 'DNS BLOCKED' "$LOG" || false
+	grep -q 'nscd: github.com -> 192.0.2.10' "$W/nscd.out"
+}

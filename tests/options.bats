@@ -42,8 +42,9 @@ refused() {
 	refused "-a (allowlist) and -b (blocklist) exclude each other: choose one mode" -a x -b y -- true
 	refused "no COMMAND given: deployguard [OPTIONS] -- COMMAND [ARG...]"
 	refused "--check runs no COMMAND" --check -- true
-	refused "--user, --leftovers and --fail-open need a COMMAND" --cgroup x --user nobody
-	refused "--user, --leftovers and --fail-open need a COMMAND" --cgroup x --fail-open
+	refused "--user, --leftovers, --fail-open and --keep-nsswitch need a COMMAND" --cgroup x --user nobody
+	refused "--user, --leftovers, --fail-open and --keep-nsswitch need a COMMAND" --cgroup x --fail-open
+	refused "--user, --leftovers, --fail-open and --keep-nsswitch need a COMMAND" --cgroup x --keep-nsswitch
 	refused "Try 'deployguard --help'." --bogus -- true
 	refused "Try 'deployguard --help'." -b
 }
