@@ -106,7 +106,9 @@ static struct env {
 	bool leftovers_set;
 	const char *kernel_headers;
 	bool fail_open;
-	bool keep_nss;			   /* --keep-nsswitch: COMMAND resolves as the host does */
+	bool keep_nss;			  /* --keep-nsswitch: COMMAND resolves as the host does */
+	const char *also[PROGS_MAX_ALSO]; /* --guard-also */
+	int nalso;
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
 	struct command cmd;		   /* COMMAND and --user */
 	bool attach; /* --cgroup and no COMMAND: guard what is in the cgroup until a signal */
@@ -170,6 +172,9 @@ static const char usage[] =
     "      --cpu-max PCT      CPU limit for the cgroup, percent of one CPU (150 = 1.5 CPUs)\n"
     "      --memory-max SIZE  memory limit, bytes or with a K, M or G suffix\n"
     "      --pids-max N       task limit\n"
+    "      --guard-also CGROUP  guard this existing cgroup too while the run lasts, with the\n"
+    "                         same policy: a daemon COMMAND hands work to, such as\n"
+    "                         system.slice/docker.service (may repeat, up to 8)\n"
     "      --cgroup PATH      run COMMAND in this cgroup v2 directory (created if missing,\n"
     "                         left in place if it existed) instead of a fresh one; without\n"
     "                         COMMAND, guard the processes of this existing cgroup\n"
@@ -378,6 +383,7 @@ static int parse_args(int argc, char **argv)
 	    {"memory-max", required_argument, NULL, 'M'},
 	    {"pids-max", required_argument, NULL, 'N'},
 	    {"audit", no_argument, NULL, 'A'},
+	    {"guard-also", required_argument, NULL, 'g'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
 	    {"log-format", required_argument, NULL, 'F'},
@@ -440,6 +446,13 @@ static int parse_args(int argc, char **argv)
 		case 'N':
 			if (parse_limit(CG_PIDS, "pids-max", optarg))
 				return -EINVAL;
+			break;
+		case 'g':
+			if (env.nalso == PROGS_MAX_ALSO) {
+				log_warnx("--guard-also: at most %d cgroups", PROGS_MAX_ALSO);
+				return -EINVAL;
+			}
+			env.also[env.nalso++] = optarg;
 			break;
 		case 'C':
 			env.cgroup = optarg;
@@ -792,6 +805,46 @@ static int attach_loop(struct run *r)
 	return 0;
 }
 
+/* --guard-also: the same programs on existing cgroups, for as long as the run lasts. Not the
+ * cgroup2 root, nor any that holds deployguard itself (its own queries would come back to it). */
+static int guard_also(struct run *r)
+{
+	for (int k = 0; k < env.nalso; k++) {
+		char path[PATH_MAX];
+		struct statfs sfs;
+		int fd, err;
+
+		snprintf(path, sizeof(path), env.also[k][0] == '/' ? "%s" : "%s/%s",
+			 env.also[k][0] == '/' ? env.also[k] : r->cg_mnt, env.also[k]);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fstatfs(fd, &sfs) || sfs.f_type != CGROUP2_MAGIC) {
+			err = fd < 0 ? -errno : -ENOTDIR;
+			log_warnx(
+			    "--guard-also %s: %s is not an existing cgroup v2 directory (cgroup2 "
+			    "is mounted at %s)",
+			    env.also[k], path, r->cg_mnt);
+			if (fd >= 0)
+				close(fd);
+			return err;
+		}
+		if (cg_holds_self(r->cg_mnt, path)) {
+			close(fd);
+			log_warnx(
+			    "--guard-also %s holds deployguard itself (or is the cgroup2 root): "
+			    "its own queries would come back to it; name the daemon's cgroup",
+			    path);
+			return -EINVAL;
+		}
+		err = progs_attach_also(&r->bpf, k, fd, path);
+		close(fd); /* the links hold it */
+		if (err)
+			return err;
+		log_info("also guarding %s until the run ends: every process there is guarded too",
+			 path);
+	}
+	return 0;
+}
+
 /* Host lookups that bypass DNS (nscd, systemd-resolved...): COMMAND gets a view that asks DNS,
  * unless --keep-nsswitch. Said once at start either way. */
 static int resolution(struct run *r)
@@ -880,7 +933,7 @@ static int setup(struct run *r)
 	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], r->bpf.map_fd[M_LEARN4],
 		       r->bpf.map_fd[M_LEARN6]);
 	proxy_watch_policy(r->proxy);
-	if ((err = progs_attach(&r->bpf, r->cg_fd, r->cg_path)))
+	if ((err = progs_attach(&r->bpf, r->cg_fd, r->cg_path)) || (err = guard_also(r)))
 		return err;
 	if (probe_has(PROBE_PIDFD_GETFD))
 		progs_own_sockets(&r->bpf, r->cg_path);

@@ -302,6 +302,24 @@ int progs_attach(struct progs *r, int cg_fd, const char *cg_path)
 	return 0;
 }
 
+int progs_attach_also(struct progs *r, int k, int cg_fd, const char *cg_path)
+{
+	for (size_t i = 0; i < DG_NPROGS; i++) {
+		int fd;
+
+		if (r->prog_fd[i] < 0 || dg_progs[i].tp)
+			continue;
+		fd = bpf_link_create(r->prog_fd[i], cg_fd, dg_progs[i].attach, NULL);
+		if (fd < 0) {
+			log_warnx("failed to attach %s to %s (--guard-also): %s", dg_progs[i].name,
+				  cg_path, strerror(-fd));
+			return fd;
+		}
+		r->also_link[k][i] = fd;
+	}
+	return 0;
+}
+
 /* Sockets made before deployguard attached (attach mode) have no owner in dg_socks, and the
  * egress program cannot ask for the current task before 6.10: note the owner of every socket the
  * cgroup's processes hold now, through a copy of its fd (pidfd_getfd, 5.6+). Sockets made from
@@ -460,8 +478,11 @@ bool progs_nets_fit(const struct progs *r, const struct policy *pol)
 void progs_init(struct progs *r)
 {
 	*r = (struct progs){.ncflags = 0};
-	for (size_t i = 0; i < DG_NPROGS; i++)
+	for (size_t i = 0; i < DG_NPROGS; i++) {
 		r->prog_fd[i] = r->link_fd[i] = -1;
+		for (int k = 0; k < PROGS_MAX_ALSO; k++)
+			r->also_link[k][i] = -1;
+	}
 	for (size_t i = 0; i < DG_NMAPS; i++)
 		r->map_fd[i] = -1;
 }
@@ -470,11 +491,16 @@ void progs_init(struct progs *r)
 void progs_close(struct progs *r)
 {
 	for (size_t i = DG_NPROGS; i-- > 0;) {
+		for (int k = 0; k < PROGS_MAX_ALSO; k++)
+			if (r->also_link[k][i] >= 0)
+				close(r->also_link[k][i]);
 		if (r->link_fd[i] >= 0)
 			close(r->link_fd[i]);
 		if (r->prog_fd[i] >= 0)
 			close(r->prog_fd[i]);
 		r->link_fd[i] = r->prog_fd[i] = -1;
+		for (int k = 0; k < PROGS_MAX_ALSO; k++)
+			r->also_link[k][i] = -1;
 	}
 	for (size_t i = 0; i < DG_NMAPS; i++) {
 		if (r->map_fd[i] >= 0)

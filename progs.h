@@ -10,11 +10,14 @@
 #include "policy.h"
 
 #define PROGS_MAX_CFLAGS 32
+#define PROGS_MAX_ALSO	 8 /* --guard-also cgroups */
 
 /* What the programs hold, released by progs_close(). */
 struct progs {
 	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS], map_fd[DG_NMAPS];
-	char headers[PATH_MAX]; /* the kernel header tree in use */
+	int also_link[PROGS_MAX_ALSO]
+		     [DG_NPROGS]; /* the cgroup programs on --guard-also's cgroups */
+	char headers[PATH_MAX];	  /* the kernel header tree in use */
 	char *cflags[PROGS_MAX_CFLAGS];
 	int ncflags;
 	size_t nets_max[2]; /* IPv4 and IPv6 address rules the LPM tries hold */
@@ -44,6 +47,9 @@ bool progs_loads(size_t i);
 int progs_build(struct progs *p, int verbose, int *failed);
 /* Attach every program to the cgroup (BPF links: they detach when deployguard exits). */
 int progs_attach(struct progs *p, int cg_fd, const char *cg_path);
+/* Attach the cgroup programs (not the tracepoints) to another cgroup too, as the k-th
+ * --guard-also: multi-attach, so the programs it has keep working. */
+int progs_attach_also(struct progs *p, int k, int cg_fd, const char *cg_path);
 /* Note the owner of each socket the processes of cgroup cg (and below) hold now, for the
  * egress program (pidfd_getfd, 5.6+). */
 void progs_own_sockets(const struct progs *p, const char *cg);

@@ -252,3 +252,30 @@ with_nscd() {
 	! grep -q 'DNS BLOCKED' "$LOG" || false
 	grep -q 'nscd: github.com -> 192.0.2.10' "$W/nscd.out"
 }
+
+@test "--guard-also: a daemon in a cgroup of its own that COMMAND asks to look a name up is guarded with the same policy while the run lasts, then released" {
+	scratch_cgroup daemon
+	in_cg python3 "$T/tools/unixsrv.py" "$W/d.sock" 60 "$UPSTREAM4" & # looks names up for clients
+	local job=$! d
+	wait_for "$W/d.sock.ready"
+	d=$(cat "$W/d.sock.ready")
+	ask='python3 '$T'/tools/unixsrv.py --connect '$W'/d.sock 1 github.com'
+	run dg -b "$W/github.txt" -- $ask # unguarded, the daemon does what the deploy may not
+	[[ "$output" == *"github.com rcode 0 answers 1"* ]]
+	LOG=$W/log.also
+	run dg --guard-also "$CG" -b "$W/github.txt" -- $ask
+	[[ "$output" == *"github.com rcode 3 answers 0"* ]] # NXDOMAIN, from the proxy
+	[[ "$(blocked_line github.com.)" == *"pid=$d cmd=\""*"python3 $T/tools/unixsrv.py $W/d.sock 60 $UPSTREAM4 \""* ]]
+	grep -q "also guarding $CG until the run ends" "$LOG"
+	[ -z "$(bpftool cgroup show "$CG")" ] # released: its own programs only, none here
+	run in_host $ask
+	[[ "$output" == *"github.com rcode 0 answers 1"* ]]
+	kill "$d"
+	wait_pid "$job" || true
+	run dg --guard-also "$(mnt)" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"holds deployguard itself (or is the cgroup2 root)"* ]]
+	run dg --guard-also "$CG/none" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"is not an existing cgroup v2 directory"* ]]
+}
