@@ -406,6 +406,19 @@ static __always_inline int dg_inside(const void *c)
 	return 0;
 }
 
+/* The current process's arguments (NUL-separated; the first LEN bytes from arg_start, their
+ * length in *n): a process the guard kills is gone before deployguard could read
+ * /proc/PID/cmdline. A fixed-size read: the verifier cannot follow a clamped length. */
+static __always_inline void dg_args(char *buf, u32 len, u32 *n)
+{
+	const void *mm = (void *)dg_kread((void *)bpf_get_current_task(), DG_OFF_TASK_MM, 8);
+	u64 start = dg_kread(mm, DG_OFF_MM_ARG_START, 8), end = dg_kread(mm, DG_OFF_MM_ARG_END, 8);
+
+	*n = end > start ? (end - start < len ? (u32)(end - start) : len) : 0;
+	if (*n && bpf_probe_read_user(buf, len, (void *)start))
+		*n = 0;
+}
+
 static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void *c,
 				      const char *path)
 {
@@ -421,6 +434,7 @@ static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void
 		t.cgroup = dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8);
 	if (path)
 		bpf_probe_read_kernel_str(t.path, sizeof(t.path), path);
+	dg_args(t.cmd, sizeof(t.cmd), &t.cmd_len);
 	dg_events.ringbuf_output(&t, sizeof(t), 0);
 }
 #endif

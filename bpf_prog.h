@@ -106,6 +106,9 @@ struct dg_tamper {
 	__u64 cgroup;
 	char comm[16];
 	char path[96];
+	char cmd[128]; /* pid's arguments, NUL-separated (read in the hook: it may be killed) */
+	__u32 cmd_len; /* of them, in cmd */
+	__u32 pad;
 };
 
 /* A process of the cgroup connected a unix socket (the one with this cookie): deployguard
@@ -125,7 +128,7 @@ _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
 _Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
 _Static_assert(sizeof(struct dg_event) == 64, "struct dg_event");
-_Static_assert(sizeof(struct dg_tamper) == 144, "struct dg_tamper");
+_Static_assert(sizeof(struct dg_tamper) == 280, "struct dg_tamper");
 _Static_assert(sizeof(struct dg_unix) == 144, "struct dg_unix");
 
 #ifndef DG_BPF
@@ -164,8 +167,9 @@ static const struct dg_prog {
 #define DG_CALLS_EXEC {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
 	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
 #define DG_CALLS_GUARD {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
-	BPF_FUNC_probe_read_kernel, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_task, \
-	BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
+	BPF_FUNC_probe_read_kernel, BPF_FUNC_probe_read_user, BPF_FUNC_get_current_pid_tgid, \
+	BPF_FUNC_get_current_task, BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, \
+	BPF_FUNC_ringbuf_output}
 #define DG_ADDR BPF_PROG_TYPE_CGROUP_SOCK_ADDR
 	{"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL,
 	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get, 0},
@@ -187,8 +191,9 @@ static const struct dg_prog {
 	 DG_CALLS_EXEC, 0, 0},
 	{"dg_attach", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "cgroup_attach_task", "raw_tracepoint",
 	 {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_probe_read_kernel,
-	  BPF_FUNC_probe_read_kernel_str, BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_task,
-	  BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}, 0, 0},
+	  BPF_FUNC_probe_read_kernel_str, BPF_FUNC_probe_read_user, BPF_FUNC_get_current_pid_tgid,
+	  BPF_FUNC_get_current_task, BPF_FUNC_send_signal, BPF_FUNC_get_current_comm,
+	  BPF_FUNC_ringbuf_output}, 0, 0},
 	{"dg_fork", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_fork", "raw_tracepoint",
 	 DG_CALLS_GUARD, 0, 0},
 	{"dg_exit", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exit", "raw_tracepoint",

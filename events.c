@@ -124,6 +124,21 @@ static void kill_moved(const struct dg_tamper *t)
 	close(pidfd);
 }
 
+/* NUL-separated arguments as audit_cmdline writes a command line: spaces after each. */
+static void args_to_cmd(const char *args, size_t len, char *cmd, size_t cmdlen)
+{
+	size_t n = len;
+
+	while (n > 0 && !args[n - 1])
+		n--;
+	if (n > cmdlen - 2)
+		n = cmdlen - 2;
+	for (size_t i = 0; i < n; i++)
+		cmd[i] = args[i] ? args[i] : ' ';
+	cmd[n] = ' ';
+	cmd[n + 1] = '\0';
+}
+
 /* WARN TAMPER: a guarded process left the cgroup (killed, with its mover if guarded), or the
  * guard could not follow a new process (killed with its parent). */
 static void on_tamper(const struct events *r, const struct dg_tamper *t)
@@ -141,6 +156,9 @@ static void on_tamper(const struct events *r, const struct dg_tamper *t)
 	memcpy(path, t->path, sizeof(t->path));
 	path[sizeof(t->path)] = '\0';
 	audit_cmdline((pid_t)t->pid, cmd, sizeof(cmd));
+	if (!cmd[0] && t->cmd_len) /* killed already: the arguments the hook read */
+		args_to_cmd(t->cmd, t->cmd_len < sizeof(t->cmd) ? t->cmd_len : sizeof(t->cmd), cmd,
+			    sizeof(cmd));
 	if (!cmd[0])
 		snprintf(cmd, sizeof(cmd), "[%.16s]", t->comm);
 	if (t->what == DG_T_FULL) {

@@ -191,6 +191,9 @@ int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len)
 	    {"ROOT_HIERARCHY", "cgroup_root", "hierarchy_id", NULL, NULL},
 	    {"KN_ID", "kernfs_node", "id", NULL, NULL},
 	    {"SA_UADDR", "bpf_sock_addr_kern", "uaddr", NULL, NULL},
+	    {"TASK_MM", "task_struct", "mm", NULL, NULL},
+	    {"MM_ARG_START", "mm_struct", "arg_start", NULL, NULL},
+	    {"MM_ARG_END", "mm_struct", "arg_end", NULL, NULL},
 	};
 	struct btf *btf = probe_without("btf") ? NULL : btf__load_vmlinux_btf();
 	int err = 0;

@@ -9,7 +9,7 @@
 #include "bpf_prog.h"
 #include "policy.h"
 
-#define PROGS_MAX_CFLAGS 32
+#define PROGS_MAX_CFLAGS 40
 #define PROGS_MAX_ALSO	 8 /* --guard-also cgroups */
 
 /* What the programs hold, released by progs_close(). */

@@ -438,10 +438,12 @@ print("forked", n)'
 	dump=$(in_host "$DG" --upstream "$UPSTREAM4" -b "$W/github.txt" --dump-bpf -- true 2>/dev/null)
 	mapfile -t flags < <(sed -n 's|^// cflag: ||p' <<<"$dump")
 	src=$(sed -n 's|^// env: BCC_KERNEL_SOURCE=||p' <<<"$dump")
-	run env ${src:+BCC_KERNEL_SOURCE=$src} "$T/tools/loadtable" "$CG" "${flags[@]}"
+	absent=$(in_host "$DG" --check | awk '$2 == "fallback" {print $1}')
+	run env ${src:+BCC_KERNEL_SOURCE=$src} LOADTABLE_ABSENT="$absent" "$T/tools/loadtable" "$CG" "${flags[@]}"
 	echo "$output" | grep '^not ok' >&2 || true
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^ok .*(as dg_progs has it), got SUCCESS' <<<"$output")" -ge 12 ]
+	[ "$(grep -c '^ok .*(its hook is a fallback of --check on this kernel), got LOAD_REJECT' <<<"$output")" -eq "$(grep -cx 'cgroup/connect_unix' <<<"$absent")" ]
 	[ "$(grep -c '^ok .*got LOAD_REJECT' <<<"$output")" -eq 4 ]
 	[ "$(grep -c '^ok .*got ATTACH_REJECT' <<<"$output")" -eq 2 ]
 	rmdir "$CG"

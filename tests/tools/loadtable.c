@@ -5,12 +5,16 @@
  *
  *   loadtable CGROUP CFLAG...    (root; CFLAGs as deployguard --dump-bpf prints them)
  *
+ * A program whose hook the kernel may lack is expected to be refused when LOADTABLE_ABSENT
+ * lists its row (the fallback rows of deployguard --check).
+ *
  * Prints "ok N ..." or "not ok N ..." per row and exits 1 if any row went otherwise.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +77,20 @@ static enum outcome run(void *mod, int cg, const struct row *r, const char *tp)
 	return SUCCESS;
 }
 
+/* A --check row that is a fallback here, as LOADTABLE_ABSENT lists them (one a line). */
+static int absent(const char *row)
+{
+	const char *list = getenv("LOADTABLE_ABSENT"), *p = list;
+	size_t n = strlen(row);
+
+	while (p && (p = strstr(p, row))) {
+		if ((p == list || p[-1] == '\n') && (p[n] == '\0' || p[n] == '\n'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const names[] = {"SUCCESS", "LOAD_REJECT", "ATTACH_REJECT"};
@@ -95,6 +113,11 @@ int main(int argc, char **argv)
 		struct row r = p ? (struct row){p->name,   p->type, p->attach,
 						p->attach, SUCCESS, "as dg_progs has it"}
 				 : wrong[i - DG_NPROGS];
+
+		if (p && p->feature && absent(p->row)) {
+			r.want = LOAD_REJECT;
+			r.why = "its hook is a fallback of --check on this kernel";
+		}
 		enum outcome got = run(mod, cg, &r, p ? p->tp : NULL);
 
 		bad += got != r.want;
