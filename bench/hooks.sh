@@ -84,9 +84,19 @@ for name in sorted(b):
     runs = b[name][0] - a.get(name, [0, 0])[0]
     if runs:
         print(json.dumps({\"stats\": sys.argv[1], \"prog\": name, \"runs\": runs, \"ns_per_run\": round((b[name][1] - a.get(name, [0, 0])[1]) / runs, 1)}))"'
-stats=""
-for op in "connect 198.18.0.1 9000 $N" "udp 198.18.0.1 9000 $((N * 20))" "sendto 198.18.0.1 9000 $((N * 20))" \
-	"stream 198.18.0.1 9000 512" "blocked 192.0.2.10 80 $N"; do
-	stats+="s0=\$($snap); $B/hooks $op >/dev/null; s1=\$($snap); $diff '${op%% *}' \"\$s0\" \"\$s1\";"
+# The snapshots are taken outside the guard (a guarded process may not reach programs by id),
+# when the guarded shell asks, before and after each operation.
+mkfifo "$W/sreq" "$W/sack"
+(exec <"$W/sreq" >"$W/sack"; while read -r tag; do eval "$snap" >"$W/snap.$tag"; echo ok; done) &
+snapper=$!
+ops=("connect 198.18.0.1 9000 $N" "udp 198.18.0.1 9000 $((N * 20))" "sendto 198.18.0.1 9000 $((N * 20))"
+	"stream 198.18.0.1 9000 512" "blocked 192.0.2.10 80 $N")
+stats="exec 7>$W/sreq 8<$W/sack;"
+for i in "${!ops[@]}"; do
+	stats+="echo $i.0 >&7; read -r _ <&8; $B/hooks ${ops[$i]} >/dev/null; echo $i.1 >&7; read -r _ <&8;"
 done
 guarded "$stats"
+wait "$snapper"
+for i in "${!ops[@]}"; do
+	eval "$diff '${ops[$i]%% *}' \"\$(cat $W/snap.$i.0)\" \"\$(cat $W/snap.$i.1)\""
+done
