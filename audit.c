@@ -247,6 +247,24 @@ static ssize_t read_cmdline(pid_t pid, char *buf, size_t len)
 	return n < 0 ? 0 : n;
 }
 
+unsigned long long audit_stat(pid_t pid, int field)
+{
+	char path[32], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything: fields 3 on follow it */
+	for (int f = 2; p && f < field; f++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
 void audit_cmdline(pid_t pid, char *buf, size_t len)
 {
 	size_t slot = (size_t)pid % AUDIT_CMD_CACHE;

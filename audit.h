@@ -44,6 +44,8 @@ void audit_flush(void);
  * line, or a MESSAGE object when the log is JSON. */
 void audit_message(const char *level, const char *msg);
 
+/* Field N of /proc/PID/stat as proc(5) numbers them (5: pgrp, 22: starttime), 0 if pid is gone. */
+unsigned long long audit_stat(pid_t pid, int field);
 /* Command line of pid, arguments separated by spaces, into buf; "" if it is gone. */
 void audit_cmdline(pid_t pid, char *buf, size_t len);
 /* The same, from the cache when pid is there: no /proc read per DNS query. The cache is

@@ -87,28 +87,6 @@ static bool repeated(const struct dg_event *ev)
 	return false;
 }
 
-/* The ticks since boot of /proc/PID/stat's starttime, 0 if it is gone. */
-static unsigned long long started(pid_t pid)
-{
-	char path[32], buf[1024], *p;
-	unsigned long long t = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold anything */
-	for (int field = 2; p && *p && field < 22; p++)
-		field += *p == ' ';
-	if (p)
-		sscanf(p, "%llu", &t);
-	return t;
-}
-
 /* A guarded process was moved out of the cgroup by someone the kernel could not stop there and
  * then (a daemon outside, asked to): it is killed now, through a pidfd, if it is still the
  * process that was moved. */
@@ -119,7 +97,8 @@ static void kill_moved(const struct dg_tamper *t)
 
 	if (pidfd < 0)
 		return; /* gone already */
-	if (!t->moved_start || started((pid_t)t->moved) == t->moved_start / (1000000000ULL / hz))
+	if (!t->moved_start ||
+	    audit_stat((pid_t)t->moved, 22) == t->moved_start / (1000000000ULL / hz))
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 	close(pidfd);
 }

@@ -340,25 +340,6 @@ static const struct rule *rule_of(const struct seccomp_data *d)
 	return NULL;
 }
 
-/* The caller's process group, from /proc/PID/stat (0 if it is gone). */
-static pid_t pgrp_of(pid_t pid)
-{
-	char path[32], buf[1024], *p;
-	int fd, pgrp = 0;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	p = strrchr(buf, ')'); /* after the command name: state, ppid, pgrp */
-	if (!p || sscanf(p + 1, " %*c %*d %d", &pgrp) != 1)
-		return 0;
-	return pgrp;
-}
-
 /* What a tampering call tried, for the log line. */
 static const char *tamper_reason(const struct rule *r)
 {
@@ -469,7 +450,7 @@ void filter_on_notify(int notify_fd, bool audit, const char *method)
 	r = rule_of(&req.n.data);
 	go_on = !r || (r->kind == K_SOCKETCALL && req.n.data.args[0] != 1 /* SYS_SOCKET */) ||
 		(r->kind == K_KILL && (int)req.n.data.args[0] == 0 &&
-		 pgrp_of((pid_t)req.n.pid) != guard.pgrp);
+		 (pid_t)audit_stat((pid_t)req.n.pid, 5) != guard.pgrp);
 	if (!go_on) {
 		log_call(&req.n, r, audit, method);
 		go_on = audit && (r->kind == K_PACKET || r->kind == K_SOCKETCALL);

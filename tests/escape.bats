@@ -84,6 +84,7 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 		kill -TERM "${wd:?no watchdog}"; echo "watchdog=$?"
 		kill -KILL 0; echo "group=$?"
 		kill -USR1 0; echo "usr1=$?"
+		setsid -w sh -c 'kill -KILL 0; echo alive'; echo "owngroup=$?"
 		bpftool link detach id "$LINK"; echo "linkdetach=$?"
 		bpftool cgroup detach "$CGP" connect4 id "$PROG"; echo "cgdetach=$?"
 		bpftool prog show id "$PROG" >/dev/null; echo "progshow=$?"
@@ -100,7 +101,7 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	printf 'LINK=%s PROG=%s CGP=%s\n' "$link" "$prog" "$cgp" >"$W/d.ids"
 	wait_pid "$(cat "$W/dg.pid")"
 	cat "$W/d.out"
-	grep -zq $'kill=1\nstop=1\nwatchdog=1\ngroup=1\nusr1=0' "$W/d.out"
+	grep -zq $'kill=1\nstop=1\nwatchdog=1\ngroup=1\nusr1=0\nowngroup=137' "$W/d.out"
 	for k in linkdetach cgdetach progshow; do ! grep -q "^$k=0" "$W/d.out" || false; done
 	for k in pidfd_open ptrace process_vm_writev finit_module kexec_load; do grep -q "^$k=EPERM" "$W/d.out"; done
 	grep -q '^pidfd_send_signal=ENOSYS' "$W/d.out"
