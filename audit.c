@@ -364,13 +364,30 @@ static const char *verdict_name(enum audit_verdict v)
 	return v == AUDIT_BLOCKED ? "blocked" : v == AUDIT_WOULD_BLOCK ? "would-block" : "allowed";
 }
 
+/* The summary's columns: the widest kind and destination (a longer one only pushes its own row). */
+#define AUDIT_DEST_MAX 60
+static int kind_w = 4, dest_w = 11;
+
+static int dest_len(const struct row *r)
+{
+	return (int)strlen(r->what) + !strcmp(r->kind, "dns");
+}
+
+static void summary_widths(void)
+{
+	for (size_t i = 0; i < au.nrows; i++) {
+		int k = (int)strlen(au.rows[i].kind), d = dest_len(&au.rows[i]);
+
+		kind_w = k > kind_w ? k : kind_w;
+		dest_w = d > dest_w && d <= AUDIT_DEST_MAX ? d : dest_w;
+	}
+}
+
 static void summary_row_text(FILE *f, const struct row *r)
 {
-	fprintf(f, "  %7lu %-11s %-7s ", r->count, verdict_name(r->verdict), r->kind);
-	if (!strcmp(r->kind, "dns"))
-		fprintf(f, "%s.", r->what);
-	else
-		fputs(r->what, f);
+	fprintf(f, "  %7lu %-11s %-*s %s%s%*s", r->count, verdict_name(r->verdict), kind_w, r->kind,
+		r->what, strcmp(r->kind, "dns") ? "" : ".",
+		dest_len(r) < dest_w ? dest_w - dest_len(r) : 0, "");
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? ", " : "  by ", f);
 		fput_quoted(f, r->cmds[i]);
@@ -417,9 +434,10 @@ void audit_summary(void)
 			"deployguard: summary: %lu lookups and connections, %zu destinations, "
 			"%lu blocked or would be\n",
 			queries, au.nrows, blocked);
+		summary_widths();
 		if (au.nrows)
-			fprintf(f, "  %7s %-11s %-7s %s\n", "COUNT", "VERDICT", "KIND",
-				"DESTINATION  COMMANDS");
+			fprintf(f, "  %7s %-11s %-*s %-*s  %s\n", "COUNT", "VERDICT", kind_w,
+				"KIND", dest_w, "DESTINATION", "COMMANDS");
 	}
 	for (size_t i = 0; i < au.nrows; i++)
 		(au.fmt == AUDIT_JSON ? summary_row_json : summary_row_text)(f, &au.rows[i]);

@@ -226,8 +226,11 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 @test "the summary lists every name looked up, its count, verdict and commands" {
 	run dg -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; getent hosts pkgs.example.org; true'
 	[ "$status" -eq 0 ]
-	grep -qE '^ +2 blocked +dns +github.com.  by "getent hosts github.com "' "$LOG"
+	grep -qE '^ +2 blocked +dns +github.com. +by "getent hosts github.com "' "$LOG"
 	grep -qE '^ +[12] allowed +dns +pkgs.example.org.  by "getent hosts pkgs.example.org "' "$LOG"
+	# the columns line up whatever the widths: each row's "by" under the header's COMMANDS
+	col=$(grep -m1 ' COUNT VERDICT' "$LOG" | awk '{print index($0, "COMMANDS")}')
+	[ "$(grep -E '^ +[0-9]+ (blocked|allowed) ' "$LOG" | awk '{print index($0, " by ") + 1}' | sort -u)" = "$col" ]
 }
 
 @test "a named cgroup is used, and left in place when it existed" {
