@@ -446,6 +446,15 @@ void audit_summary(void)
 	fflush(f);
 }
 
+unsigned long audit_blocked(void)
+{
+	unsigned long n = au.other; /* rows past the summary's table were not kept: count them in */
+
+	for (size_t i = 0; i < au.nrows; i++)
+		n += au.rows[i].verdict != AUDIT_ALLOWED;
+	return n;
+}
+
 void audit_free(void)
 {
 	for (size_t i = 0; i < au.nrows; i++) {

@@ -55,6 +55,8 @@ void audit_cmdline_cached(pid_t pid, char *buf, size_t len);
 /* Count a looked-up name (or, with kind "connect", an address) for the summary. */
 void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd);
 void audit_summary(void);
+/* Destinations (rows of the summary) that were blocked, or would have been. */
+unsigned long audit_blocked(void);
 void audit_free(void);
 
 #endif

@@ -107,6 +107,7 @@ static struct env {
 	const char *kernel_headers;
 	bool fail_open;
 	bool keep_nss;			  /* --keep-nsswitch: COMMAND resolves as the host does */
+	bool fail_on_block;		  /* --fail-on-block */
 	const char *also[PROGS_MAX_ALSO]; /* --guard-also */
 	int nalso;
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
@@ -157,6 +158,8 @@ static const char usage[] =
     "      --ttl-grace SEC    a learned address stays allowed this long past its answer's TTL\n"
     "                         (default 30); open connections to it live on\n"
     "      --audit            log what would be blocked, block nothing\n"
+    "      --fail-on-block    exit 123 when anything was blocked (or, with --audit, would\n"
+    "                         have been) though COMMAND exited 0\n"
     "      --user USER        run COMMAND as USER (name or uid), with that user's groups;\n"
     "                         deployguard keeps its privileges, COMMAND gets none\n"
     "      --leftovers ACT    processes still in the cgroup when COMMAND exits: leave\n"
@@ -191,7 +194,7 @@ static const char usage[] =
     "Exit status: COMMAND's own; 128+N if it was killed by signal N; 125 if deployguard\n"
     "failed (a bad option or policy file, an unknown --user, no cgroup2, no kernel headers,\n"
     "a BPF compile, load or attach failure: COMMAND did not run); 126 if COMMAND could not\n"
-    "be executed; 127 if not found.\n"
+    "be executed; 127 if not found; 123 with --fail-on-block.\n"
     "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
     "\n"
     "Examples:\n"
@@ -383,6 +386,7 @@ static int parse_args(int argc, char **argv)
 	    {"memory-max", required_argument, NULL, 'M'},
 	    {"pids-max", required_argument, NULL, 'N'},
 	    {"audit", no_argument, NULL, 'A'},
+	    {"fail-on-block", no_argument, NULL, 'X'},
 	    {"guard-also", required_argument, NULL, 'g'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -434,6 +438,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'A':
 			env.audit = true;
+			break;
+		case 'X':
+			env.fail_on_block = true;
 			break;
 		case 'P':
 			if (parse_limit(CG_CPU, "cpu-max", optarg))
@@ -845,6 +852,20 @@ static int guard_also(struct run *r)
 	return 0;
 }
 
+/* The end of a run: the summary, and with --fail-on-block a status of its own when COMMAND
+ * succeeded but something was blocked, said on the last line. */
+static int finish(int status)
+{
+	unsigned long n;
+
+	audit_summary();
+	if (!env.fail_on_block || status != 0 || !(n = audit_blocked()))
+		return status;
+	log_warnx("--fail-on-block: %lu destination%s %s: exit %d", n, n == 1 ? "" : "s",
+		  env.audit ? "would have been blocked" : "blocked", DG_EXIT_BLOCKED);
+	return DG_EXIT_BLOCKED;
+}
+
 /* Host lookups that bypass DNS (nscd, systemd-resolved...): COMMAND gets a view that asks DNS,
  * unless --keep-nsswitch. Said once at start either way. */
 static int resolution(struct run *r)
@@ -1066,10 +1087,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (env.attach) {
-		if (attach_loop(&r) == 0) {
-			audit_summary();
-			status = 0;
-		}
+		if (attach_loop(&r) == 0)
+			status = finish(0);
 		goto cleanup;
 	}
 	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.lim, r.bpf.link_fd, (int)DG_NPROGS,
@@ -1094,7 +1113,7 @@ int main(int argc, char **argv)
 		r.notify_fd = -1; /* the child failed: it says why, exits 125 */
 	nss_close(&r.nss); /* bound by the child by now: the file need not outlive this moment */
 	if (run_loop(&r, &status) == 0)
-		audit_summary();
+		status = finish(status);
 cleanup:
 	cleanup(&r);
 	return env.dump_bpf && !err ? 0 : status;

@@ -223,6 +223,21 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 	[ ! -e "$W/ran" ]
 }
 
+@test "--fail-on-block: exit 123 when something was blocked though the command succeeded, or would have been in audit mode; the command's own failure stands" {
+	run dg -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; true'
+	[ "$status" -eq 0 ] # without the option, the command's status
+	run dg --fail-on-block -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; true'
+	[ "$status" -eq 123 ]
+	[[ "${lines[-1]}" == "deployguard: --fail-on-block: 1 destination blocked: exit 123" ]]
+	run dg --fail-on-block --audit -b "$W/blocklist.txt" -- getent hosts github.com
+	[ "$status" -eq 123 ]
+	[[ "${lines[-1]}" == *"1 destination would have been blocked: exit 123" ]]
+	run dg --fail-on-block -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; exit 5'
+	[ "$status" -eq 5 ]
+	run dg --fail-on-block -b "$W/blocklist.txt" -- getent hosts pkgs.example.org
+	[ "$status" -eq 0 ]
+}
+
 @test "the summary lists every name looked up, its count, verdict and commands" {
 	run dg -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; getent hosts pkgs.example.org; true'
 	[ "$status" -eq 0 ]

@@ -61,7 +61,8 @@ refused() {
 	printf 'github.com\n' >"$d/bl.txt"
 	chmod a+rx "$d" && chmod a+r "$d/bl.txt"
 	run --separate-stderr dgu -b "$d/bl.txt" --strict --block-action drop \
-		--ttl-grace 5 --audit --leftovers kill --cpu-max 150 --memory-max 2G --pids-max 64 \
+		--ttl-grace 5 --audit --fail-on-block --keep-nsswitch --leftovers kill --cpu-max 150 \
+		--memory-max 2G --pids-max 64 --guard-also system.slice \
 		--upstream 192.0.2.53#5353 --upstream '2001:db8::53#53' --log-format json -vv -- true
 	[ "$status" -eq 125 ]
 	[[ "$stderr" == *"privileges"*"deployguard needs CAP_SYS_ADMIN, or CAP_BPF and CAP_NET_ADMIN"* ]]
