@@ -349,7 +349,7 @@ int dg_exec(struct bpf_raw_tracepoint_args *ctx)
  * to user space. Raw tracepoints with bpf_send_signal (5.3+) and probe reads (5.5+). The kernel
  * structs are read at the offsets the running kernel's BTF gives (DG_OFF_*, from deployguard):
  * the header tree compiled against may be another kernel's. Without them (DG_GUARD 0) these
- * programs do nothing, and deployguard says so.
+ * programs do nothing, and deployguard says so. Their return value is unused.
  */
 #ifdef DG_OFF_TASK_TGID
 #define DG_GUARD 1
