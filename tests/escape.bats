@@ -97,7 +97,8 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	cgp=$(mnt)$(cat "$W/d.cg")
 	prog=$(bpftool cgroup show "$cgp" | awk '$2 == "cgroup_inet4_connect" {print $1}')
 	link=$(bpftool link show | awk -v p="$prog" '$2 == "cgroup" && $4 == p {sub(":", "", $1); print $1}')
-	[ -n "$prog" ] && [ -n "$link" ]
+	[ -n "$prog" ]
+	[ -n "$link" ]
 	printf 'LINK=%s PROG=%s CGP=%s\n' "$link" "$prog" "$cgp" >"$W/d.ids"
 	wait_pid "$(cat "$W/dg.pid")"
 	cat "$W/d.out"

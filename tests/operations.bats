@@ -331,14 +331,16 @@ empty_tree() {
 	fi
 	dg_bg -b "$W/github.txt" --memory-max 64M --pids-max 50 --cgroup "$svc"
 	wait_line "guarding $svc until SIGINT" "$LOG"
-	[ "$(cat "$svc/memory.max")" = 67108864 ] && [ "$(cat "$svc/pids.max")" = 50 ]
+	[ "$(cat "$svc/memory.max")" = 67108864 ]
+	[ "$(cat "$svc/pids.max")" = 50 ]
 	grep -qw memory "$CG/app.slice/cgroup.subtree_control" # enabled in every parent
 	grep -qw pids "$CG/cgroup.subtree_control"
 	kill -INT "$(cat "$W/dg.pid")"
 	st=0
 	wait_pid "$(cat "$W/dg.pid")" || st=$?
 	[ "$st" -eq 0 ]
-	[ "$(cat "$svc/memory.max")" = max ] && [ "$(cat "$svc/pids.max")" = max ] # put back
+	[ "$(cat "$svc/memory.max")" = max ]
+	[ "$(cat "$svc/pids.max")" = max ] # put back
 	# A parent that holds a process cannot share its controllers with its children (v2's
 	# no-internal-process rule): named, and nothing is guarded.
 	mkdir "$CG/busy/child"

@@ -51,11 +51,13 @@ refused() {
 
 @test "options: --help and --version answer on stdout and exit 0; a good command line gets past the parser" {
 	run --separate-stderr dgu --help
-	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
 	[[ "$output" == "Usage: deployguard [OPTIONS] -- COMMAND [ARG...]"* ]]
 	[[ "$output" == *"Examples:"*"deployguard -b blocklist.txt -- ./deploy.sh --env prod"* ]]
 	run --separate-stderr dgu -V
-	[ "$status" -eq 0 ] && [[ "$output" =~ ^deployguard\ [0-9.]+\ \(libbcc\ [0-9.]+\)$ ]]
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^deployguard\ [0-9.]+\ \(libbcc\ [0-9.]+\)$ ]]
 	# Every option at once, all valid: refused only later, for want of privileges.
 	d=$(mktemp -d /tmp/dg-options.XXXXXX) # readable by nobody, unlike bats' own directory
 	printf 'github.com\n' >"$d/bl.txt"
