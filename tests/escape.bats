@@ -246,7 +246,8 @@ with_nscd() {
 	[[ "$output" == *"dns=2"*"hosts: files dns"* ]]
 	blocked_line github.com.
 	grep -q 'nscd answers them: COMMAND resolves over DNS instead, in a mount namespace of its own' "$LOG"
-	! grep -q DELEGATED "$LOG" || false # the view hides nscd: no connection reached it
+	# the view hides nscd: no connection reached it
+	! grep -q DELEGATED "$LOG" || false
 	LOG=$W/log.keep
 	run with_nscd "$DG" --upstream "$UPSTREAM4" -o "$LOG" --keep-nsswitch -b "$W/github.txt" -- getent ahosts github.com
 	[ "$status" -eq 0 ]
