@@ -1025,15 +1025,17 @@ static int check(struct run *r)
 }
 
 /* Every other signal waits, blocked, for ever: a guarded process's kill(0, SIGUSR1) must not end
- * the guard (its filter refuses SIGKILL and SIGSTOP to deployguard's group). Faults still kill. */
+ * the guard (its filter refuses SIGKILL and SIGSTOP to deployguard's group). Faults still kill,
+ * and ^Z still stops deployguard with COMMAND, so that the shell gets the terminal back. */
 static void block_the_rest(void)
 {
-	static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+	static const int unblocked[] = {SIGSEGV, SIGBUS, SIGFPE,  SIGILL,  SIGTRAP,
+					SIGABRT, SIGSYS, SIGTSTP, SIGTTIN, SIGTTOU};
 	sigset_t all;
 
 	sigfillset(&all);
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		sigdelset(&all, faults[i]);
+	for (size_t i = 0; i < sizeof(unblocked) / sizeof(unblocked[0]); i++)
+		sigdelset(&all, unblocked[i]);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 }
 
