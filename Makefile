@@ -10,7 +10,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o build/bpf_text.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o build/bpf_text.o
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy
@@ -44,7 +44,7 @@ tests/test_policy: tests/test_policy.c policy.c policy.h hash.h
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
 
-PROXY_SRC := proxy.c dns.c policy.c audit.c log.c
+PROXY_SRC := proxy.c dns.c policy.c depends.c audit.c proc.c log.c
 tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_proxy.c $(PROXY_SRC) -lcmocka -lbpf
 
@@ -109,7 +109,8 @@ tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio
+	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
+	graphviz
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

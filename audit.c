@@ -17,24 +17,15 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "proc.h"
 
-#define AUDIT_MAX_NAMES 65536 /* summary rows; later names are counted as "other" */
-#define AUDIT_MAX_CMDS	3     /* distinct commands kept per row */
-#define AUDIT_CMD_SHOWN 80    /* characters of each command the summary keeps */
-
-struct row {
-	char *kind, *what;
-	unsigned long count;
-	enum audit_verdict verdict;
-	char *cmds[AUDIT_MAX_CMDS];
-	unsigned long more_cmds;
-};
+#define AUDIT_CMD_SHOWN 80 /* characters of each command the summary keeps */
 
 static struct {
 	FILE *out;
 	enum audit_format fmt;
 	int verbose;
-	struct row *rows;
+	struct audit_row *rows;
 	size_t nrows, cap;
 	uint32_t index[2 * AUDIT_MAX_NAMES]; /* open addressing: row + 1, 0 empty */
 	unsigned long other;
@@ -88,28 +79,53 @@ static void put_s(struct line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string. */
-static void put_quoted(struct line *l, const char *s)
+/* The length of the UTF-8 sequence at p (2 to 4 bytes, no overlong form, no surrogate), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	size_t n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 ? 2 : 0;
+
+	if (*p >= 0xf5)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((n == 3 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] >= 0xa0))) ||
+	    (n == 4 && ((*p == 0xf0 && p[1] < 0x90) || (*p == 0xf4 && p[1] >= 0x90))))
+		return 0;
+	return n;
+}
+
+/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string (valid UTF-8 as it is,
+ * any other byte as \u00HH). */
+static void put_quoted_as(struct line *l, const char *s, bool json)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t seq;
 
 	put(l, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char esc[6] = {'\\', (char)*p};
 
-		if (*p == '"' || *p == '\\') {
+		if (json && *p >= 0x80 && (seq = utf8_seq(p))) {
+			put(l, (const char *)p, seq);
+			p += seq - 1;
+		} else if (*p == '"' || *p == '\\') {
 			put(l, esc, 2);
 		} else if (*p < 0x20 || *p >= 0x7f) {
-			memcpy(esc + 1, au.fmt == AUDIT_JSON ? "u00" : "x",
-			       au.fmt == AUDIT_JSON ? 3 : 1);
-			esc[au.fmt == AUDIT_JSON ? 4 : 2] = hex[*p >> 4];
-			esc[au.fmt == AUDIT_JSON ? 5 : 3] = hex[*p & 15];
-			put(l, esc, au.fmt == AUDIT_JSON ? 6 : 4);
+			memcpy(esc + 1, json ? "u00" : "x", json ? 3 : 1);
+			esc[json ? 4 : 2] = hex[*p >> 4];
+			esc[json ? 5 : 3] = hex[*p & 15];
+			put(l, esc, json ? 6 : 4);
 		} else {
 			put(l, (const char *)p, 1);
 		}
 	}
 	put(l, "\"", 1);
+}
+
+static void put_quoted(struct line *l, const char *s)
+{
+	put_quoted_as(l, s, au.fmt == AUDIT_JSON);
 }
 
 static void fput_quoted(FILE *f, const char *s)
@@ -118,6 +134,19 @@ static void fput_quoted(FILE *f, const char *s)
 
 	l.len = 0;
 	put_quoted(&l, s);
+	fwrite(l.buf, 1, l.len, f);
+}
+
+void audit_json_string(FILE *f, const char *s)
+{
+	struct line l;
+
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	l.len = 0;
+	put_quoted_as(&l, s, true);
 	fwrite(l.buf, 1, l.len, f);
 }
 
@@ -212,6 +241,9 @@ void audit_log(const struct audit_event *e)
 	put_str(&l, &first, "firewallMethod", e->method, false);
 	put_str(&l, &first, "qtype", e->qtype, false);
 	put_str(&l, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
+	put_str(&l, &first, "ruleComment", e->comment, true);
+	put_str(&l, &first, "via", e->via, false);
+	put_str(&l, &first, "class", e->class_, false);
 	put_str(&l, &first, "tried", e->tried, true);
 	if (l.len == sizeof(l.buf))
 		l.len--; /* cut: room for the newline */
@@ -224,101 +256,28 @@ void audit_flush(void)
 	fflush(au.out ? au.out : stderr);
 }
 
-/* Command lines seen at exec time, so a process that is gone by the time it is reported (a
- * connect refused at once, a query sent without waiting) is still named. Direct-mapped by pid. */
-#define AUDIT_CMD_CACHE 1024
-static struct {
-	pid_t pid;
-	char cmd[256];
-} cmd_cache[AUDIT_CMD_CACHE];
-
-static ssize_t read_cmdline(pid_t pid, char *buf, size_t len)
-{
-	char path[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	return n < 0 ? 0 : n;
-}
-
-unsigned long long audit_stat(pid_t pid, int field)
-{
-	char path[32], buf[1024], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold anything: fields 3 on follow it */
-	for (int f = 2; p && f < field; f++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
-void audit_cmdline(pid_t pid, char *buf, size_t len)
-{
-	size_t slot = (size_t)pid % AUDIT_CMD_CACHE;
-	ssize_t n;
-
-	buf[0] = '\0';
-	if (pid <= 0 || len < 2)
-		return;
-	n = read_cmdline(pid, buf, len);
-	if (n == 0) { /* exited (a zombie has no command line): the cache may know */
-		if (cmd_cache[slot].pid == pid)
-			snprintf(buf, len, "%s", cmd_cache[slot].cmd);
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++)
-		if (buf[i] == '\0')
-			buf[i] = ' ';
-	buf[n] = '\0';
-	cmd_cache[slot].pid = pid;
-	snprintf(cmd_cache[slot].cmd, sizeof(cmd_cache[slot].cmd), "%s", buf);
-}
-
-void audit_cmdline_cached(pid_t pid, char *buf, size_t len)
-{
-	size_t slot = (size_t)pid % AUDIT_CMD_CACHE;
-
-	if (pid > 0 && len >= 2 && cmd_cache[slot].pid == pid)
-		snprintf(buf, len, "%s", cmd_cache[slot].cmd);
-	else
-		audit_cmdline(pid, buf, len);
-}
-
 static uint32_t row_hash(const char *kind, const char *what)
 {
 	return fnv1a(what, strlen(what), fnv1a(kind, strlen(kind) + 1, FNV1A_INIT)); /* with NUL */
 }
 
-/* The row for (kind, what), added if new; NULL once AUDIT_MAX_NAMES rows exist. */
-static struct row *find_row(const char *kind, const char *what)
+/* The row for (kind, what), added if new (and create); NULL once AUDIT_MAX_NAMES rows exist. */
+static struct audit_row *find_row(const char *kind, const char *what, bool create)
 {
 	const size_t mask = 2 * AUDIT_MAX_NAMES - 1;
 	size_t i = row_hash(kind, what) & mask;
-	struct row *r;
+	struct audit_row *r;
 
 	for (; au.index[i]; i = (i + 1) & mask) {
 		r = &au.rows[au.index[i] - 1];
 		if (!strcmp(r->what, what) && !strcmp(r->kind, kind))
 			return r;
 	}
-	if (au.nrows >= AUDIT_MAX_NAMES)
+	if (!create || au.nrows >= AUDIT_MAX_NAMES)
 		return NULL;
 	if (au.nrows == au.cap) {
 		size_t ncap = au.cap ? au.cap * 2 : 64;
-		struct row *n = realloc(au.rows, ncap * sizeof(*n));
+		struct audit_row *n = realloc(au.rows, ncap * sizeof(*n));
 
 		if (!n)
 			return NULL;
@@ -326,7 +285,7 @@ static struct row *find_row(const char *kind, const char *what)
 		au.cap = ncap;
 	}
 	r = &au.rows[au.nrows];
-	*r = (struct row){.kind = strdup(kind), .what = strdup(what)};
+	*r = (struct audit_row){.kind = strdup(kind), .what = strdup(what)};
 	if (!r->kind || !r->what) {
 		free(r->kind);
 		free(r->what);
@@ -336,18 +295,43 @@ static struct row *find_row(const char *kind, const char *what)
 	return r;
 }
 
-void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd)
+static void keep(char **field, const char *val)
 {
-	struct row *r = find_row(kind, what);
+	if (val && !*field)
+		*field = strdup(val);
+}
+
+static bool mentioned(int rec, const struct audit_hit *h)
+{
+	return (h->seen_as[0] && proc_mentions(rec, h->seen_as[0])) ||
+	       (h->seen_as[1] && proc_mentions(rec, h->seen_as[1]));
+}
+
+/* The process of this hit among the row's askers: whether its lineage shows the destination. */
+static bool asker_direct(struct audit_row *r, const struct audit_hit *h)
+{
+	int rec = proc_of((pid_t)h->pid);
 	size_t i;
 
-	if (!r) {
-		au.other++;
-		return;
+	if (rec < 0)
+		return false;
+	for (i = 0; i < r->naskers; i++)
+		if (r->askers[i].rec == rec)
+			return r->askers[i].direct;
+	if (i == AUDIT_MAX_ASKERS) { /* not kept: judged anyway, for its log line */
+		r->more_askers++;
+		return mentioned(rec, h);
 	}
-	r->count++;
-	if (v > r->verdict)
-		r->verdict = v; /* a name blocked once shows as blocked */
+	r->askers[i].rec = rec;
+	r->askers[i].direct = mentioned(rec, h);
+	r->naskers++;
+	return r->askers[i].direct;
+}
+
+static void count_cmd(struct audit_row *r, const char *cmd)
+{
+	size_t i;
+
 	if (!cmd || !*cmd)
 		return;
 	for (i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++)
@@ -359,35 +343,127 @@ void audit_count(const char *kind, const char *what, enum audit_verdict v, const
 		r->cmds[i] = strndup(cmd, AUDIT_CMD_SHOWN);
 }
 
-static const char *verdict_name(enum audit_verdict v)
+static bool has_class(const char *kind)
+{
+	return !strcmp(kind, "dns") || !strcmp(kind, "connect");
+}
+
+/* The row's reason, rule and comment: the first hit's, until one blocks; then that one's. */
+static void reasons(struct audit_row *r, const struct audit_hit *h)
+{
+	if (h->verdict != AUDIT_ALLOWED && !r->blocked_reason) {
+		free(r->reason), free(r->rule), free(r->comment), free(r->via);
+		r->reason = r->rule = r->comment = r->via = NULL;
+		r->blocked_reason = true;
+	}
+	keep(&r->reason, h->reason);
+	keep(&r->rule, h->rule);
+	keep(&r->comment, h->comment);
+	keep(&r->via, h->via);
+	keep(&r->proto, h->proto);
+	r->transient |= h->via != NULL;
+}
+
+const char *audit_hit(const struct audit_hit *h)
+{
+	struct audit_row *r = find_row(h->kind, h->what, true);
+	uint64_t now = proc_wall_ms();
+	bool direct;
+
+	if (!r) {
+		au.other++;
+		return NULL;
+	}
+	if (!r->count++)
+		r->first_ms = now;
+	r->last_ms = now;
+	reasons(r, h);
+	if (h->verdict > r->verdict)
+		r->verdict = h->verdict; /* a name blocked once shows as blocked */
+	count_cmd(r, h->cmd);
+	if (!has_class(h->kind))
+		return NULL;
+	direct = h->pid > 0 && asker_direct(r, h);
+	r->direct |= direct;
+	return h->via ? "transient" : direct ? "direct" : "hidden";
+}
+
+void audit_resolved(const char *name, bool v6, const uint8_t *addr)
+{
+	struct audit_row *r = find_row("dns", name, false);
+
+	if (!r || r->naddrs == AUDIT_MAX_ADDRS)
+		return;
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (r->addrs[i].v6 == v6 && !memcmp(r->addrs[i].a, addr, v6 ? 16 : 4))
+			return;
+	r->addrs[r->naddrs].v6 = v6;
+	memcpy(r->addrs[r->naddrs++].a, addr, v6 ? 16 : 4);
+}
+
+const char *audit_class(const struct audit_row *r)
+{
+	if (!has_class(r->kind))
+		return NULL;
+	return r->transient ? "transient" : r->direct ? "direct" : "hidden";
+}
+
+const char *audit_verdict_name(enum audit_verdict v)
 {
 	return v == AUDIT_BLOCKED ? "blocked" : v == AUDIT_WOULD_BLOCK ? "would-block" : "allowed";
 }
 
-/* The summary's columns: the widest kind and destination (a longer one only pushes its own row). */
-#define AUDIT_DEST_MAX 60
-static int kind_w = 4, dest_w = 11;
+const struct audit_row *audit_rows(size_t *n, unsigned long *other)
+{
+	*n = au.nrows;
+	*other = au.other;
+	return au.rows;
+}
 
-static int dest_len(const struct row *r)
+/* The summary's columns: the widest kind, destination and reason (a longer one than the cap
+ * only pushes its own row). */
+#define AUDIT_DEST_MAX 60
+#define AUDIT_WHY_MAX  40
+static int kind_w = 4, dest_w = 11, why_w = 3;
+
+static int dest_len(const struct audit_row *r)
 {
 	return (int)strlen(r->what) + !strcmp(r->kind, "dns");
+}
+
+/* Why a row was blocked (or allowed) in a word or two: "via DEP" or the rule's comment. */
+static void row_why(const struct audit_row *r, char *buf, size_t len)
+{
+	if (r->via)
+		snprintf(buf, len, "via %s", r->via);
+	else
+		snprintf(buf, len, "%s",
+			 r->comment && r->verdict != AUDIT_ALLOWED ? r->comment : "-");
 }
 
 static void summary_widths(void)
 {
 	for (size_t i = 0; i < au.nrows; i++) {
-		int k = (int)strlen(au.rows[i].kind), d = dest_len(&au.rows[i]);
+		char why[300];
+		int k = (int)strlen(au.rows[i].kind), d = dest_len(&au.rows[i]), w;
 
+		row_why(&au.rows[i], why, sizeof(why));
+		w = (int)strlen(why);
 		kind_w = k > kind_w ? k : kind_w;
 		dest_w = d > dest_w && d <= AUDIT_DEST_MAX ? d : dest_w;
+		why_w = w > why_w && w <= AUDIT_WHY_MAX ? w : why_w;
 	}
 }
 
-static void summary_row_text(FILE *f, const struct row *r)
+static void summary_row_text(FILE *f, const struct audit_row *r)
 {
-	fprintf(f, "  %7lu %-11s %-*s %s%s%*s", r->count, verdict_name(r->verdict), kind_w, r->kind,
-		r->what, strcmp(r->kind, "dns") ? "" : ".",
-		dest_len(r) < dest_w ? dest_w - dest_len(r) : 0, "");
+	const char *cls = audit_class(r);
+	char why[300];
+
+	row_why(r, why, sizeof(why));
+	fprintf(f, "  %7lu %-11s %-9s %-*s %s%s%*s  %-*s", r->count, audit_verdict_name(r->verdict),
+		cls ? cls : "-", kind_w, r->kind, r->what, strcmp(r->kind, "dns") ? "" : ".",
+		dest_len(r) < dest_w ? dest_w - dest_len(r) : 0, "", why_w, why);
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? ", " : "  by ", f);
 		fput_quoted(f, r->cmds[i]);
@@ -397,7 +473,16 @@ static void summary_row_text(FILE *f, const struct row *r)
 	fputc('\n', f);
 }
 
-static void summary_row_json(FILE *f, const struct row *r)
+/* ,"key":"value" when value is set. */
+static void fput_field(FILE *f, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	fprintf(f, ",\"%s\":", key);
+	fput_quoted(f, value);
+}
+
+static void summary_row_json(FILE *f, const struct audit_row *r)
 {
 	fprintf(f, "{\"level\":\"INFO\",\"event\":\"SUMMARY\",\"kind\":\"%s\",\"%s\":", r->kind,
 		!strcmp(r->kind, "dns")	      ? "domain"
@@ -411,8 +496,12 @@ static void summary_row_json(FILE *f, const struct row *r)
 	} else {
 		fput_quoted(f, r->what);
 	}
-	fprintf(f, ",\"count\":%lu,\"verdict\":\"%s\",\"cmds\":[", r->count,
-		verdict_name(r->verdict));
+	fprintf(f, ",\"count\":%lu,\"verdict\":\"%s\"", r->count, audit_verdict_name(r->verdict));
+	fput_field(f, "class", audit_class(r));
+	fput_field(f, "rule", r->rule);
+	fput_field(f, "ruleComment", r->comment);
+	fput_field(f, "via", r->via);
+	fputs(",\"cmds\":[", f);
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? "," : "", f);
 		fput_quoted(f, r->cmds[i]);
@@ -436,8 +525,9 @@ void audit_summary(void)
 			queries, au.nrows, blocked);
 		summary_widths();
 		if (au.nrows)
-			fprintf(f, "  %7s %-11s %-*s %-*s  %s\n", "COUNT", "VERDICT", kind_w,
-				"KIND", dest_w, "DESTINATION", "COMMANDS");
+			fprintf(f, "  %7s %-11s %-9s %-*s %-*s  %-*s  %s\n", "COUNT", "VERDICT",
+				"CLASS", kind_w, "KIND", dest_w, "DESTINATION", why_w, "WHY",
+				"COMMANDS");
 	}
 	for (size_t i = 0; i < au.nrows; i++)
 		(au.fmt == AUDIT_JSON ? summary_row_json : summary_row_text)(f, &au.rows[i]);
@@ -458,13 +548,16 @@ unsigned long audit_blocked(void)
 void audit_free(void)
 {
 	for (size_t i = 0; i < au.nrows; i++) {
-		free(au.rows[i].kind);
-		free(au.rows[i].what);
+		struct audit_row *r = &au.rows[i];
+
+		free(r->kind), free(r->what);
+		free(r->reason), free(r->rule), free(r->comment), free(r->via), free(r->proto);
 		for (size_t j = 0; j < AUDIT_MAX_CMDS; j++)
-			free(au.rows[i].cmds[j]);
+			free(r->cmds[j]);
 	}
 	free(au.rows);
 	au.rows = NULL;
 	au.nrows = au.cap = 0;
+	au.other = 0;
 	memset(au.index, 0, sizeof(au.index));
 }

@@ -4,10 +4,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
-#define DG_CMD_MAX 512
+#include "proc.h"
 
 enum audit_format { AUDIT_TEXT, AUDIT_JSON };
 enum audit_verdict { AUDIT_ALLOWED, AUDIT_BLOCKED, AUDIT_WOULD_BLOCK };
@@ -26,10 +27,13 @@ struct audit_event {
 	const char *cmd;
 	const char *ip;
 	long port;
-	const char *method; /* "blocklist" */
-	const char *tried;  /* TAMPER: what the process tried */
-	const char *path;   /* DELEGATED: the unix socket */
-	long peer;	    /* DELEGATED: its listener, outside the cgroup */
+	const char *method;  /* "blocklist" */
+	const char *tried;   /* TAMPER: what the process tried */
+	const char *class_;  /* direct, hidden, transient */
+	const char *via;     /* TransientDependency: the blocked name the destination needs */
+	const char *comment; /* ruleComment: the rule's own */
+	const char *path;    /* DELEGATED: the unix socket */
+	long peer;	     /* DELEGATED: its listener, outside the cgroup */
 	const char *peercmd;
 };
 
@@ -44,16 +48,60 @@ void audit_flush(void);
  * line, or a MESSAGE object when the log is JSON. */
 void audit_message(const char *level, const char *msg);
 
-/* Field N of /proc/PID/stat as proc(5) numbers them (5: pgrp, 22: starttime), 0 if pid is gone. */
-unsigned long long audit_stat(pid_t pid, int field);
-/* Command line of pid, arguments separated by spaces, into buf; "" if it is gone. */
-void audit_cmdline(pid_t pid, char *buf, size_t len);
-/* The same, from the cache when pid is there: no /proc read per DNS query. The cache is
- * refreshed at every exec in the cgroup (audit_cmdline from the exec event), so it only goes
- * stale when a pid is reused without an exec. */
-void audit_cmdline_cached(pid_t pid, char *buf, size_t len);
-/* Count a looked-up name (or, with kind "connect", an address) for the summary. */
-void audit_count(const char *kind, const char *what, enum audit_verdict v, const char *cmd);
+#define AUDIT_MAX_NAMES	 65536 /* rows; later destinations are counted as "other" */
+#define AUDIT_MAX_CMDS	 3     /* distinct commands the summary shows per row */
+#define AUDIT_MAX_ADDRS	 16    /* addresses kept per name */
+#define AUDIT_MAX_ASKERS 8     /* processes kept per row */
+
+/* A hit on a destination: a query, a refused connect, a socket, a tampering, a delegation. */
+struct audit_hit {
+	const char *kind;	/* "dns", "connect", "socket", "tamper", "delegated" */
+	const char *what;	/* the name, "ADDR:PORT", ... */
+	const char *seen_as[2]; /* texts that make it direct when a command line holds one: the
+				 * name or the address, and the name asked for (a CNAME's source) */
+	enum audit_verdict verdict;
+	long pid; /* -1: unknown */
+	const char *cmd;
+	const char *reason, *rule, *comment, *via; /* via: the blocked dependency (transient) */
+	const char *proto;			   /* "tcp", "udp": a connect's */
+};
+
+/* One row of the summary and the report: a destination and everything said about it. */
+struct audit_row {
+	char *kind, *what;
+	unsigned long count;
+	enum audit_verdict verdict;
+	char *cmds[AUDIT_MAX_CMDS];
+	unsigned long more_cmds;
+	char *reason, *rule, *comment, *via; /* of the first hit that blocked it, else the first */
+	char *proto;
+	bool direct, transient, blocked_reason;
+	uint64_t first_ms, last_ms;
+	struct {
+		bool v6;
+		uint8_t a[16];
+	} addrs[AUDIT_MAX_ADDRS];
+	size_t naddrs;
+	struct {
+		int rec; /* proc_at() */
+		bool direct;
+	} askers[AUDIT_MAX_ASKERS];
+	size_t naskers;
+	unsigned long more_askers;
+};
+
+/* Count a hit for the summary and the report; the class of this process's hit ("direct",
+ * "hidden", "transient"; NULL for kinds that have none), for its log line. */
+const char *audit_hit(const struct audit_hit *h);
+/* An address (4 or 16 bytes) the name of a dns row resolved to. */
+void audit_resolved(const char *name, bool v6, const uint8_t *addr);
+/* "direct", "hidden", "transient", or NULL for a kind without classes. */
+const char *audit_class(const struct audit_row *r);
+const char *audit_verdict_name(enum audit_verdict v);
+/* The rows, in order of first hit, and how many hits found no room. */
+const struct audit_row *audit_rows(size_t *n, unsigned long *other);
+/* s as a JSON string, escaped as the log escapes it; null for NULL. */
+void audit_json_string(FILE *f, const char *s);
 void audit_summary(void);
 /* Destinations (rows of the summary) that were blocked, or would have been. */
 unsigned long audit_blocked(void);

@@ -328,18 +328,6 @@ int dg_sock(struct bpf_sock *sk)
 	return 1;
 }
 
-/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,
- * so it can read the command line while the process is young. Return value unused. */
-int dg_exec(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct dg_why why = {};
-	struct dg_ip6 none = {};
-
-	if (bpf_get_current_cgroup_id() == DG_CGROUP_ID)
-		dg_report(DG_EV_EXEC, &why, 0, 0, 0, &none);
-	return 0;
-}
-
 /*
  * Leaving the guarded cgroup. Every process forked inside the guarded subtree, or moved into it,
  * is a member of dg_members until it exits (keyed by tgid, with its start time against pid
@@ -439,6 +427,26 @@ static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void
 }
 #endif
 
+/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,
+ * so it can read the command line while the process is young. Return value unused. */
+int dg_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct dg_event ev = {};
+
+	if (bpf_get_current_cgroup_id() != DG_CGROUP_ID)
+		return 0;
+	ev.type = DG_EV_EXEC;
+	ev.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+#if DG_GUARD /* the parent, for the report's lineage of a process gone before it is read */
+	ev.ppid =
+	    (u32)dg_kread((void *)dg_kread((void *)bpf_get_current_task(), DG_OFF_TASK_PARENT, 8),
+			  DG_OFF_TASK_TGID, 4);
+#endif
+	dg_events.ringbuf_output(&ev, sizeof(ev), 0);
+	return 0;
+}
+
 /* raw_tracepoint/cgroup_attach_task, after a move: (dst cgroup, its path, task, threadgroup). */
 int dg_attach(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -484,15 +492,22 @@ int dg_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* raw_tracepoint/sched_process_exit: (task). A process ends when its leader does. */
+/* raw_tracepoint/sched_process_exit: (task). A process ends when its leader does; exit_code
+ * is set by then (do_exit). */
 int dg_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 #if DG_GUARD
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tgid = id >> 32;
+	struct dg_event ev = {};
 
-	if ((u32)id == tgid && dg_members.lookup(&tgid))
-		dg_members.delete(&tgid);
+	if ((u32)id != tgid || !dg_members.lookup(&tgid))
+		return 0;
+	dg_members.delete(&tgid);
+	ev.type = DG_EV_EXIT; /* for the report: how each process of the run ended */
+	ev.pid = tgid;
+	ev.status = (u32)dg_kread((void *)bpf_get_current_task(), DG_OFF_TASK_EXIT_CODE, 4);
+	dg_events.ringbuf_output(&ev, sizeof(ev), 0);
 #endif
 	return 0;
 }

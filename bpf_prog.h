@@ -70,6 +70,7 @@ enum {
 	DG_EV_SOCKET = 4,  /* refused at socket creation */
 	DG_EV_TAMPER = 5,  /* a struct dg_tamper */
 	DG_EV_UNIX = 6,	   /* a struct dg_unix */
+	DG_EV_EXIT = 7,	   /* a guarded process ended (escape guard only) */
 };
 enum {
 	DG_R_RULE = 1,	  /* an address rule of the policy */
@@ -91,6 +92,8 @@ struct dg_event {
 	__u32 proto;
 	__u32 addr[4];
 	char comm[16];
+	__u32 ppid;   /* DG_EV_EXEC: the parent's tgid (escape guard only, else 0) */
+	__u32 status; /* DG_EV_EXIT: the wait(2) status, task_struct.exit_code */
 };
 
 /* A guarded process left the guarded cgroup (DG_T_LEAVE: moved pid moved to cgroup, whose path
@@ -127,7 +130,7 @@ _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
 _Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
-_Static_assert(sizeof(struct dg_event) == 64, "struct dg_event");
+_Static_assert(sizeof(struct dg_event) == 72, "struct dg_event");
 _Static_assert(sizeof(struct dg_tamper) == 280, "struct dg_tamper");
 _Static_assert(sizeof(struct dg_unix) == 144, "struct dg_unix");
 
@@ -165,7 +168,8 @@ static const struct dg_prog {
 	BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, \
 	BPF_FUNC_ringbuf_output}
 #define DG_CALLS_EXEC {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
-	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output}
+	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output, BPF_FUNC_get_current_task, \
+	BPF_FUNC_probe_read_kernel}
 #define DG_CALLS_GUARD {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
 	BPF_FUNC_probe_read_kernel, BPF_FUNC_probe_read_user, BPF_FUNC_get_current_pid_tgid, \
 	BPF_FUNC_get_current_task, BPF_FUNC_send_signal, BPF_FUNC_get_current_comm, \
@@ -197,7 +201,8 @@ static const struct dg_prog {
 	{"dg_fork", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_fork", "raw_tracepoint",
 	 DG_CALLS_GUARD, 0, 0},
 	{"dg_exit", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exit", "raw_tracepoint",
-	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_delete_elem}, 0, 0},
+	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_map_lookup_elem, BPF_FUNC_map_delete_elem,
+	  BPF_FUNC_get_current_task, BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, 0},
 	{"dg_unix", DG_ADDR, DG_UNIX_CONNECT, NULL, "cgroup/connect_unix",
 	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_socket_cookie, BPF_FUNC_get_current_comm,
 	  BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, PROBE_UNIX_CONNECT},

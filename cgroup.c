@@ -24,6 +24,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "proc.h"
 
 int cg_mount(char *out, size_t len)
 {
@@ -81,7 +82,7 @@ size_t cg_report(const char *path, const char *what)
 	int pid;
 
 	while (f && fscanf(f, "%d", &pid) == 1) {
-		audit_cmdline(pid, cmd, sizeof(cmd));
+		proc_cmdline(pid, cmd, sizeof(cmd));
 		log_warnx("%s: pid %d cmd \"%.200s\"", what, pid, cmd);
 		n++;
 	}

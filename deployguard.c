@@ -75,6 +75,7 @@
 #include "bpf_prog.h"
 #include "cgroup.h"
 #include "command.h"
+#include "depends.h"
 #include "events.h"
 #include "fdpass.h"
 #include "filter.h"
@@ -83,8 +84,10 @@
 #include "nss.h"
 #include "policy.h"
 #include "probe.h"
+#include "proc.h"
 #include "progs.h"
 #include "proxy.h"
+#include "report.h"
 
 #define DG_VERSION    "0.1.0"
 #define CGROUP2_MAGIC 0x63677270
@@ -106,8 +109,13 @@ static struct env {
 	bool leftovers_set;
 	const char *kernel_headers;
 	bool fail_open;
-	bool keep_nss;			  /* --keep-nsswitch: COMMAND resolves as the host does */
-	bool fail_on_block;		  /* --fail-on-block */
+	bool keep_nss;		    /* --keep-nsswitch: COMMAND resolves as the host does */
+	bool fail_on_block;	    /* --fail-on-block */
+	const char *report, *graph; /* --report, --graph */
+	const char *service;	    /* --service-name */
+	const char *depends[64];    /* --depends */
+	int ndepends;
+	bool merge;			  /* --merge-reports: the operands are reports */
 	const char *also[PROGS_MAX_ALSO]; /* --guard-also */
 	int nalso;
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
@@ -119,6 +127,7 @@ static struct env {
 /* What a run holds, released in reverse order by cleanup(). */
 struct run {
 	struct policy pol;
+	struct depends deps;
 	struct proxy *proxy;
 	struct progs bpf;
 	int cg_fd;
@@ -136,12 +145,15 @@ struct run {
 	FILE *log;
 	struct nss_view nss; /* COMMAND's view of nsswitch.conf and nscd */
 	bool host_stage;     /* set-up got past the command line and the policy */
+	bool finished;	     /* the run came to its end: finish() was called */
+	uint64_t start_ms;
 };
 
 static const char usage[] =
     "Usage: deployguard [OPTIONS] -- COMMAND [ARG...]\n"
     "       deployguard [OPTIONS] --cgroup PATH\n"
     "       deployguard --check\n"
+    "       deployguard --merge-reports FILE...\n"
     "Run COMMAND in a cgroup of its own where the names and addresses on the blocklists\n"
     "cannot be reached, and log every attempt with the process that made it. With --cgroup\n"
     "and no COMMAND, guard that existing cgroup until SIGINT or SIGTERM (SIGHUP reloads\n"
@@ -160,6 +172,16 @@ static const char usage[] =
     "      --audit            log what would be blocked, block nothing\n"
     "      --fail-on-block    exit 123 when anything was blocked (or, with --audit, would\n"
     "                         have been) though COMMAND exited 0\n"
+    "      --report FILE      write a JSON report of the run to FILE at its end: every\n"
+    "                         destination, its class and the processes that asked, and\n"
+    "                         every program executed\n"
+    "      --graph FILE       write the run's dependency graph to FILE, as Graphviz DOT\n"
+    "      --depends FILE     a manifest of internal services and the names they need\n"
+    "                         (SERVICE DEPENDENCY... per line): a service that needs a\n"
+    "                         blocked name is blocked too (may repeat)\n"
+    "      --service-name NAME  the report is an audit of service NAME's own dependencies\n"
+    "      --merge-reports    print the manifest lines the reports FILE... of service\n"
+    "                         audits imply, and exit\n"
     "      --user USER        run COMMAND as USER (name or uid), with that user's groups;\n"
     "                         deployguard keeps its privileges, COMMAND gets none\n"
     "      --leftovers ACT    processes still in the cgroup when COMMAND exits: leave\n"
@@ -196,6 +218,7 @@ static const char usage[] =
     "a BPF compile, load or attach failure: COMMAND did not run); 126 if COMMAND could not\n"
     "be executed; 127 if not found; 123 with --fail-on-block.\n"
     "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
+    "--merge-reports: 0, or 125 if a report cannot be read.\n"
     "\n"
     "Examples:\n"
     "  deployguard -b blocklist.txt -- ./deploy.sh --env prod\n"
@@ -204,6 +227,7 @@ static const char usage[] =
     "  deployguard -b blocklist.txt --upstream 192.0.2.53#5353 -v -- make deploy\n"
     "  deployguard -b blocklist.txt --memory-max 2G --cpu-max 150 -- ./deploy.sh\n"
     "  deployguard --audit -b blocklist.txt --cgroup /sys/fs/cgroup/system.slice/app.service\n"
+    "  deployguard -b blocklist.txt --depends depends.txt --report run.json -- ./deploy.sh\n"
     "  echo github.com > bl.txt && deployguard -b bl.txt -- getent hosts github.com\n";
 
 /* "192.0.2.1", "2001:db8::1", either with "#PORT". */
@@ -387,6 +411,11 @@ static int parse_args(int argc, char **argv)
 	    {"pids-max", required_argument, NULL, 'N'},
 	    {"audit", no_argument, NULL, 'A'},
 	    {"fail-on-block", no_argument, NULL, 'X'},
+	    {"report", required_argument, NULL, 'R'},
+	    {"graph", required_argument, NULL, 'H'},
+	    {"depends", required_argument, NULL, 'd'},
+	    {"service-name", required_argument, NULL, 'n'},
+	    {"merge-reports", no_argument, NULL, 'm'},
 	    {"guard-also", required_argument, NULL, 'g'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
@@ -441,6 +470,25 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'X':
 			env.fail_on_block = true;
+			break;
+		case 'R':
+			env.report = optarg;
+			break;
+		case 'H':
+			env.graph = optarg;
+			break;
+		case 'd':
+			if (env.ndepends == 64) {
+				log_warnx("--depends: at most 64 manifests");
+				return -EINVAL;
+			}
+			env.depends[env.ndepends++] = optarg;
+			break;
+		case 'n':
+			env.service = optarg;
+			break;
+		case 'm':
+			env.merge = true;
 			break;
 		case 'P':
 			if (parse_limit(CG_CPU, "cpu-max", optarg))
@@ -497,6 +545,15 @@ static int parse_args(int argc, char **argv)
 			fputs("Try 'deployguard --help'.\n", stderr);
 			return -EINVAL;
 		}
+	}
+	if (env.merge) {
+		if (optind >= argc) {
+			log_warnx("--merge-reports needs the reports: deployguard --merge-reports "
+				  "FILE...");
+			return -EINVAL;
+		}
+		env.cmd.argv = argv + optind;
+		return 0;
 	}
 	if (env.check && optind < argc) {
 		log_warnx("--check runs no COMMAND: it only probes this host");
@@ -704,12 +761,37 @@ static void handle_leftovers(const struct run *r)
 		cg_move_to_parent(r->cg_path);
 }
 
-static void cleanup(struct run *r)
+/* The report and the graph, once the run's last events are in. */
+static void write_report(struct run *r, int status, bool failed)
+{
+	struct report_run run = {.argv = env.attach ? NULL : env.cmd.argv,
+				 .service = env.service,
+				 .mode = env.px.mode->name,
+				 .audit = env.audit,
+				 .policies = env.lists,
+				 .npolicies = env.nlists,
+				 .manifests = env.depends,
+				 .nmanifests = env.ndepends,
+				 .cgroup = r->cg_path[0] ? r->cg_path : NULL,
+				 .deps = &r->deps,
+				 .start_ms = r->start_ms};
+
+	if (env.dump_bpf) {
+		report_discard();
+		return;
+	}
+	if (r->ev.rb)
+		ring_buffer__consume(r->ev.rb); /* the exits of killed leftovers */
+	report_write(&run, status, failed);
+}
+
+static void cleanup(struct run *r, int status, bool failed)
 {
 	if (r->child > 0 || env.attach)
 		cg_limits_report(&r->lim);
 	if (r->child > 0)
 		handle_leftovers(r);
+	write_report(r, status, failed);
 	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
 	events_close(&r->ev);
 	progs_close(&r->bpf);
@@ -729,18 +811,27 @@ static void cleanup(struct run *r)
 		log_warn("failed to remove cgroup %s", r->cg_path);
 	cg_limits_release(&r->lim);
 	policy_free(&r->pol);
+	depends_free(&r->deps);
 	nss_close(&r->nss);
 	audit_free();
+	proc_free();
 	audit_init(NULL, env.log_format, env.verbose); /* later lines go to stderr */
 	if (r->log)
 		fclose(r->log);
 	r->log = NULL;
 }
 
-/* Read every policy file into pol; on a bad file say which line, after what. */
-static int load_policy(struct policy *pol, const char *what)
+static bool policy_blocks(const void *ctx, const char *name, size_t len)
+{
+	return policy_match_name(ctx, name, len, NULL) == env.px.mode->listed_blocks;
+}
+
+/* Read every policy file into pol, and the manifests into deps, judged by pol; on a bad file
+ * say which line, after what. */
+static int load_policy(struct policy *pol, struct depends *deps, const char *what)
 {
 	char err[1024];
+	size_t n;
 
 	for (int i = 0; i < env.nlists; i++) {
 		if (policy_load(pol, env.lists[i], err, sizeof(err))) {
@@ -748,7 +839,15 @@ static int load_policy(struct policy *pol, const char *what)
 			return -EINVAL;
 		}
 	}
-	log_debug("policy: %zu names, %zu addresses", pol->nnames, pol->nnets);
+	for (int i = 0; i < env.ndepends; i++) {
+		if (depends_load(deps, env.depends[i], err, sizeof(err))) {
+			log_warnx("%s%s", what, err);
+			return -EINVAL;
+		}
+	}
+	n = depends_resolve(deps, policy_blocks, pol);
+	log_debug("policy: %zu names, %zu addresses; %zu of %zu services blocked by a dependency",
+		  pol->nnames, pol->nnets, n, deps->n);
 	return 0;
 }
 
@@ -758,9 +857,11 @@ static int load_policy(struct policy *pol, const char *what)
 static void reload_policy(struct run *r)
 {
 	struct policy np = {0}, old;
+	struct depends nd = {0}, oldd;
 
-	if (load_policy(&np, "policy reload failed, keeping the policy in force: ")) {
+	if (load_policy(&np, &nd, "policy reload failed, keeping the policy in force: ")) {
 		policy_free(&np);
+		depends_free(&nd);
 		return;
 	}
 	if (!progs_nets_fit(&r->bpf, &np)) {
@@ -769,6 +870,7 @@ static void reload_policy(struct run *r)
 		    "most %zu IPv4 and %zu IPv6 address rules; restart deployguard to load it",
 		    r->bpf.nets_max[0], r->bpf.nets_max[1]);
 		policy_free(&np);
+		depends_free(&nd);
 		return;
 	}
 	ring_buffer__consume(r->ev.rb); /* pending events name rules of the old policy */
@@ -777,13 +879,17 @@ static void reload_policy(struct run *r)
 		progs_prune_nets(&r->bpf, &r->pol);
 		progs_fill_nets(&r->bpf, &r->pol);
 		policy_free(&np);
+		depends_free(&nd);
 		return;
 	}
 	old = r->pol;
-	r->pol = np; /* the proxy reads the policy through &r->pol */
+	oldd = r->deps;
+	r->pol = np; /* the proxy reads the policy through &r->pol, the manifest through &r->deps */
+	r->deps = nd;
 	progs_prune_nets(&r->bpf, &r->pol);
 	proxy_policy_changed(r->proxy);
 	policy_free(&old);
+	depends_free(&oldd);
 	log_info("policy reloaded: %zu names, %zu addresses", r->pol.nnames, r->pol.nnets);
 }
 
@@ -854,10 +960,11 @@ static int guard_also(struct run *r)
 
 /* The end of a run: the summary, and with --fail-on-block a status of its own when COMMAND
  * succeeded but something was blocked, said on the last line. */
-static int finish(int status)
+static int finish(struct run *r, int status)
 {
 	unsigned long n;
 
+	r->finished = true;
 	audit_summary();
 	if (!env.fail_on_block || status != 0 || !(n = audit_blocked()))
 		return status;
@@ -896,7 +1003,9 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err, failed;
 
-	if ((err = load_policy(&r->pol, "")) || (env.cmd.user && (err = command_user(&env.cmd))))
+	if ((err = report_open(env.report, env.graph)) ||
+	    (err = load_policy(&r->pol, &r->deps, "")) ||
+	    (env.cmd.user && (err = command_user(&env.cmd))))
 		return err;
 	if (env.log_path && !(r->log = fopen(env.log_path, "ae"))) {
 		err = -errno;
@@ -921,6 +1030,7 @@ static int setup(struct run *r)
 	if ((err = filter_check()))
 		return err;
 	env.px.pol = &r->pol;
+	env.px.deps = &r->deps;
 	env.px.audit = env.audit;
 	if ((err = proxy_open(&r->proxy, &env.px, &port))) {
 		log_warnx("failed to open the DNS proxy on 127.0.0.1: %s", strerror(-err));
@@ -933,6 +1043,7 @@ static int setup(struct run *r)
 	}
 	if (!env.dump_bpf)
 		probe_cgroup_kill(r->cg_path);
+	proc_init(r->cg_path + strlen(r->cg_mnt)); /* as /proc/PID/cgroup names it */
 	cg_kill_file = probe_has(PROBE_CGROUP_KILL);
 	if ((err = flags(r, port, (unsigned long)st.st_ino)) || env.dump_bpf)
 		return err;
@@ -943,7 +1054,6 @@ static int setup(struct run *r)
 				.proxy = r->proxy,
 				.audit = env.audit,
 				.method = env.px.mode->name,
-				.cg_rel = r->cg_path + strlen(r->cg_mnt),
 				.masked = env.cmd.nss ? nss_masked(env.cmd.nss) : NULL};
 	if ((err = events_open(&r->ev, r->bpf.map_fd[M_EVENTS]))) {
 		log_warnx("failed to open the BPF ring buffer: %s", strerror(-err));
@@ -1052,8 +1162,11 @@ int main(int argc, char **argv)
 	int err = 0, status = DG_EXIT_FAIL;
 
 	progs_init(&r.bpf);
+	r.start_ms = proc_wall_ms();
 	if (parse_args(argc, argv))
 		return DG_EXIT_FAIL;
+	if (env.merge)
+		return report_merge(env.cmd.argv);
 	log_set_verbose(env.verbose);
 	/* Signals wait in the signalfd from the start, so ^C during set-up still cleans up. */
 	sigemptyset(&mask);
@@ -1075,7 +1188,7 @@ int main(int argc, char **argv)
 	}
 	err = r.sig_fd < 0 ? -errno : setup(&r);
 	if (err && env.fail_open && r.host_stage && !env.dump_bpf) {
-		cleanup(&r);
+		cleanup(&r, DG_EXIT_FAIL, true);
 		log_warnx(
 		    "WARNING: the guard could not be set up (see above); --fail-open: running "
 		    "COMMAND UNGUARDED, nothing is blocked or logged");
@@ -1090,7 +1203,7 @@ int main(int argc, char **argv)
 	}
 	if (env.attach) {
 		if (attach_loop(&r) == 0)
-			status = finish(0);
+			status = finish(&r, 0);
 		goto cleanup;
 	}
 	r.watchdog_fd = cg_watchdog(r.cg_path, r.cg_created, &r.lim, r.bpf.link_fd, (int)DG_NPROGS,
@@ -1115,8 +1228,8 @@ int main(int argc, char **argv)
 		r.notify_fd = -1; /* the child failed: it says why, exits 125 */
 	nss_close(&r.nss); /* bound by the child by now: the file need not outlive this moment */
 	if (run_loop(&r, &status) == 0)
-		status = finish(status);
+		status = finish(&r, status);
 cleanup:
-	cleanup(&r);
+	cleanup(&r, status, !r.finished);
 	return env.dump_bpf && !err ? 0 : status;
 }

@@ -28,8 +28,9 @@
 #include "bpf_prog.h"
 #include "hash.h"
 #include "log.h"
+#include "proc.h"
 
-/* The log line for a refusal the kernel reported. */
+/* The log line for a refusal the kernel reported, and its row. */
 static void log_refusal(const struct events *r, const struct dg_event *ev, const char *cmd)
 {
 	static const char *const reasons[] = {
@@ -44,7 +45,12 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 				.cmd = ev->pid ? cmd : NULL,
 				.port = -1,
 				.method = r->method};
-	char ip[INET6_ADDRSTRLEN], rule[300];
+	char ip[INET6_ADDRSTRLEN], rule[300], what[INET6_ADDRSTRLEN + 32];
+	struct audit_hit h = {.kind = "connect",
+			      .what = what,
+			      .verdict = r->audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED,
+			      .pid = e.pid,
+			      .cmd = e.cmd};
 	struct policy_src src;
 
 	e.reason = ev->reason < sizeof(reasons) / sizeof(reasons[0]) && reasons[ev->reason]
@@ -53,19 +59,30 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	if (ev->type == DG_EV_SOCKET) {
 		e.event = "SOCKET BLOCKED";
 		e.blocked_at = "socket";
+		h.kind = "socket";
+		snprintf(what, sizeof(what), "raw %s proto %u",
+			 ev->family == AF_INET6 ? "IPv6" : "IPv4", ev->proto);
 	} else {
 		inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
 		e.ip = ip;
 		e.port = ntohs((uint16_t)ev->port);
+		h.proto = ev->proto == 6 ? "tcp" : ev->proto == 17 ? "udp" : NULL;
+		snprintf(what, sizeof(what), ev->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+			 ntohs((uint16_t)ev->port));
 	}
 	if (ev->reason == DG_R_BYPASS)
 		e.event = "DNS BLOCKED";
 	if (ev->reason == DG_R_RULE && ev->rule < r->pol->nnets) {
 		policy_src_of_net(r->pol, ev->rule, &src);
 		snprintf(rule, sizeof(rule), "%s:%u", src.file, src.line);
-		e.rule = rule;
+		e.rule = h.rule = rule;
+		e.comment = h.comment = src.comment;
 	}
 	e.domain = ev->name ? proxy_learned_name(r->proxy, ev->name) : NULL;
+	h.seen_as[0] = e.ip;
+	h.seen_as[1] = e.domain; /* a blocked name's address: the name may be on the command line */
+	h.reason = e.reason;
+	e.class_ = audit_hit(&h);
 	audit_log(&e);
 }
 
@@ -98,12 +115,12 @@ static void kill_moved(const struct dg_tamper *t)
 	if (pidfd < 0)
 		return; /* gone already */
 	if (!t->moved_start ||
-	    audit_stat((pid_t)t->moved, 22) == t->moved_start / (1000000000ULL / hz))
+	    proc_stat((pid_t)t->moved, 22) == t->moved_start / (1000000000ULL / hz))
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 	close(pidfd);
 }
 
-/* NUL-separated arguments as audit_cmdline writes a command line: spaces after each. */
+/* NUL-separated arguments as proc_cmdline writes a command line: spaces after each. */
 static void args_to_cmd(const char *args, size_t len, char *cmd, size_t cmdlen)
 {
 	size_t n = len;
@@ -134,7 +151,7 @@ static void on_tamper(const struct events *r, const struct dg_tamper *t)
 
 	memcpy(path, t->path, sizeof(t->path));
 	path[sizeof(t->path)] = '\0';
-	audit_cmdline((pid_t)t->pid, cmd, sizeof(cmd));
+	proc_cmdline((pid_t)t->pid, cmd, sizeof(cmd));
 	if (!cmd[0] && t->cmd_len) /* killed already: the arguments the hook read */
 		args_to_cmd(t->cmd, t->cmd_len < sizeof(t->cmd) ? t->cmd_len : sizeof(t->cmd), cmd,
 			    sizeof(cmd));
@@ -151,7 +168,12 @@ static void on_tamper(const struct events *r, const struct dg_tamper *t)
 		kill_moved(t);
 	}
 	audit_log(&e);
-	audit_count("tamper", e.reason, AUDIT_BLOCKED, cmd);
+	audit_hit(&(struct audit_hit){.kind = "tamper",
+				      .what = e.reason,
+				      .verdict = AUDIT_BLOCKED,
+				      .pid = e.pid,
+				      .cmd = cmd,
+				      .reason = e.reason});
 }
 
 /* The unix socket with this cookie among pid's descriptors, as a descriptor of ours, or -1. */
@@ -185,24 +207,6 @@ static int socket_of(pid_t pid, uint64_t cookie)
 	if (pidfd >= 0)
 		close(pidfd);
 	return found;
-}
-
-/* pid runs in the guarded cgroup or below it. */
-static bool inside(const struct events *r, pid_t pid)
-{
-	char path[64], line[PATH_MAX + 8];
-	size_t n = strlen(r->cg_rel);
-	bool in = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);)
-		if (!strncmp(line, "0::", 3))
-			in = !strncmp(line + 3, r->cg_rel, n) &&
-			     (line[3 + n] == '/' || line[3 + n] == '\n');
-	if (f)
-		fclose(f);
-	return in;
 }
 
 /* (pid, path) pairs already logged, by hash: once each. */
@@ -311,23 +315,27 @@ static void on_unix(const struct events *r, const struct dg_unix *u)
 	if ((path[0] == '@' && !path[1]) || (r->masked && !strcmp(path, r->masked)))
 		return; /* an autobind address, or a socket COMMAND's view hides: nothing to name */
 	if (seen_before((pid_t)u->pid, path) || !(e.peer = peer_of(u, path)) ||
-	    inside(r, (pid_t)e.peer))
+	    proc_inside((pid_t)e.peer))
 		return;
-	audit_cmdline((pid_t)e.peer, peercmd, sizeof(peercmd));
-	audit_cmdline((pid_t)u->pid, cmd, sizeof(cmd));
+	proc_cmdline((pid_t)e.peer, peercmd, sizeof(peercmd));
+	proc_cmdline((pid_t)u->pid, cmd, sizeof(cmd));
 	if (!cmd[0])
 		snprintf(cmd, sizeof(cmd), "[%.16s]", u->comm);
 	audit_log(&e);
 	snprintf(what, sizeof(what), "%s (pid %ld)", path, e.peer);
-	audit_count("delegated", what, AUDIT_ALLOWED, cmd);
+	audit_hit(&(struct audit_hit){.kind = "delegated",
+				      .what = what,
+				      .verdict = AUDIT_ALLOWED,
+				      .pid = e.pid,
+				      .cmd = cmd,
+				      .reason = "Delegated"});
 }
 
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct events *r = ctx;
 	const struct dg_event *ev = data;
-	char ip[INET6_ADDRSTRLEN], cmd[DG_CMD_MAX], what[INET6_ADDRSTRLEN + 8];
-	enum audit_verdict v = r->audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
+	char cmd[DG_CMD_MAX];
 
 	if (size >= sizeof(struct dg_unix) && ev->type == DG_EV_UNIX) {
 		on_unix(r, data);
@@ -339,26 +347,20 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	if (size < sizeof(*ev))
 		return 0;
-	audit_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */
+	if (ev->type == DG_EV_EXIT) {
+		proc_exit((pid_t)ev->pid, (int)ev->status);
+		return 0;
+	}
+	proc_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */
 	if (ev->type == DG_EV_EXEC) {
+		proc_exec((pid_t)ev->pid, (pid_t)ev->ppid);
 		log_debug("exec pid %u: %.200s", ev->pid, cmd);
 		return 0;
 	}
 	if (!cmd[0])
 		snprintf(cmd, sizeof(cmd), "[%.16s]", ev->comm);
-	if (repeated(ev))
-		return 0;
-	log_refusal(r, ev, cmd);
-	if (ev->type == DG_EV_SOCKET) {
-		snprintf(what, sizeof(what), "raw %s proto %u",
-			 ev->family == AF_INET6 ? "IPv6" : "IPv4", ev->proto);
-		audit_count("socket", what, v, ev->pid ? cmd : NULL);
-		return 0;
-	}
-	inet_ntop((int)ev->family, ev->addr, ip, sizeof(ip));
-	snprintf(what, sizeof(what), ev->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-		 ntohs((uint16_t)ev->port));
-	audit_count("connect", what, v, ev->pid ? cmd : NULL);
+	if (!repeated(ev))
+		log_refusal(r, ev, cmd);
 	return 0;
 }
 

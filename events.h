@@ -15,7 +15,6 @@ struct events {
 	const struct proxy *proxy; /* names the blocked name behind a learned address */
 	bool audit;
 	const char *method; /* the policy mode, for the log line */
-	const char *cg_rel; /* the guarded cgroup, as /proc/PID/cgroup names it ("/x/y") */
 	const char *masked; /* a socket COMMAND's view hides (nscd's), or NULL: no delegation */
 };
 

@@ -39,6 +39,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "proc.h"
 
 #define DG_NOTIF_MAX 512
 #define DG_ARG(n)                                                                                  \
@@ -414,17 +415,23 @@ static void log_call(const struct seccomp_notif *n, const struct rule *r, bool a
 				.cmd = cmd,
 				.method = method};
 
-	audit_cmdline((pid_t)n->pid, cmd, sizeof(cmd));
+	proc_cmdline((pid_t)n->pid, cmd, sizeof(cmd));
 	if (packet) {
 		e.reason = r->kind == K_SOCKETCALL ? "LegacySocketCall" : "PacketSocket";
-		audit_count("socket", r->kind == K_SOCKETCALL ? "socketcall" : "packet",
-			    audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED, cmd);
 	} else {
 		e.reason = tamper_reason(r);
 		e.tried = tried;
 		describe(n, r, tried, sizeof(tried));
-		audit_count("tamper", e.reason, AUDIT_BLOCKED, cmd);
 	}
+	audit_hit(
+	    &(struct audit_hit){.kind = packet ? "socket" : "tamper",
+				.what = !packet			  ? e.reason
+					: r->kind == K_SOCKETCALL ? "socketcall"
+								  : "packet",
+				.verdict = packet && audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED,
+				.pid = e.pid,
+				.cmd = cmd,
+				.reason = e.reason});
 	audit_log(&e);
 }
 
@@ -450,7 +457,7 @@ void filter_on_notify(int notify_fd, bool audit, const char *method)
 	r = rule_of(&req.n.data);
 	go_on = !r || (r->kind == K_SOCKETCALL && req.n.data.args[0] != 1 /* SYS_SOCKET */) ||
 		(r->kind == K_KILL && (int)req.n.data.args[0] == 0 &&
-		 (pid_t)audit_stat((pid_t)req.n.pid, 5) != guard.pgrp);
+		 (pid_t)proc_stat((pid_t)req.n.pid, 5) != guard.pgrp);
 	if (!go_on) {
 		log_call(&req.n, r, audit, method);
 		go_on = audit && (r->kind == K_PACKET || r->kind == K_SOCKETCALL);

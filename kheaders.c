@@ -194,6 +194,8 @@ int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len)
 	    {"TASK_MM", "task_struct", "mm", NULL, NULL},
 	    {"MM_ARG_START", "mm_struct", "arg_start", NULL, NULL},
 	    {"MM_ARG_END", "mm_struct", "arg_end", NULL, NULL},
+	    {"TASK_PARENT", "task_struct", "real_parent", NULL, NULL},
+	    {"TASK_EXIT_CODE", "task_struct", "exit_code", NULL, NULL},
 	};
 	struct btf *btf = probe_without("btf") ? NULL : btf__load_vmlinux_btf();
 	int err = 0;

@@ -10,11 +10,20 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 
 static int verbose;
+static char *warnings[LOG_KEPT]; /* the first warnings, for the report */
+static size_t nwarnings;
+
+const char *const *log_warnings(size_t *n)
+{
+	*n = nwarnings;
+	return (const char *const *)warnings;
+}
 
 void log_set_verbose(int v)
 {
@@ -34,6 +43,8 @@ static void vlog(const char *level, int err, const char *fmt, va_list ap)
 	}
 	fprintf(stderr, "deployguard: %s\n", msg);
 	fflush(stderr);
+	if (nwarnings < LOG_KEPT && (warnings[nwarnings] = strdup(msg)))
+		nwarnings++;
 }
 
 #define LOG_BODY(level, err, cond)                                                                 \

@@ -111,8 +111,7 @@ static int rehash(struct policy *p)
 	return 0;
 }
 
-/* Lowercase, drop one trailing dot, check label syntax (letters, digits, '-', '_'). */
-static int normalize_name(const char *in, size_t len, char *out, char *err, size_t errlen)
+int policy_normalize(const char *in, size_t len, char *out, char *err, size_t errlen)
 {
 	size_t label = 0;
 
@@ -151,11 +150,28 @@ static int normalize_name(const char *in, size_t len, char *out, char *err, size
 	return (int)len;
 }
 
-static int add_name(struct policy *p, const char *rule, uint16_t file, uint32_t line, char *err,
-		    size_t errlen)
+/* Keep a rule's comment; its offset in notes, 0 for none (or no memory: the rule stands). */
+static uint32_t add_note(struct policy *p, const char *comment)
+{
+	size_t n = comment ? strlen(comment) : 0;
+	uint32_t off;
+
+	if (!n || p->notes_len + n + 2 > UINT32_MAX ||
+	    grow(&p->notes, &p->notes_cap, p->notes_len + n + 2, 1))
+		return 0;
+	if (!p->notes_len)
+		p->notes[p->notes_len++] = '\0';
+	off = (uint32_t)p->notes_len;
+	memcpy(p->notes + off, comment, n + 1);
+	p->notes_len += n + 1;
+	return off;
+}
+
+static int add_name(struct policy *p, const char *rule, const char *comment, uint16_t file,
+		    uint32_t line, char *err, size_t errlen)
 {
 	char name[DG_NAME_MAX + 1];
-	int len = normalize_name(rule, strlen(rule), name, err, errlen);
+	int len = policy_normalize(rule, strlen(rule), name, err, errlen);
 	size_t slot;
 	uint32_t h;
 
@@ -171,7 +187,8 @@ static int add_name(struct policy *p, const char *rule, uint16_t file, uint32_t 
 		return fail(err, errlen, "out of memory");
 	if (p->arena_len > UINT32_MAX - 256)
 		return fail(err, errlen, "too many rules");
-	p->names[p->nnames] = (struct policy_name){(uint32_t)p->arena_len, line, file};
+	p->names[p->nnames] =
+	    (struct policy_name){(uint32_t)p->arena_len, line, add_note(p, comment), file};
 	p->arena[p->arena_len] = (char)len;
 	memcpy(p->arena + p->arena_len + 1, name, (size_t)len);
 	p->arena_len += (size_t)len + 1;
@@ -187,8 +204,8 @@ static bool looks_like_addr(const char *s)
 	return strspn(s, "0123456789./") == strlen(s) && strpbrk(s, "0123456789");
 }
 
-static int add_net(struct policy *p, char *rule, uint16_t file, uint32_t line, char *err,
-		   size_t errlen)
+static int add_net(struct policy *p, char *rule, const char *comment, uint16_t file, uint32_t line,
+		   char *err, size_t errlen)
 {
 	struct policy_net n = {.file = file, .line = line};
 	char *slash = strchr(rule, '/');
@@ -220,44 +237,50 @@ static int add_net(struct policy *p, char *rule, uint16_t file, uint32_t line, c
 	}
 	if (grow(&p->nets, &p->nets_cap, p->nnets + 1, sizeof(*p->nets)))
 		return fail(err, errlen, "out of memory");
+	n.note = add_note(p, comment);
 	p->nets[p->nnets++] = n;
 	return 0;
 }
 
-int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,
-		    size_t errlen)
+/* s without the blanks (and line end) around it, in place. */
+static char *trim(char *s)
 {
-	char *s = line, *end, *hash = strchr(line, '#');
+	char *end;
 
-	if (hash)
-		*hash = '\0';
 	while (*s == ' ' || *s == '\t')
 		s++;
 	end = s + strlen(s);
 	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
 		*--end = '\0';
+	return s;
+}
+
+int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,
+		    size_t errlen)
+{
+	char *s, *hash = strchr(line, '#'), *comment = NULL;
+
+	if (hash) {
+		*hash = '\0';
+		comment = trim(hash + 1);
+	}
+	s = trim(line);
 	if (!*s)
 		return 0;
 	if (strpbrk(s, " \t"))
 		return fail(err, errlen, "one rule per line, found '%s'", s);
 	if (looks_like_addr(s))
-		return add_net(p, s, file, lineno, err, errlen);
-	return add_name(p, s, file, lineno, err, errlen);
+		return add_net(p, s, comment, file, lineno, err, errlen);
+	return add_name(p, s, comment, file, lineno, err, errlen);
 }
 
 const struct policy_mode policy_blocklist = {"blocklist", true, false, true};
 const struct policy_mode policy_strict = {"strict", true, true, true};
 const struct policy_mode policy_allowlist = {"allowlist", false, true, false};
 
-int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
+int policy_add_file(struct policy *p, const char *path, char *err, size_t errlen)
 {
-	char reason[512], *line = NULL, **files;
-	size_t cap = 0;
-	ssize_t n;
-	uint32_t lineno = 0;
-	uint16_t file;
-	FILE *f;
-	int ret = 0;
+	char **files;
 
 	if (p->nfiles >= UINT16_MAX)
 		return fail(err, errlen, "%s: too many policy files", path);
@@ -268,7 +291,23 @@ int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
 		return fail(err, errlen, "%s: out of memory", path);
 	}
 	p->files = files;
-	file = (uint16_t)p->nfiles++;
+	return (int)p->nfiles++;
+}
+
+int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
+{
+	char reason[512], *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint32_t lineno = 0;
+	uint16_t file;
+	FILE *f;
+	int ret = 0;
+
+	if ((ret = policy_add_file(p, path, err, errlen)) < 0)
+		return -1;
+	file = (uint16_t)ret;
+	ret = 0;
 	f = fopen(path, "re");
 	if (!f)
 		return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -301,11 +340,8 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 		const char *dot;
 
 		if (p->slots[slot]) {
-			const struct policy_name *r = &p->names[SLOT_INDEX(p->slots[slot])];
-
 			if (src)
-				*src = (struct policy_src){
-				    r->file < p->nfiles ? p->files[r->file] : "", r->line};
+				policy_src_of_name(p, SLOT_INDEX(p->slots[slot]), src);
 			return true;
 		}
 		dot = memchr(name + i, '.', len - i);
@@ -318,7 +354,18 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src)
 {
-	*src = (struct policy_src){p->files[p->nets[i].file], p->nets[i].line};
+	const struct policy_net *r = &p->nets[i];
+
+	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
+				   r->note ? p->notes + r->note : NULL, (uint32_t)i};
+}
+
+void policy_src_of_name(const struct policy *p, size_t i, struct policy_src *src)
+{
+	const struct policy_name *r = &p->names[i];
+
+	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
+				   r->note ? p->notes + r->note : NULL, (uint32_t)i};
 }
 
 void policy_free(struct policy *p)
@@ -330,5 +377,6 @@ void policy_free(struct policy *p)
 	free(p->names);
 	free(p->slots);
 	free(p->nets);
+	free(p->notes);
 	*p = (struct policy){0};
 }

@@ -20,10 +20,13 @@ struct policy_mode {
 };
 extern const struct policy_mode policy_blocklist, policy_strict, policy_allowlist;
 
-/* Where a rule came from, for rule=FILE:LINE in the log. */
+/* Where a rule came from, for rule=FILE:LINE in the log, and its own comment (the text after
+ * '#' on its line; NULL if none). index is the rule's in names or nets. */
 struct policy_src {
 	const char *file;
 	unsigned line;
+	const char *comment;
+	uint32_t index;
 };
 
 /* An address rule: host or CIDR prefix, in network byte order. */
@@ -33,12 +36,14 @@ struct policy_net {
 	uint8_t addr[16];
 	uint16_t file; /* index into policy.files */
 	uint32_t line;
+	uint32_t note; /* into notes: the rule's comment; 0 for none */
 };
 
 /* A name rule is stored once in the arena as its text; the table is open addressing. */
 struct policy_name {
 	uint32_t off; /* into arena: one length byte, then the name */
 	uint32_t line;
+	uint32_t note; /* into notes: the rule's comment; 0 for none */
 	uint16_t file;
 };
 
@@ -55,17 +60,28 @@ struct policy {
 	/* addresses */
 	struct policy_net *nets;
 	size_t nnets, nets_cap;
+	/* the rules' comments, NUL-terminated; offset 0 is a NUL no rule points at */
+	char *notes;
+	size_t notes_len, notes_cap;
 };
 
+/* Name FILE among p's files, for rules added with policy_add_line: its index, or -1 (err). */
+int policy_add_file(struct policy *p, const char *path, char *err, size_t errlen);
 /* Load FILE into p. On a bad line, return -1 with "FILE:LINE: reason" in err. */
 int policy_load(struct policy *p, const char *path, char *err, size_t errlen);
-/* Parse one rule line (comment and whitespace allowed). 0 ok/blank, -1 with reason in err. */
+/* Parse one rule line (comment and whitespace allowed; a comment after a rule is its reason).
+ * 0 ok/blank, -1 with reason in err. */
 int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,
 		    size_t errlen);
+/* NAME (len bytes) lowercased into out (DG_NAME_MAX + 1 bytes), one trailing dot dropped, its
+ * labels checked (letters, digits, '-', '_'): its length, or -1 with the reason in err. */
+int policy_normalize(const char *in, size_t len, char *out, char *err, size_t errlen);
 /* Does NAME (lowercase, no trailing dot, labels joined by '.') or a parent match a rule? */
 bool policy_match_name(const struct policy *p, const char *name, size_t len,
 		       struct policy_src *src);
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src);
+/* The same for name rule i. */
+void policy_src_of_name(const struct policy *p, size_t i, struct policy_src *src);
 void policy_free(struct policy *p);
 
 #endif

@@ -39,7 +39,9 @@
 #include "bpf_prog.h"
 #include "dns.h"
 #include "hash.h"
+#include "depends.h"
 #include "log.h"
+#include "proc.h"
 
 #define PX_UDP_SLOTS   512
 #define PX_TCP_SLOTS   PROXY_TCP_CLIENTS
@@ -427,35 +429,71 @@ static void attribute(struct proxy *p, const struct sockaddr_storage *from, uint
 		return;
 	w->pid = s.pid;
 	/* Now, while the sender waits for this answer and is alive, if it is not known yet. */
-	audit_cmdline_cached((pid_t)s.pid, w->cmd, sizeof(w->cmd));
+	proc_cmdline_cached((pid_t)s.pid, w->cmd, sizeof(w->cmd));
 	if (!w->cmd[0])
 		snprintf(w->cmd, sizeof(w->cmd), "[%.16s]", s.comm);
 }
 
-/* A judged name: blocked or not, and the rule that says so (none when an allowlist lacks it). */
+static enum audit_verdict verdict(const struct proxy *p, bool blocked)
+{
+	return !blocked ? AUDIT_ALLOWED : p->cfg.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
+}
+
+/* A judged name: blocked or not, and the rule that says so (none when an allowlist lacks it);
+ * via is the blocked dependency when the rule is a manifest's (a transient dependency). */
 struct judgement {
 	bool blocked;
 	struct policy_src src;
+	const char *via;
 };
 
 static bool judge_name(const struct proxy *p, const char *name, size_t len, struct judgement *j)
 {
 	bool listed = policy_match_name(p->cfg.pol, name, len, &j->src);
+	const struct depends_entry *e;
 
 	j->blocked = listed == p->cfg.mode->listed_blocks;
+	j->via = NULL;
 	if (!listed)
 		j->src.file = NULL;
+	if (!j->blocked && (e = depends_blocked(p->cfg.deps, name, len, &j->src))) {
+		j->blocked = true;
+		j->via = e->via;
+	}
 	return j->blocked;
 }
 
+/* Count a judged name for the summary and the report: its class, for the log line. asked is the
+ * name the client asked for when name is where its answer led. */
+static const char *count_name(const struct proxy *p, const char *name, const char *asked,
+			      const struct who *w, const struct judgement *j, const char *reason)
+{
+	char rule[300];
+	struct audit_hit h = {.kind = "dns",
+			      .what = name,
+			      .seen_as = {name, asked},
+			      .verdict = verdict(p, j->blocked),
+			      .pid = w->pid,
+			      .cmd = w->cmd,
+			      .reason = j->via ? "TransientDependency" : reason,
+			      .comment = j->src.file ? j->src.comment : NULL,
+			      .via = j->via};
+
+	if (j->src.file) {
+		snprintf(rule, sizeof(rule), "%s:%u", j->src.file, j->src.line);
+		h.rule = rule;
+	}
+	return audit_hit(&h);
+}
+
 static void log_query(const struct proxy *p, const struct dns_query *q, const struct who *w,
-		      const char *reason, const struct judgement *j)
+		      const char *reason, const struct judgement *j, const char *cls)
 {
 	char tbuf[8], rule[300];
 	struct audit_event e = {
 	    .level = j->blocked ? "WARN" : "INFO",
 	    .event = j->blocked ? "DNS BLOCKED" : "DNS ALLOWED",
-	    .reason = reason,
+	    .reason = j->via ? "TransientDependency" : reason,
 	    .blocked = j->blocked ? !p->cfg.audit : 0,
 	    .blocked_at = j->blocked ? "dns" : NULL,
 	    .domain = q->name,
@@ -464,6 +502,8 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	    .cmd = w->pid >= 0 ? w->cmd : NULL,
 	    .port = -1,
 	    .method = p->cfg.mode->name,
+	    .class_ = cls,
+	    .via = j->via,
 	};
 
 	if (!j->blocked && audit_verbose() < 1)
@@ -471,6 +511,7 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	if (j->src.file) {
 		snprintf(rule, sizeof(rule), "%s:%u", j->src.file, j->src.line);
 		e.rule = rule;
+		e.comment = j->src.comment;
 	}
 	audit_log(&e);
 }
@@ -490,11 +531,6 @@ static void log_malformed(struct proxy *p, const char *from, const char *why, co
 
 	if (quota(&p->q_malformed, proxy_now_ms()))
 		audit_log(&e);
-}
-
-static enum audit_verdict verdict(const struct proxy *p, bool blocked)
-{
-	return !blocked ? AUDIT_ALLOWED : p->cfg.audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED;
 }
 
 /* The rcode a blocked query gets, or DNS_R_DROP for no answer at all. */
@@ -776,6 +812,9 @@ void proxy_watch_policy(struct proxy *p)
 		log_info("resolving the first %zu of %zu blocked names for their addresses; the "
 			 "others are resolved when the deploy asks for them",
 			 n, pol->nnames);
+	for (size_t i = 0; p->cfg.deps && i < p->cfg.deps->n; i++)
+		if (p->cfg.deps->e[i].via)
+			watch_add(p, p->cfg.deps->e[i].service, strlen(p->cfg.deps->e[i].service));
 	watch_run(p, proxy_now_ms());
 }
 
@@ -842,6 +881,8 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 		if (wc.addrs[i].ttl < w->minttl)
 			w->minttl = wc.addrs[i].ttl;
 	learn(p, &wc, true, w->name);
+	for (size_t i = 0; i < wc.naddrs; i++) /* a name the deploy asked for: its row says it */
+		audit_resolved(w->name, wc.addrs[i].v6, wc.addrs[i].addr);
 	log_debug("blocked name %s. gave %zu addresses%s", w->name, wc.naddrs,
 		  wc.naddrs ? ", now refused" : "");
 }
@@ -871,8 +912,8 @@ static bool judge_query(struct proxy *p, const struct dns_query *q, const struct
 	struct judgement j;
 
 	judge_name(p, q->name, q->namelen, &j);
-	log_query(p, q, w, "FromDNSRequest", &j);
-	audit_count("dns", q->name, verdict(p, j.blocked), w->cmd);
+	log_query(p, q, w, "FromDNSRequest", &j,
+		  count_name(p, q->name, NULL, w, &j, "FromDNSRequest"));
 	if (j.blocked)
 		watch_add(p, q->name, q->namelen);
 	return j.blocked;
@@ -944,13 +985,15 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 		return dns_build_reply(query, q, DNS_R_SERVFAIL, out, outlen);
 	}
 	learn_answer(p, &wc, qblocked || wc.j.blocked, wc.j.blocked ? wc.name : q->name);
+	for (size_t i = 0; i < wc.naddrs; i++)
+		audit_resolved(q->name, wc.addrs[i].v6, wc.addrs[i].addr);
 	if (wc.j.blocked) {
 		struct dns_query target = *q;
 
 		memcpy(target.name, wc.name, sizeof(wc.name));
 		target.namelen = strlen(wc.name);
-		log_query(p, &target, w, "FromDNSResponse", &wc.j);
-		audit_count("dns", wc.name, verdict(p, true), w->cmd);
+		log_query(p, &target, w, "FromDNSResponse", &wc.j,
+			  count_name(p, wc.name, q->name, w, &wc.j, "FromDNSResponse"));
 		if (!p->cfg.audit)
 			return block_rcode(p) == DNS_R_DROP
 				   ? SIZE_MAX

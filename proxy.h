@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "depends.h"
 #include "policy.h"
 
 #define DG_MAX_UPSTREAM 4
@@ -20,6 +21,7 @@ enum proxy_action { PX_NXDOMAIN, PX_REFUSED, PX_SERVFAIL, PX_DROP };
 
 struct proxy_cfg {
 	const struct policy *pol;
+	const struct depends *deps;	/* the manifest (--depends), or NULL */
 	const struct policy_mode *mode; /* what pol means */
 	enum proxy_action action;
 	bool audit;

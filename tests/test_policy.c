@@ -56,6 +56,9 @@ static void test_names_match_at_label_boundaries(void **state)
 	assert_true(policy_match_name(&p, "api.github.com", 14, &src));
 	assert_string_equal(src.file, path);
 	assert_int_equal(src.line, 3);
+	assert_string_equal(src.comment, "trailing comment");
+	assert_true(policy_match_name(&p, "deploy-api.internal.example", 27, &src));
+	assert_null(src.comment); /* a comment line above a rule is not its reason */
 	unlink(path);
 	policy_free(&p);
 }
@@ -72,6 +75,30 @@ static void test_duplicates_keep_the_first_rule(void **state)
 	assert_int_equal(p.nnames, 1);
 	assert_true(policy_match_name(&p, "github.com", 10, &src));
 	assert_int_equal(src.line, 1);
+	unlink(path);
+	policy_free(&p);
+}
+
+/* A rule's comment is kept for each rule, names and addresses alike, and only on its line. */
+static void test_comments_are_reasons(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	struct policy_src src;
+	const char *path = write_tmp("a.example #\nb.example # fetches releases\n"
+				     "192.0.2.0/24\t#pinned in /etc/hosts  \n# c.example\n");
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_int_equal(p.nnames, 2);
+	assert_true(policy_match_name(&p, "x.a.example", 11, &src));
+	assert_null(src.comment);
+	assert_true(policy_match_name(&p, "b.example", 9, &src));
+	assert_string_equal(src.comment, "fetches releases");
+	assert_int_equal(src.index, 1);
+	policy_src_of_net(&p, 0, &src);
+	assert_string_equal(src.comment, "pinned in /etc/hosts");
+	assert_int_equal(src.line, 3);
 	unlink(path);
 	policy_free(&p);
 }
@@ -192,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names_match_at_label_boundaries),
 	    cmocka_unit_test(test_duplicates_keep_the_first_rule),
+	    cmocka_unit_test(test_comments_are_reasons),
 	    cmocka_unit_test(test_addresses_and_prefixes),
 	    cmocka_unit_test(test_bad_lines_name_file_and_line),
 	    cmocka_unit_test(test_long_name_and_missing_file),

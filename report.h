@@ -1,0 +1,41 @@
+/* report.h: the run's report (--report, JSON) and its dependency graph (--graph, Graphviz). */
+#ifndef DG_REPORT_H
+#define DG_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "depends.h"
+
+#define REPORT_VERSION 1
+
+/* What deployguard knows of the run; the destinations and processes come from audit and proc. */
+struct report_run {
+	char *const *argv; /* COMMAND, or NULL in attach mode */
+	const char *service;
+	const char *mode;
+	bool audit;
+	const char *const *policies;
+	int npolicies;
+	const char *const *manifests; /* --depends */
+	int nmanifests;
+	const char *cgroup;
+	const struct depends *deps;
+	uint64_t start_ms;
+};
+
+/* Where the report (path NULL: none) and the graph go. Each is written to a temporary file beside
+ * it, made now so that a path that cannot be written fails the run before COMMAND starts, and
+ * renamed at the end. 0, or -errno with the reason said. */
+int report_open(const char *report, const char *graph);
+/* Write both: status is the run's exit status; failed, that deployguard itself failed (its
+ * warnings say why). Once; later calls do nothing. */
+void report_write(const struct report_run *run, int status, bool failed);
+/* Remove the temporary files of a run that wrote nothing (--check, --dump-bpf). */
+void report_discard(void);
+
+/* --merge-reports: the manifest lines (SERVICE DEPENDENCY...) that the reports (a NULL-ended
+ * list of files) of service audits imply, on stdout. 0, or 125 with the bad file named. */
+int report_merge(char *const *files);
+
+#endif
