@@ -133,7 +133,8 @@ lint: deployguard
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
-SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats
+SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
+	 tests/reports.bats
 
 integration: deployguard $(TOOLS)
 	bats $(SUITES)

@@ -353,7 +353,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	}
 	proc_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */
 	if (ev->type == DG_EV_EXEC) {
-		proc_exec((pid_t)ev->pid, (pid_t)ev->ppid);
+		proc_exec((pid_t)ev->pid, (pid_t)ev->ppid, ev->comm);
 		log_debug("exec pid %u: %.200s", ev->pid, cmd);
 		return 0;
 	}

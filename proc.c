@@ -147,7 +147,7 @@ static size_t slot_of(pid_t pid)
 }
 
 /* A new record for pid, now its current one; -1 when PROC_MAX are kept. */
-static int add(pid_t pid, pid_t ppid)
+static int add(pid_t pid, pid_t ppid, const char *comm)
 {
 	char cmd[DG_CMD_MAX], path[64], exe[PATH_MAX];
 	size_t slot = slot_of(pid);
@@ -168,6 +168,8 @@ static int add(pid_t pid, pid_t ppid)
 		pr.cap = ncap;
 	}
 	proc_cmdline(pid, cmd, sizeof(cmd));
+	if (!cmd[0] && comm) /* gone already: its name, as the log names such a process */
+		snprintf(cmd, sizeof(cmd), "[%.16s]", comm);
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
@@ -184,9 +186,9 @@ static int add(pid_t pid, pid_t ppid)
 	return pr.n - 1;
 }
 
-void proc_exec(pid_t pid, pid_t ppid)
+void proc_exec(pid_t pid, pid_t ppid, const char *comm)
 {
-	int rec = add(pid, ppid ? ppid : (pid_t)proc_stat(pid, 4));
+	int rec = add(pid, ppid ? ppid : (pid_t)proc_stat(pid, 4), comm);
 
 	if (rec >= 0)
 		pr.recs[rec].exec_ms = proc_wall_ms();
@@ -214,7 +216,7 @@ int proc_of(pid_t pid)
 	rec = pr.index[slot] - 1;
 	if (rec >= 0 && !pr.recs[rec].ended)
 		return rec;
-	return add(pid, (pid_t)proc_stat(pid, 4)); /* new, or a reused pid */
+	return add(pid, (pid_t)proc_stat(pid, 4), NULL); /* new, or a reused pid */
 }
 
 const struct proc *proc_at(int rec)

@@ -42,8 +42,8 @@ void proc_cmdline_cached(pid_t pid, char *buf, size_t len);
 void proc_init(const char *cg_rel);
 /* pid (or one below it) runs in the guarded cgroup. */
 bool proc_inside(pid_t pid);
-/* An exec in the cgroup, as the kernel reported it. */
-void proc_exec(pid_t pid, pid_t ppid);
+/* An exec in the cgroup, as the kernel reported it (comm: its name, 16 bytes, maybe unended). */
+void proc_exec(pid_t pid, pid_t ppid, const char *comm);
 /* A guarded process ended with this wait status. */
 void proc_exit(pid_t pid, int status);
 /* The current record of pid, made now if it has none: its index, or -1. */

@@ -213,7 +213,7 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	else
 		[ "$(grep -cE "^WARN DELEGATED path=\"$W/outside.sock\" peer=$srv peercmd=\"[^\"]*unixsrv.py $W/outside.sock 30 \" pid=[0-9]+ cmd=\"[^\"]*unixsrv.py --connect " "$LOG")" -eq 2 ]
 		! grep -q 'inside.sock' "$LOG" || false
-		grep -qE "^ +2 allowed +delegated +$W/outside.sock \(pid $srv\)" "$LOG"
+		grep -qE "^ +2 allowed +- +delegated +$W/outside.sock \(pid $srv\)" "$LOG"
 		run in_host "$DG" --check
 		[[ "$output" == *"delegation"*"ok"*"WARN DELEGATED"* ]]
 	fi

@@ -25,7 +25,7 @@ setup_file() {
 	[ ! -e "$W/app.tar.gz" ]
 	line=$(blocked_line github.com.)
 	[[ "$line" == "WARN DNS BLOCKED reason=FromDNSRequest blocked=true blockedAt=dns domain=github.com. pid=$(cat "$W/pid") cmd=\"curl -fsS -m 5 -o $W/app.tar.gz http://github.com/acme/app/releases/download/v1/app.tar.gz \" firewallMethod=blocklist"* ]]
-	[[ "$line" == *" rule=$W/blocklist.txt:2" ]]
+	[[ "$line" == *" rule=$W/blocklist.txt:2 class=direct" ]] # the name is on curl's command line
 }
 
 @test "hidden dependency: a tool's update check against api.github.com is blocked, the tool goes on" {
@@ -33,15 +33,26 @@ setup_file() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"deploy-tool: deployed web-1"* ]]
 	line=$(blocked_line api.github.com.)
-	[[ "$line" == *'cmd="curl -fsS -m 5 -o /dev/null http://api.github.com/repos/acme/deploy-tool/releases/latest "'* ]]
-	[[ "$line" == *" rule=$W/blocklist.txt:2" ]]
+	[[ "$line" == *'cmd="curl -fsS -m 5 -o /dev/null -K - "'* ]]
+	[[ "$line" == *" rule=$W/blocklist.txt:2 class=hidden" ]] # on no command line
 }
 
 @test "transient dependency: an internal service that needs GitHub is blocked by name" {
 	run dg -b "$W/blocklist.txt" -- curl -fsS -m 5 http://deploy-api.internal.example/
 	[ "$status" -eq 6 ]
 	line=$(blocked_line deploy-api.internal.example.)
-	[[ "$line" == *" rule=$W/blocklist.txt:5" ]]
+	[[ "$line" == *" rule=$W/blocklist.txt:5 class=direct" ]] # listed itself: not transient
+	# Named by a manifest instead, for what it needs: transient, via the blocked name.
+	printf 'github.com\n' >"$W/gh.txt"
+	printf '# SERVICE DEPENDENCY...\ndeploy-api.internal.example  ghcr.io github.com # releases\n' >"$W/deps.txt"
+	LOG=$LOG.manifest
+	run dg -b "$W/gh.txt" --depends "$W/deps.txt" -- curl -fsS -m 5 http://deploy-api.internal.example/
+	[ "$status" -eq 6 ]
+	[[ "$(blocked_line deploy-api.internal.example.)" == *"reason=TransientDependency blocked=true "*" rule=$W/deps.txt:2 ruleComment=\"releases\" via=github.com class=transient" ]]
+	# Nothing blocks what it needs: it is allowed.
+	printf 'deploy-api.internal.example  ghcr.io\n' >"$W/deps2.txt"
+	run dg -b "$W/gh.txt" --depends "$W/deps2.txt" -- curl -fsS -m 5 -o /dev/null http://deploy-api.internal.example/
+	[ "$status" -eq 0 ]
 }
 
 @test "allowed names resolve and connect through the proxy, over UDP and TCP" {
@@ -245,8 +256,8 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 @test "the summary lists every name looked up, its count, verdict and commands" {
 	run dg -b "$W/blocklist.txt" -- sh -c 'getent hosts github.com; getent hosts pkgs.example.org; true'
 	[ "$status" -eq 0 ]
-	grep -qE '^ +2 blocked +dns +github.com. +by "getent hosts github.com "' "$LOG"
-	grep -qE '^ +[12] allowed +dns +pkgs.example.org.  by "getent hosts pkgs.example.org "' "$LOG"
+	grep -qE '^ +2 blocked +direct +dns +github.com. +- +by "getent hosts github.com "' "$LOG"
+	grep -qE '^ +[12] allowed +direct +dns +pkgs.example.org. +- +by "getent hosts pkgs.example.org "' "$LOG"
 	# the columns line up whatever the widths: each row's "by" under the header's COMMANDS
 	col=$(grep -m1 ' COUNT VERDICT' "$LOG" | awk '{print index($0, "COMMANDS")}')
 	[ "$(grep -E '^ +[0-9]+ (blocked|allowed) ' "$LOG" | awk '{print index($0, " by ") + 1}' | sort -u)" = "$col" ]

@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# Integration tests of what a run says it depended on (issue 18): the classes, the JSON report
+# and its documented fields, the graph, manifests made from service audits, and a report that
+# survives a signal or a failing deployguard. Same world as integration.bats. Needs root.
+
+bats_require_minimum_version 1.5.0
+load common
+
+setup_file() {
+	world_setup_file || return 1
+	printf 'github.com   # we deploy GitHub\n' >"$W/gh.txt"
+	: >"$W/none.txt"
+}
+
+# A field of the report $1, by a Python expression on r (the parsed report).
+jq_() {
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# The destination of the report $1 named $2, as JSON.
+dest() {
+	jq_ "$1" "json.dumps([d for d in r['destinations'] if d['name'] == '$2' or d['address'] == '$2'][0])"
+}
+
+@test "the bundled deploy: one direct, one hidden, one transient dependency, each class in the log, the summary, the report (every documented field) and the graph" {
+	ex=$T/../examples
+	run dg -b "$ex/blocklist.txt" --depends "$ex/depends.txt" --report "$W/demo.json" \
+		--graph "$W/demo.dot" -- "$ex/deploy.sh"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"release download failed"*"update check failed"*"out of reach"*"deploy: done"* ]]
+	[[ "$(blocked_line github.com.)" == *"rule=$ex/blocklist.txt:6 ruleComment=\"we deploy GitHub: it is down when we need the deploy most\" class=direct" ]]
+	[[ "$(blocked_line api.github.com.)" == *'cmd="curl -fsS -m 5 -o /dev/null -K '*"class=hidden" ]]
+	[[ "$(blocked_line deploy-api.internal.example.)" == *"reason=TransientDependency "*"rule=$ex/depends.txt:4 "*"via=github.com class=transient" ]]
+	# the summary: class and why, in their columns
+	grep -qE '^ +[0-9]+ blocked +direct +dns +github.com\. +we deploy GitHub: it is down' "$LOG"
+	grep -qE '^ +[0-9]+ blocked +hidden +dns +api.github.com\. +we deploy GitHub' "$LOG"
+	grep -qE '^ +[0-9]+ blocked +transient +dns +deploy-api.internal.example\. +via github.com +by "getent hosts deploy-api.internal.example "' "$LOG"
+	python3 "$T/tools/report_check.py" "$W/demo.json" "$T/../man/deployguard.8"
+	# the report: each destination's class, rule, the process that asked, its lineage and fate
+	run python3 - "$W/demo.json" "$ex" <<-'PY'
+		import json, sys
+		r, ex = json.load(open(sys.argv[1])), sys.argv[2]
+		d = {x["name"]: x for x in r["destinations"] if x["kind"] == "dns"}
+		assert r["run"]["command"] == [ex + "/deploy.sh"] and r["run"]["exitStatus"] == 0, r["run"]
+		assert not r["run"]["failed"] and r["run"]["mode"] == "blocklist"
+		assert [p["file"] for p in r["run"]["policies"]] == [ex + "/blocklist.txt"]
+		assert len(r["run"]["depends"][0]["sha256"]) == 64
+		gh, api, svc = d["github.com"], d["api.github.com"], d["deploy-api.internal.example"]
+		assert (gh["class"], api["class"], svc["class"]) == ("direct", "hidden", "transient")
+		assert svc["via"] == "github.com" and svc["reason"] == "TransientDependency", svc
+		assert gh["rule"] == ex + "/blocklist.txt:6" and gh["verdict"] == "blocked", gh
+		curl = gh["processes"][0]
+		assert curl["exe"].endswith("/curl") and curl["ancestry"] == "deploy.sh \u2192 curl", curl
+		assert curl["fate"] == "exited" and curl["status"] == 6, curl  # could not resolve
+		getent = svc["processes"][0]
+		assert getent["fate"] == "exited" and getent["status"] == 2, getent
+		top = getent["ancestorPids"][-1]
+		ran = {(e["pid"], (e["cmdline"].split() or [""])[0]) for e in r["executed"]}
+		assert (curl["pid"], "curl") in ran and (getent["pid"], "getent") in ran, ran
+		assert all(e["ppid"] == top for e in r["executed"] if e["pid"] in (curl["pid"], getent["pid"]))
+		print("ok")
+	PY
+	echo "$output"
+	[ "$output" = ok ]
+	# the graph renders; the blocked paths (and only they) are red, the transient one dashed
+	dot -Tsvg "$W/demo.dot" -o "$W/demo.svg"
+	grep -q '<svg' "$W/demo.svg"
+	[ "$(grep -c -- '-> d[0-9]* \[color=red\]' "$W/demo.dot")" -eq 3 ]
+	grep -qE 'd[0-9]+ -> d[0-9]+ \[style=dashed, color=red\]' "$W/demo.dot"
+}
+
+@test "a report's processes: the ancestry of a grandchild, a killed process, an allowed address" {
+	run dg -b "$W/gh.txt" --report "$W/f.json" -- sh -c '
+		sh -c "getent hosts github.com; true"
+		python3 -c "import os, socket
+try: socket.getaddrinfo(\"api.github.com\", 80)
+except OSError: pass
+os.kill(os.getpid(), 9)"
+		getent ahosts pkgs.example.org'
+	[ "$status" -eq 0 ]
+	run python3 - "$W/f.json" <<-'PY'
+		import json, sys
+		r = json.load(open(sys.argv[1]))
+		d = {x["name"]: x for x in r["destinations"] if x["kind"] == "dns"}
+		g = d["github.com"]["processes"][0]
+		assert g["ancestry"] == "sh \u2192 sh \u2192 getent" and len(g["ancestorPids"]) == 2, g
+		k = d["api.github.com"]["processes"][0]
+		assert k["fate"] == "killed" and k["signal"] == 9, k
+		p = d["pkgs.example.org"]
+		assert p["verdict"] == "allowed" and p["class"] == "direct" and p["rule"] is None, p
+		assert "192.0.2.30" in p["addresses"] and "2001:db8:2::30" in p["addresses"], p
+		print("ok")
+	PY
+	echo "$output"
+	[ "$output" = ok ]
+	python3 "$T/tools/report_check.py" "$W/f.json" "$T/../man/deployguard.8"
+}
+
+# An audit of one service in attach mode, its report in $W/$1.json: the cgroup's process asks
+# for the names $2..., then the audit is stopped with SIGTERM.
+audit_service() {
+	local svc=$1 name
+	shift
+	scratch_cgroup "$svc"
+	LOG=$W/log.$svc
+	dg_bg --audit -b "$W/none.txt" --service-name "$svc" --report "$W/$svc.json" --cgroup "$CG"
+	wait_line "guarding $CG until SIGINT" "$LOG"
+	for name in "$@"; do in_cg getent hosts "$name" >/dev/null; done
+	kill -TERM "$(cat "$W/dg.pid")"
+	wait_pid "$!"
+	rm -f "$W/dg.pid"
+}
+
+@test "--merge-reports of two service audits yields the manifest that then blocks the transient call" {
+	audit_service deploy-api.internal.example github.com objects.githubusercontent.com
+	audit_service mirror.example.org pkgs.example.org
+	[ "$(jq_ "$W/mirror.example.org.json" "r['run']['service']")" = mirror.example.org ]
+	run "$DG" --merge-reports "$W/deploy-api.internal.example.json" "$W/mirror.example.org.json"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "deploy-api.internal.example github.com objects.githubusercontent.com" ]
+	[ "${lines[2]}" = "mirror.example.org pkgs.example.org" ]
+	printf '%s\n' "$output" >"$W/manifest.txt"
+	LOG=$W/log.deploy
+	run dg -b "$W/gh.txt" --depends "$W/manifest.txt" -- sh -c \
+		'getent hosts deploy-api.internal.example; echo "api=$?"; getent hosts mirror.example.org'
+	[[ "$output" == *"api=2"*"192.0.2.31"* ]]
+	[[ "$(blocked_line deploy-api.internal.example.)" == *"reason=TransientDependency "*"rule=$W/manifest.txt:2 via=github.com class=transient" ]]
+	# what is not a service audit's report is refused, naming the file
+	run "$DG" --merge-reports "$W/gh.txt"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"--merge-reports $W/gh.txt: line 1: "*"not a JSON report"* ]]
+	run dg --report "$W/nosvc.json" -- true
+	run "$DG" --merge-reports "$W/nosvc.json"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"$W/nosvc.json: run.service is not set: audit the service with --service-name NAME"* ]]
+}
+
+@test "a report survives SIGTERM, and a failing deployguard still writes what it knew" {
+	dg_bg -b "$W/gh.txt" --report "$W/t.json" -- sh -c 'getent hosts github.com; touch "$0/asked"; exec sleep 60' "$W"
+	wait_for "$W/asked"
+	kill -TERM "$(cat "$W/dg.pid")"
+	st=0
+	wait_pid "$!" || st=$?
+	[ "$st" -eq 143 ] # the command's 128 + SIGTERM
+	python3 "$T/tools/report_check.py" "$W/t.json" "$T/../man/deployguard.8"
+	[ "$(jq_ "$W/t.json" "(r['run']['exitStatus'], r['run']['failed'], [d['verdict'] for d in r['destinations'] if d['name'] == 'github.com'])")" = "(143, False, ['blocked'])" ]
+	[ -z "$(ls "$W"/t.json.* 2>/dev/null)" ] # no temporary file left
+	# deployguard itself fails: the report says so and why
+	printf 'github.com\nnot a rule\n' >"$W/bad.txt"
+	run dg -b "$W/bad.txt" --report "$W/fail.json" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[ ! -e "$W/ran" ]
+	[ "$(jq_ "$W/fail.json" "(r['run']['exitStatus'], r['run']['failed'], r['destinations'])")" = "(125, True, [])" ]
+	[[ "$(jq_ "$W/fail.json" "r['run']['warnings'][0]")" == "$W/bad.txt:2: one rule per line, found 'not a rule'" ]]
+	# a report that cannot be written stops the run before the command starts
+	run dg -b "$W/gh.txt" --report /nonexistent/dir/r.json -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[ ! -e "$W/ran" ]
+	[[ "$output" == *"--report /nonexistent/dir/r.json: cannot write a file beside it: No such file or directory"* ]]
+	# a bad manifest line is named
+	printf 'deploy-api.internal.example\n' >"$W/baddeps.txt"
+	run dg -b "$W/gh.txt" --depends "$W/baddeps.txt" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"$W/baddeps.txt:1: deploy-api.internal.example: no dependency: write SERVICE DEPENDENCY..."* ]]
+}
