@@ -11,9 +11,9 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
 	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o build/bpf_text.o
-UNIT	:= tests/test_policy tests/test_dns tests/test_proxy
+UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
-FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy
+FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	       -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 600
@@ -39,10 +39,13 @@ build/bpf_text.o: build/bpf_text.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests run with AddressSanitizer and UBSan; they need no root.
-tests/test_policy: tests/test_policy.c policy.c policy.h hash.h
-	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_policy.c policy.c -lcmocka
+tests/test_policy: tests/test_policy.c policy.c depends.c policy.h depends.h hash.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_policy.c policy.c depends.c -lcmocka
 tests/test_dns: tests/test_dns.c dns.c dns.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_dns.c dns.c -lcmocka
+
+tests/test_json: tests/test_json.c json.c sha256.c json.h sha256.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_json.c json.c sha256.c -lcmocka
 
 PROXY_SRC := proxy.c dns.c policy.c depends.c audit.c proc.c log.c
 tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
@@ -51,8 +54,9 @@ tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
 # Unit tests once more without sanitizers, for valgrind.
 tests/%.vg: tests/%.c
 	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lcmocka -lbpf
-tests/test_policy.vg: tests/test_policy.c policy.c
+tests/test_policy.vg: tests/test_policy.c policy.c depends.c
 tests/test_dns.vg: tests/test_dns.c dns.c
+tests/test_json.vg: tests/test_json.c json.c sha256.c
 tests/test_proxy.vg: tests/test_proxy.c $(PROXY_SRC)
 
 # libFuzzer targets (clang), with ASan and UBSan; each has a seed corpus in tests/fuzz/corpus.
@@ -60,8 +64,10 @@ tests/fuzz/fuzz_query: tests/fuzz/fuzz_query.c dns.c dns.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_query.c dns.c
 tests/fuzz/fuzz_answer: tests/fuzz/fuzz_answer.c dns.c dns.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_answer.c dns.c
-tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c policy.h hash.h
-	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy.c
+tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c depends.c policy.h depends.h hash.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy.c depends.c
+tests/fuzz/fuzz_json: tests/fuzz/fuzz_json.c json.c json.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_json.c json.c
 
 # Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch
 # directory, the seeds (and any crash turned regression seed) are replayed first. A crash leaves
@@ -117,8 +123,12 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+# The toy deploy, with its report and its graph in build/ (examples/demo.svg is one of these).
 demo: deployguard
-	./deployguard -b examples/blocklist.txt -- examples/deploy.sh
+	@mkdir -p build
+	./deployguard -b examples/blocklist.txt --depends examples/depends.txt \
+		--report build/demo.json --graph build/demo.dot -- examples/deploy.sh
+	dot -Tsvg build/demo.dot -o build/demo.svg
 
 unit: $(UNIT) $(UNIT:=.vg) deployguard
 	@for t in $(UNIT); do ./$$t || exit 1; done

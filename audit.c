@@ -420,8 +420,8 @@ const struct audit_row *audit_rows(size_t *n, unsigned long *other)
 	return au.rows;
 }
 
-/* The summary's columns: the widest kind, destination and reason (a longer one than the cap
- * only pushes its own row). */
+/* The summary's columns: the widest kind, destination and reason (a destination longer than
+ * the cap only pushes its own row; a reason is cut to fit). */
 #define AUDIT_DEST_MAX 60
 #define AUDIT_WHY_MAX  40
 static int kind_w = 4, dest_w = 11, why_w = 3;
@@ -431,7 +431,7 @@ static int dest_len(const struct audit_row *r)
 	return (int)strlen(r->what) + !strcmp(r->kind, "dns");
 }
 
-/* Why a row was blocked (or allowed) in a word or two: "via DEP" or the rule's comment. */
+/* Why a row was blocked, in a few words: "via DEP" or the rule's comment, cut to fit. */
 static void row_why(const struct audit_row *r, char *buf, size_t len)
 {
 	if (r->via)
@@ -439,6 +439,8 @@ static void row_why(const struct audit_row *r, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s",
 			 r->comment && r->verdict != AUDIT_ALLOWED ? r->comment : "-");
+	if (strlen(buf) > AUDIT_WHY_MAX && len > AUDIT_WHY_MAX)
+		memcpy(buf + AUDIT_WHY_MAX - 3, "...", 4);
 }
 
 static void summary_widths(void)
@@ -451,7 +453,7 @@ static void summary_widths(void)
 		w = (int)strlen(why);
 		kind_w = k > kind_w ? k : kind_w;
 		dest_w = d > dest_w && d <= AUDIT_DEST_MAX ? d : dest_w;
-		why_w = w > why_w && w <= AUDIT_WHY_MAX ? w : why_w;
+		why_w = w > why_w ? w : why_w;
 	}
 }
 

@@ -30,7 +30,7 @@ dest() {
 		--graph "$W/demo.dot" -- "$ex/deploy.sh"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"release download failed"*"update check failed"*"out of reach"*"deploy: done"* ]]
-	[[ "$(blocked_line github.com.)" == *"rule=$ex/blocklist.txt:6 ruleComment=\"we deploy GitHub: it is down when we need the deploy most\" class=direct" ]]
+	[[ "$(blocked_line github.com.)" == *"rule=$ex/blocklist.txt:6 ruleComment=\"we deploy GitHub: it is down when we need it most\" class=direct" ]]
 	[[ "$(blocked_line api.github.com.)" == *'cmd="curl -fsS -m 5 -o /dev/null -K '*"class=hidden" ]]
 	[[ "$(blocked_line deploy-api.internal.example.)" == *"reason=TransientDependency "*"rule=$ex/depends.txt:4 "*"via=github.com class=transient" ]]
 	# the summary: class and why, in their columns

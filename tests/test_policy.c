@@ -1,4 +1,5 @@
-/* Unit tests for policy.c: rule syntax, matching, and FILE:LINE errors. No root needed. */
+/* Unit tests for policy.c and depends.c: rule syntax, matching, manifests, and FILE:LINE errors.
+ * No root needed. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
+#include "../depends.h"
 #include "../policy.h"
 
 static char *write_tmp(const char *text)
@@ -101,6 +103,85 @@ static void test_comments_are_reasons(void **state)
 	assert_int_equal(src.line, 3);
 	unlink(path);
 	policy_free(&p);
+}
+
+static bool blocks(const void *ctx, const char *name, size_t len)
+{
+	return policy_match_name(ctx, name, len, NULL);
+}
+
+/* A service is blocked when what it needs is, through a chain of services too; via names the
+ * dependency that blocks it. A service line may repeat; its names add up. */
+static void test_manifest_chains(void **state)
+{
+	struct policy p = {0};
+	struct depends d = {0};
+	struct policy_src src;
+	const struct depends_entry *e;
+	char err[256];
+	const char *bl = write_tmp("github.com\n");
+	char blp[64];
+	const char *mf;
+
+	(void)state;
+	snprintf(blp, sizeof(blp), "%s", bl);
+	mf = write_tmp("# services\nmigrations.corp deploy-api.corp\n"
+		       "deploy-api.corp  ghcr.io\tapi.GitHub.com.  # fetches releases\n"
+		       "docs.corp pkgs.example.org\ndocs.corp mirror.example.org\n");
+	assert_int_equal(policy_load(&p, blp, err, sizeof(err)), 0);
+	assert_int_equal(depends_load(&d, mf, err, sizeof(err)), 0);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(depends_resolve(&d, blocks, &p), 2);
+	e = depends_blocked(&d, "x.deploy-api.corp", 17, &src);
+	assert_non_null(e);
+	assert_string_equal(e->via, "api.github.com");
+	assert_int_equal(src.line, 3);
+	assert_string_equal(src.comment, "fetches releases");
+	e = depends_blocked(&d, "migrations.corp", 15, &src);
+	assert_non_null(e);
+	assert_string_equal(e->via, "deploy-api.corp");
+	assert_int_equal(src.line, 2);
+	assert_null(depends_blocked(&d, "docs.corp", 9, NULL));
+	assert_int_equal(depends_find(&d, "docs.corp", 9)->ndeps, 2);
+	assert_null(depends_find(&d, "corp", 4));
+	unlink(blp);
+	unlink(mf);
+	depends_free(&d);
+	policy_free(&p);
+}
+
+static void test_manifest_errors_name_file_and_line(void **state)
+{
+	static const struct {
+		const char *text, *err;
+	} cases[] = {
+	    {"deploy-api.corp\n", "deploy-api.corp: no dependency: write SERVICE DEPENDENCY..."},
+	    {"a.corp 192.0.2.1\n", "'192.0.2.1': a manifest names services and their dependencies"},
+	    {"2001:db8::1 a.corp\n", "'2001:db8::1': a manifest names services"},
+	    {"a.corp a.corp\n", "a.corp cannot depend on itself"},
+	    {"a.corp bad!name\n", "invalid character '!' in name"},
+	    {"a.corp b\0c\n", "NUL byte in line"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct depends d = {0};
+		char err[256], want[300];
+		const char *path = write_tmp(i == 5 ? "" : cases[i].text);
+
+		if (i == 5) { /* a NUL inside: written by length */
+			FILE *f = fopen(path, "w");
+
+			fwrite("ok.corp x.org\na.corp b\0c\n", 1, 26, f);
+			fclose(f);
+		}
+		assert_int_equal(depends_load(&d, path, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s:%d: %s", path, i == 5 ? 2 : 1, cases[i].err);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("case %zu: got '%s', want '%s'", i, err, want);
+		unlink(path);
+		depends_free(&d);
+	}
 }
 
 static void test_addresses_and_prefixes(void **state)
@@ -220,6 +301,8 @@ int main(void)
 	    cmocka_unit_test(test_names_match_at_label_boundaries),
 	    cmocka_unit_test(test_duplicates_keep_the_first_rule),
 	    cmocka_unit_test(test_comments_are_reasons),
+	    cmocka_unit_test(test_manifest_chains),
+	    cmocka_unit_test(test_manifest_errors_name_file_and_line),
 	    cmocka_unit_test(test_addresses_and_prefixes),
 	    cmocka_unit_test(test_bad_lines_name_file_and_line),
 	    cmocka_unit_test(test_long_name_and_missing_file),

@@ -1,11 +1,44 @@
-/* libFuzzer target: the policy-file parser (policy_add_line, line by line) and name matching. */
+/* libFuzzer target: the policy-file parser (policy_add_line, line by line) and name matching, and
+ * the same bytes as a dependency manifest (depends_load), judged by that policy. */
 #define _GNU_SOURCE
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../depends.h"
 #include "../../policy.h"
+
+static bool blocks(const void *ctx, const char *name, size_t len)
+{
+	return policy_match_name(ctx, name, len, NULL);
+}
+
+/* The input as a manifest file (a memfd), loaded and resolved against p. */
+static void manifest(const struct policy *p, const uint8_t *data, size_t size)
+{
+	struct depends d = {0};
+	char path[64], err[512];
+	int fd = memfd_create("fuzz-manifest", 0);
+
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (depends_load(&d, path, err, sizeof(err)) == 0) {
+		depends_resolve(&d, blocks, p);
+		depends_blocked(&d, "github.com", 10, NULL);
+	} else {
+		assert(err[0]);
+	}
+	depends_free(&d);
+	close(fd);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		policy_match_name(&p, copy, strnlen(copy, DG_NAME_MAX), &src);
 	}
 	policy_match_name(&p, "github.com", 10, &src);
+	manifest(&p, data, size);
 	policy_free(&p);
 	free(text);
 	return 0;
