@@ -92,8 +92,8 @@ bench/empty.bpf.o: bench/empty.bpf.c
 	clang -O2 -g -target bpf -I/usr/include/$$($(CC) -dumpmachine) -Wall -Werror -c $< -o $@
 bench/relay: bench/relay.c
 	$(CC) $(CFLAGS) -o $@ $<
-bench/proxy_loop: bench/proxy_loop.c proxy.c dns.c policy.c audit.c log.c $(wildcard *.h)
-	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c proxy.c dns.c policy.c audit.c log.c -lbpf
+bench/proxy_loop: bench/proxy_loop.c $(PROXY_SRC) $(wildcard *.h)
+	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c $(PROXY_SRC) -lbpf
 bench/floor: bench/floor.c bpf_prog.h build/bpf_text.c
 	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 

@@ -11,7 +11,7 @@
 # tests/vm-init.sh as /init, which prints the bats TAP lines and a last line
 # "vm-check: N passed, N failed, N skipped" on the serial console, then powers off.
 # Environment: VM_TIMEOUT (seconds, default 2700), VM_MEM (MiB, default 6144), VM_SUITES (the
-# bats files, default all three), VM_FILTER (a bats -f regex, default none), VM_ACCEL (default
+# bats files, default all five), VM_FILTER (a bats -f regex, default none), VM_ACCEL (default
 # tcg; kvm where it works), VM_KERNEL_ARGS (more kernel parameters, e.g. loglevel=7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,11 +19,11 @@ cd "$(dirname "$0")/.."
 B=build/vm
 VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
-VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats}
+VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
-PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1
+PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz
 
 die() {
 	echo "vm-check: $*" >&2
