@@ -112,6 +112,7 @@ static struct env {
 	bool keep_nss;		    /* --keep-nsswitch: COMMAND resolves as the host does */
 	bool fail_on_block;	    /* --fail-on-block */
 	const char *report, *graph; /* --report, --graph */
+	const char *allowlist;	    /* --write-allowlist */
 	const char *service;	    /* --service-name */
 	const char *depends[64];    /* --depends */
 	int ndepends;
@@ -176,6 +177,8 @@ static const char usage[] =
     "                         destination, its class and the processes that asked, and\n"
     "                         every program executed\n"
     "      --graph FILE       write the run's dependency graph to FILE, as Graphviz DOT\n"
+    "      --write-allowlist FILE  with --audit: write the allowlist that lets this run do\n"
+    "                         what it did, each rule with the command that needed it\n"
     "      --depends FILE     a manifest of internal services and the names they need\n"
     "                         (SERVICE DEPENDENCY... per line): a service that needs a\n"
     "                         blocked name is blocked too (may repeat)\n"
@@ -413,6 +416,7 @@ static int parse_args(int argc, char **argv)
 	    {"fail-on-block", no_argument, NULL, 'X'},
 	    {"report", required_argument, NULL, 'R'},
 	    {"graph", required_argument, NULL, 'H'},
+	    {"write-allowlist", required_argument, NULL, 'w'},
 	    {"depends", required_argument, NULL, 'd'},
 	    {"service-name", required_argument, NULL, 'n'},
 	    {"merge-reports", no_argument, NULL, 'm'},
@@ -476,6 +480,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'H':
 			env.graph = optarg;
+			break;
+		case 'w':
+			env.allowlist = optarg;
 			break;
 		case 'd':
 			if (env.ndepends == 64) {
@@ -557,6 +564,12 @@ static int parse_args(int argc, char **argv)
 	}
 	if (env.check && optind < argc) {
 		log_warnx("--check runs no COMMAND: it only probes this host");
+		return -EINVAL;
+	}
+	if (env.allowlist && !env.audit) {
+		log_warnx(
+		    "--write-allowlist needs --audit: a run that blocks does not show all that "
+		    "the deploy needs");
 		return -EINVAL;
 	}
 	env.attach = optind >= argc && env.cgroup && !env.dump_bpf && !env.check;
@@ -1003,7 +1016,7 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err, failed;
 
-	if ((err = report_open(env.report, env.graph)) ||
+	if ((err = report_open(env.report, env.graph, env.allowlist)) ||
 	    (err = load_policy(&r->pol, &r->deps, "")) ||
 	    (env.cmd.user && (err = command_user(&env.cmd))))
 		return err;

@@ -24,11 +24,11 @@ struct report_run {
 	uint64_t start_ms;
 };
 
-/* Where the report (path NULL: none) and the graph go. Each is written to a temporary file beside
- * it, made now so that a path that cannot be written fails the run before COMMAND starts, and
- * renamed at the end. 0, or -errno with the reason said. */
-int report_open(const char *report, const char *graph);
-/* Write both: status is the run's exit status; failed, that deployguard itself failed (its
+/* Where the report, the graph and the allowlist go (a path NULL: none). Each is written to a
+ * temporary file beside it, made now so that a path that cannot be written fails the run before
+ * COMMAND starts, and renamed at the end. 0, or -errno with the reason said. */
+int report_open(const char *report, const char *graph, const char *allowlist);
+/* Write them: status is the run's exit status; failed, that deployguard itself failed (its
  * warnings say why). Once; later calls do nothing. */
 void report_write(const struct report_run *run, int status, bool failed);
 /* Remove the temporary files of a run that wrote nothing (--check, --dump-bpf). */

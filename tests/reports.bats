@@ -165,3 +165,42 @@ audit_service() {
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"$W/baddeps.txt:1: deploy-api.internal.example: no dependency: write SERVICE DEPENDENCY..."* ]]
 }
+
+@test "--write-allowlist: an audit's allowlist lets the same deploy through with nothing blocked, and blocks a new name" {
+	cat >"$W/d.sh" <<-'EOF2'
+		#!/bin/sh
+		curl -fsS -m 3 -o /dev/null http://pkgs.example.org/pkg.txt || exit 1
+		getent hosts release.example.org >/dev/null || exit 2 # a CNAME into another name
+		getent hosts a.example.org b.example.org >/dev/null
+		getent hosts c1.cdn.example.org c2.cdn.example.org c3.cdn.example.org >/dev/null
+		curl -fsS -m 3 -o /dev/null http://192.0.2.33/pkg.txt || exit 3 # by address, no name
+		[ -z "${NEW:-}" ] || getent hosts mirror.example.org || exit 4
+	EOF2
+	chmod +x "$W/d.sh"
+	run dg --audit -a "$W/none.txt" --write-allowlist "$W/allow.txt" -- "$W/d.sh"
+	[ "$status" -eq 0 ]
+	cat "$W/allow.txt"
+	grep -qE '^pkgs.example.org +# curl -fsS -m 3 -o /dev/null http://pkgs.example.org/pkg.txt $' "$W/allow.txt"
+	grep -qE '^objects.githubusercontent.com +# getent hosts release.example.org $' "$W/allow.txt"
+	grep -qE '^192.0.2.33 +# curl' "$W/allow.txt"
+	# three names under a parent of three labels become the parent; two under example.org stay
+	grep -qE '^cdn.example.org +# getent hosts c1.cdn' "$W/allow.txt"
+	! grep -q '^c1.cdn' "$W/allow.txt" || false
+	grep -q '^a.example.org ' "$W/allow.txt"
+	! grep -q '^example.org ' "$W/allow.txt" || false
+	# sorted, each once
+	[ "$(grep -v '^#' "$W/allow.txt" | awk '{print $1}')" = "$(grep -v '^#' "$W/allow.txt" | awk '{print $1}' | sort -u)" ]
+	LOG=$W/log.allowed
+	run dg -a "$W/allow.txt" -- "$W/d.sh"
+	[ "$status" -eq 0 ]
+	grep -q "deployguard: summary: .*, 0 blocked or would be" "$LOG"
+	LOG=$W/log.new
+	run in_host env NEW=1 "$DG" --upstream "$UPSTREAM4" -o "$LOG" -a "$W/allow.txt" -- "$W/d.sh"
+	[ "$status" -eq 4 ]
+	[[ "$(blocked_line mirror.example.org.)" == *"firewallMethod=allowlist"* ]]
+	grep -qE "^ +[0-9]+ blocked +direct +dns +mirror.example.org\." "$LOG"
+	# without --audit the option is refused: a run that blocks does not show what the deploy needs
+	run dg -b "$W/gh.txt" --write-allowlist "$W/x.txt" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"--write-allowlist needs --audit"* ]]
+}
