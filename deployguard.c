@@ -789,7 +789,7 @@ static void write_report(struct run *r, int status, bool failed)
 				 .deps = &r->deps,
 				 .start_ms = r->start_ms};
 
-	if (env.dump_bpf) {
+	if (env.dump_bpf || env.check) {
 		report_discard();
 		return;
 	}

@@ -555,6 +555,80 @@ static void write_allowlist(FILE *f, const struct report_run *run)
 			other);
 }
 
+/* Markdown text for a table cell: a pipe would end the cell, a backtick the code span, a line
+ * break the row. NULL is "-". */
+static void md_text(FILE *f, const char *s, size_t max, bool code)
+{
+	if (!s) {
+		fputc('-', f);
+		return;
+	}
+	fputs(code ? "`" : "", f);
+	for (size_t i = 0; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '|')
+			fputs("\\|", f);
+		else
+			fputc(c == '`' ? '\'' : c < 0x20 || c == 0x7f ? ' ' : c, f);
+	}
+	fputs(strlen(s) > max ? "..." : "", f);
+	fputs(code ? "`" : "", f);
+}
+
+static void md_cell(FILE *f, const char *s, size_t max, bool code)
+{
+	fputc(' ', f);
+	md_text(f, s, max, code);
+	fputs(" |", f);
+}
+
+/* GITHUB_STEP_SUMMARY: the run as a Markdown table, appended to the step's summary file. */
+static void write_step_summary(const struct report_run *run, int status)
+{
+	const char *path = getenv("GITHUB_STEP_SUMMARY");
+	unsigned long other, blocked = 0;
+	size_t n;
+	const struct audit_row *rows = audit_rows(&n, &other);
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	if (!(f = fopen(path, "ae"))) {
+		log_warn("GITHUB_STEP_SUMMARY %s: cannot append the run's summary", path);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		blocked += rows[i].verdict != AUDIT_ALLOWED;
+	fputs("### deployguard: ", f);
+	md_text(f, run->argv ? run->argv[0] : run->cgroup, 80, true);
+	fprintf(f, " exit %d, %zu destinations, %lu %s\n\n", status, n, blocked,
+		run->audit ? "would be blocked" : "blocked");
+	fputs(
+	    "| verdict | destination | class | rule | command |\n| --- | --- | --- | --- | --- |\n",
+	    f);
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_row *r = &rows[i];
+		char rule[600];
+
+		snprintf(rule, sizeof(rule), "%s%s%s%s", r->rule ? r->rule : "",
+			 r->comment ? " (" : "", r->comment ? r->comment : "",
+			 r->comment ? ")" : "");
+		fputc('|', f);
+		md_cell(f, audit_verdict_name(r->verdict), 20, false);
+		md_cell(f, r->what, 260, true);
+		md_cell(f, audit_class(r), 20, false);
+		md_cell(f, rule[0] ? rule : NULL, 200, false);
+		md_cell(f, r->cmds[0], 80, true);
+		fputc('\n', f);
+	}
+	if (other)
+		fprintf(f, "\n%lu more destinations than a run keeps.\n", other);
+	fputc('\n', f);
+	if (fclose(f))
+		log_warn("GITHUB_STEP_SUMMARY %s: failed to write", path);
+}
+
 void report_write(const struct report_run *run, int status, bool failed)
 {
 	if (written)
@@ -566,6 +640,7 @@ void report_write(const struct report_run *run, int status, bool failed)
 		write_graph(outs[1].f, run);
 	if (outs[2].f)
 		write_allowlist(outs[2].f, run);
+	write_step_summary(run, status);
 	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
 		close_out(&outs[i], true);
 }

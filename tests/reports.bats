@@ -204,3 +204,30 @@ audit_service() {
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"--write-allowlist needs --audit"* ]]
 }
+
+@test "GITHUB_STEP_SUMMARY: the run is appended as a valid Markdown table, a command's pipes and newlines escaped; unset, nothing is written" {
+	printf 'earlier step\n' >"$W/step.md"
+	run in_host env GITHUB_STEP_SUMMARY="$W/step.md" "$DG" --upstream "$UPSTREAM4" -o "$LOG" \
+		-b "$W/gh.txt" -- sh -c 'getent hosts github.com "$(printf "a|b\140c\nd")"
+			getent hosts pkgs.example.org; true'
+	[ "$status" -eq 0 ]
+	cat "$W/step.md"
+	[ "$(head -n1 "$W/step.md")" = "earlier step" ]
+	grep -q '^### deployguard: `sh` exit 0, 2 destinations, 1 blocked$' "$W/step.md"
+	python3 - "$W/step.md" <<-'PY'
+		import re, sys
+		rows = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith("|")]
+		cells = [[c.strip() for c in re.split(r"(?<!\\)\|", l)[1:-1]] for l in rows]
+		assert cells[0] == ["verdict", "destination", "class", "rule", "command"], cells[0]
+		assert cells[1] == ["---"] * 5 and all(len(c) == 5 for c in cells), cells
+		byname = {c[1]: c for c in cells[2:]}
+		gh = byname["`github.com`"]
+		assert gh[0] == "blocked" and gh[2] == "direct" and gh[3].endswith("gh.txt:1 (we deploy GitHub)"), gh
+		assert byname["`pkgs.example.org`"][:3] == ["allowed", "`pkgs.example.org`", "direct"]
+		assert "a\\|b'c d" in gh[4], gh[4]  # the pipe escaped, the backtick and newline gone
+	PY
+	# not set: no file is made
+	run in_host env -u GITHUB_STEP_SUMMARY HOME="$W" "$DG" --upstream "$UPSTREAM4" -o "$LOG" -b "$W/gh.txt" -- true
+	[ "$status" -eq 0 ]
+	[ "$(ls "$W"/*.md)" = "$W/step.md" ]
+}
