@@ -2,7 +2,7 @@
 CC	?= cc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -Wall -Wextra -Werror -Wno-format-truncation # paths cut at PATH_MAX fail to open
-LIBS	:= -lbpf -ldl # libbcc is opened at run time, by a child (see progs_build)
+LIBS	:= -lbpf -ldl -lsqlite3 # libbcc is opened at run time, by a child (see progs_build)
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -10,7 +10,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o build/bpf_text.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o build/bpf_text.o
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json
@@ -115,8 +115,8 @@ tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 # Debian packages for building and testing; apt-get only what is missing.
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
-	graphviz
+	util-linux clang libclang-rt-14-dev libsqlite3-dev sqlite3 valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
+	graphviz lintian man-db systemd
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -150,19 +150,61 @@ integration: deployguard $(TOOLS)
 	bats $(SUITES)
 
 check: deployguard unit lint integration
+	tests/package.sh
 	tests/stress.sh 50 2000 200 2
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
 # The unit tests and integration suites on Debian 12's own 6.1 kernel, pure cgroup2, in qemu
 # (root; the root filesystem is built once into build/vm): see tests/vm.sh.
-vm-check: deployguard $(TOOLS) $(UNIT)
-	VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" VM_SUITES="$(SUITES)" tests/vm.sh
+vm-check: deployguard $(TOOLS) $(UNIT) $(DEB)
+	VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" VM_SUITES="$(SUITES)" VM_DEB="$(DEB)" tests/vm.sh
 
+# make install DESTDIR=... PREFIX=... (default /usr/local); UNITDIR is where systemd looks,
+# SYSCONFDIR where deployguard@.service reads a service's options and the default blocklist.
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(PREFIX)/etc
+DOCDIR	= $(PREFIX)/share/doc/deployguard
 install: deployguard
 	install -D -m 0755 deployguard $(DESTDIR)$(PREFIX)/sbin/deployguard
 	install -D -m 0644 man/deployguard.8 $(DESTDIR)$(PREFIX)/share/man/man8/deployguard.8
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 examples/blocklist.txt examples/depends.txt examples/update-check.curlrc \
+		$(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 examples/deploy.sh $(DESTDIR)$(DOCDIR)/examples
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/deployguard@.service.in >$(DESTDIR)$(UNITDIR)/deployguard@.service
+	install -D -m 0644 examples/blocklist.txt $(DESTDIR)$(SYSCONFDIR)/deployguard/blocklist.txt
+
+# make deb: build/deployguard_VERSION-1_ARCH.deb, from make install into build/deb, with the
+# runtime libraries (from dpkg-shlibdeps, and libbcc, which deployguard opens at run time) as
+# dependencies; lintian checks it (see dist/lintian-overrides for the tags left, and why).
+VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
+ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
+DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
+deb: $(DEB)
+$(DEB): deployguard man/deployguard.8 dist/* examples/*
+	rm -rf build/deb build/deb-src && mkdir -p build/deb-src/debian
+	$(MAKE) -s install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr UNITDIR=/lib/systemd/system \
+		SYSCONFDIR=/etc
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note build/deb/usr/sbin/deployguard
+	gzip -9n build/deb/usr/share/man/man8/deployguard.8
+	install -m 0644 dist/copyright build/deb/usr/share/doc/deployguard/copyright
+	gzip -9n <dist/changelog >build/deb/usr/share/doc/deployguard/changelog.Debian.gz
+	install -D -m 0644 dist/lintian-overrides build/deb/usr/share/lintian/overrides/deployguard
+	mkdir -p build/deb/DEBIAN && echo /etc/deployguard/blocklist.txt >build/deb/DEBIAN/conffiles
+	printf 'Source: deployguard\n\nPackage: deployguard\nArchitecture: any\n' \
+		>build/deb-src/debian/control
+	deps=$$(cd build/deb-src && dpkg-shlibdeps -O ../deb/usr/sbin/deployguard 2>/dev/null | \
+		sed -n 's/^shlibs:Depends=//p') && [ -n "$$deps" ] && \
+	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$deps, libbpfcc/" \
+		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN build/deb | cut -f1)/" dist/control.in \
+		>build/deb/DEBIAN/control
+	(cd build/deb && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | \
+		xargs -0 md5sum) >build/deb/DEBIAN/md5sums
+	dpkg-deb --root-owner-group -Zxz --build build/deb $@
 
 clean:
 	rm -f deployguard $(OBJS) build/bpf_text.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
-.PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install clean
+.PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install deb clean

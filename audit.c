@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -29,6 +30,9 @@ static struct {
 	size_t nrows, cap;
 	uint32_t index[2 * AUDIT_MAX_NAMES]; /* open addressing: row + 1, 0 empty */
 	unsigned long other;
+	bool syslog;	       /* --syslog: every line to syslog(3) too */
+	audit_known_fn *known; /* --history: did an earlier run reach it? */
+	bool last_fresh;       /* the row of the last audit_hit is new */
 } au = {.fmt = AUDIT_TEXT};
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose)
@@ -43,19 +47,51 @@ int audit_verbose(void)
 	return au.verbose;
 }
 
+void audit_syslog(bool on)
+{
+	if (on && !au.syslog)
+		openlog("deployguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && au.syslog)
+		closelog();
+	au.syslog = on;
+}
+
+/* A line (n bytes, a newline at its end or not) to syslog with its level's severity. */
+void audit_syslog_line(const char *level, const char *s, size_t n)
+{
+	int prio = !strcmp(level, "WARN")    ? LOG_WARNING
+		   : !strcmp(level, "DEBUG") ? LOG_DEBUG
+					     : LOG_INFO;
+
+	if (!au.syslog)
+		return;
+	if (n && s[n - 1] == '\n')
+		n--;
+	syslog(prio, "%.*s", (int)n, s);
+}
+
 static void fput_quoted(FILE *f, const char *s);
 
 void audit_message(const char *level, const char *msg)
 {
-	FILE *f = au.out ? au.out : stderr;
+	FILE *f = au.out ? au.out : stderr, *m;
+	char *line = NULL;
+	size_t len = 0;
 
+	if (!(m = open_memstream(&line, &len)))
+		return;
 	if (au.fmt == AUDIT_JSON && au.out) {
-		fprintf(f, "{\"level\":\"%s\",\"event\":\"MESSAGE\",\"message\":", level);
-		fput_quoted(f, msg);
-		fputs("}\n", f);
+		fprintf(m, "{\"level\":\"%s\",\"event\":\"MESSAGE\",\"message\":", level);
+		fput_quoted(m, msg);
+		fputs("}\n", m);
 	} else {
-		fprintf(f, "deployguard: %s%s\n", strcmp(level, "DEBUG") ? "" : "debug: ", msg);
+		fprintf(m, "deployguard: %s%s\n", strcmp(level, "DEBUG") ? "" : "debug: ", msg);
 	}
+	if (fclose(m) == 0) {
+		fwrite(line, 1, len, f);
+		audit_syslog_line(level, line, len);
+	}
+	free(line);
 	fflush(f);
 }
 
@@ -244,11 +280,14 @@ void audit_log(const struct audit_event *e)
 	put_str(&l, &first, "ruleComment", e->comment, true);
 	put_str(&l, &first, "via", e->via, false);
 	put_str(&l, &first, "class", e->class_, false);
+	if (e->fresh)
+		put_s(&l, au.fmt == AUDIT_JSON ? ",\"new\":true" : " new=true");
 	put_str(&l, &first, "tried", e->tried, true);
 	if (l.len == sizeof(l.buf))
 		l.len--; /* cut: room for the newline */
 	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
 	fwrite(l.buf, 1, l.len, f);
+	audit_syslog_line(e->level, l.buf, l.len);
 }
 
 void audit_flush(void)
@@ -364,18 +403,32 @@ static void reasons(struct audit_row *r, const struct audit_hit *h)
 	r->transient |= h->via != NULL;
 }
 
+void audit_set_known(audit_known_fn *known)
+{
+	au.known = known;
+}
+
+bool audit_last_fresh(void)
+{
+	return au.last_fresh;
+}
+
 const char *audit_hit(const struct audit_hit *h)
 {
 	struct audit_row *r = find_row(h->kind, h->what, true);
 	uint64_t now = proc_wall_ms();
 	bool direct;
 
+	au.last_fresh = false;
 	if (!r) {
 		au.other++;
 		return NULL;
 	}
-	if (!r->count++)
+	if (!r->count++) {
 		r->first_ms = now;
+		r->fresh = au.known && has_class(h->kind) && !au.known(h->kind, h->what);
+	}
+	au.last_fresh = r->fresh;
 	r->last_ms = now;
 	reasons(r, h);
 	if (h->verdict > r->verdict)
@@ -463,8 +516,12 @@ static void summary_row_text(FILE *f, const struct audit_row *r)
 	char why[300];
 
 	row_why(r, why, sizeof(why));
-	fprintf(f, "  %7lu %-11s %-9s %-*s %s%s%*s  %-*s", r->count, audit_verdict_name(r->verdict),
-		cls ? cls : "-", kind_w, r->kind, r->what, strcmp(r->kind, "dns") ? "" : ".",
+	fprintf(f, "  %7lu %-11s %-9s %s%-*s %s%s%*s  %-*s", r->count,
+		audit_verdict_name(r->verdict), cls ? cls : "-",
+		!au.known  ? ""
+		: r->fresh ? "new  "
+			   : "-    ",
+		kind_w, r->kind, r->what, strcmp(r->kind, "dns") ? "" : ".",
 		dest_len(r) < dest_w ? dest_w - dest_len(r) : 0, "", why_w, why);
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? ", " : "  by ", f);
@@ -503,12 +560,33 @@ static void summary_row_json(FILE *f, const struct audit_row *r)
 	fput_field(f, "rule", r->rule);
 	fput_field(f, "ruleComment", r->comment);
 	fput_field(f, "via", r->via);
+	if (r->fresh)
+		fputs(",\"new\":true", f);
 	fputs(",\"cmds\":[", f);
 	for (size_t i = 0; i < AUDIT_MAX_CMDS && r->cmds[i]; i++) {
 		fputs(i ? "," : "", f);
 		fput_quoted(f, r->cmds[i]);
 	}
 	fprintf(f, "],\"moreCmds\":%lu}\n", r->more_cmds);
+}
+
+/* A summary line, to the log and to syslog. */
+static void out_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_line(FILE *f, const char *fmt, ...)
+{
+	char *line;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	fwrite(line, 1, (size_t)n, f);
+	audit_syslog_line("INFO", line, (size_t)n);
+	free(line);
 }
 
 void audit_summary(void)
@@ -521,21 +599,42 @@ void audit_summary(void)
 		blocked += au.rows[i].verdict != AUDIT_ALLOWED;
 	}
 	if (au.fmt == AUDIT_TEXT) {
-		fprintf(f,
-			"deployguard: summary: %lu lookups and connections, %zu destinations, "
-			"%lu blocked or would be\n",
-			queries, au.nrows, blocked);
+		out_line(f,
+			 "deployguard: summary: %lu lookups and connections, %zu destinations, "
+			 "%lu blocked or would be\n",
+			 queries, au.nrows, blocked);
 		summary_widths();
 		if (au.nrows)
-			fprintf(f, "  %7s %-11s %-9s %-*s %-*s  %-*s  %s\n", "COUNT", "VERDICT",
-				"CLASS", kind_w, "KIND", dest_w, "DESTINATION", why_w, "WHY",
-				"COMMANDS");
+			out_line(f, "  %7s %-11s %-9s %s%-*s %-*s  %-*s  %s\n", "COUNT", "VERDICT",
+				 "CLASS", au.known ? "NEW  " : "", kind_w, "KIND", dest_w,
+				 "DESTINATION", why_w, "WHY", "COMMANDS");
 	}
-	for (size_t i = 0; i < au.nrows; i++)
-		(au.fmt == AUDIT_JSON ? summary_row_json : summary_row_text)(f, &au.rows[i]);
+	for (size_t i = 0; i < au.nrows; i++) {
+		char *line = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&line, &len);
+
+		if (!m)
+			break;
+		(au.fmt == AUDIT_JSON ? summary_row_json : summary_row_text)(m, &au.rows[i]);
+		if (fclose(m) == 0) {
+			fwrite(line, 1, len, f);
+			audit_syslog_line("INFO", line, len);
+		}
+		free(line);
+	}
 	if (au.other && au.fmt == AUDIT_TEXT)
-		fprintf(f, "  %7lu (more destinations than the summary keeps)\n", au.other);
+		out_line(f, "  %7lu (more destinations than the summary keeps)\n", au.other);
 	fflush(f);
+}
+
+unsigned long audit_fresh(void)
+{
+	unsigned long n = 0;
+
+	for (size_t i = 0; i < au.nrows; i++)
+		n += au.rows[i].fresh;
+	return n;
 }
 
 unsigned long audit_blocked(void)

@@ -32,6 +32,7 @@ struct audit_event {
 	const char *class_;  /* direct, hidden, transient */
 	const char *via;     /* TransientDependency: the blocked name the destination needs */
 	const char *comment; /* ruleComment: the rule's own */
+	bool fresh;	     /* new=true: no earlier run of the job reached it (--history) */
 	const char *path;    /* DELEGATED: the unix socket */
 	long peer;	     /* DELEGATED: its listener, outside the cgroup */
 	const char *peercmd;
@@ -39,6 +40,10 @@ struct audit_event {
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose);
 int audit_verbose(void);
+/* --syslog: every line (events, diagnostics, the summary) to syslog(3) too, facility daemon, as
+ * LOG_WARNING, LOG_INFO or LOG_DEBUG by its level. */
+void audit_syslog(bool on);
+void audit_syslog_line(const char *level, const char *s, size_t n);
 /* Event lines are buffered: a burst of queries costs one write. audit_flush() writes them; the
  * loop calls it every turn, and warnings and info lines flush them too, to stay in order. */
 void audit_log(const struct audit_event *e);
@@ -76,6 +81,7 @@ struct audit_row {
 	char *reason, *rule, *comment, *via; /* of the first hit that blocked it, else the first */
 	char *proto;
 	bool direct, transient, blocked_reason;
+	bool fresh; /* no earlier run of the job reached it (--history) */
 	uint64_t first_ms, last_ms;
 	struct {
 		bool v6;
@@ -93,6 +99,13 @@ struct audit_row {
 /* Count a hit for the summary and the report; the class of this process's hit ("direct",
  * "hidden", "transient"; NULL for kinds that have none), for its log line. */
 const char *audit_hit(const struct audit_hit *h);
+/* --history: how to tell a destination an earlier run reached; rows that are not are new. */
+typedef bool audit_known_fn(const char *kind, const char *what);
+void audit_set_known(audit_known_fn *known);
+/* Is the row the last audit_hit counted new? For its log line. */
+bool audit_last_fresh(void);
+/* Rows that are new. */
+unsigned long audit_fresh(void);
 /* An address (4 or 16 bytes) the name of a dns row resolved to. */
 void audit_resolved(const char *name, bool v6, const uint8_t *addr);
 /* "direct", "hidden", "transient", or NULL for a kind without classes. */

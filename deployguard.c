@@ -17,6 +17,8 @@
  *                    [--log-format text|json] [-o FILE] [-v]... -- COMMAND [ARG...]
  *        deployguard [OPTIONS] --cgroup PATH      guard an existing cgroup until SIGINT/SIGTERM
  *        deployguard --check                      what this host supports
+ *        deployguard --merge-reports FILE...      the manifest lines service audits imply
+ *        (and --report, --graph, --depends, --write-allowlist, --history: see --help)
  *
  * EXAMPLES:
  *   1. deployguard -b blocklist.txt -- ./deploy.sh --env prod
@@ -31,6 +33,8 @@
  *        and let the deploy use at most 2 GiB and one and a half CPUs
  *   6. deployguard --audit -b blocklist.txt --cgroup /sys/fs/cgroup/system.slice/app.service
  *        log what a running service would have blocked, until ^C
+ *   7. deployguard -b blocklist.txt --depends depends.txt --report run.json -- ./deploy.sh
+ *        block the services that need a blocked name too, and write what the deploy needed
  *
  * Copyright 2026 the deployguard authors. Licensed under the Apache License, Version 2.0.
  *
@@ -47,6 +51,8 @@
  *             keeps options, set-up, the loop and cleanup (see the Makefile's OBJS for the rest).
  * 2026-12-03  A root COMMAND cannot walk out: leaving the cgroup kills the mover (bpf_prog.bpf.c's
  *             escape guard), disarming is refused (filter.c), the watchdog holds the links.
+ * 2026-12-03  What a deploy depended on: classes, --depends, --report, --graph, --merge-reports;
+ *             --write-allowlist, --history, GITHUB_STEP_SUMMARY, --syslog, make deb.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -79,6 +85,7 @@
 #include "events.h"
 #include "fdpass.h"
 #include "filter.h"
+#include "history.h"
 #include "kheaders.h"
 #include "log.h"
 #include "nss.h"
@@ -117,6 +124,9 @@ static struct env {
 	const char *depends[64];    /* --depends */
 	int ndepends;
 	bool merge;			  /* --merge-reports: the operands are reports */
+	bool syslog;			  /* --syslog */
+	const char *history, *job;	  /* --history, --job */
+	bool fail_on_new;		  /* --fail-on-new */
 	const char *also[PROGS_MAX_ALSO]; /* --guard-also */
 	int nalso;
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
@@ -185,6 +195,10 @@ static const char usage[] =
     "      --service-name NAME  the report is an audit of service NAME's own dependencies\n"
     "      --merge-reports    print the manifest lines the reports FILE... of service\n"
     "                         audits imply, and exit\n"
+    "      --history DB       record the run in the SQLite database DB, and flag every\n"
+    "                         destination no earlier run of the job reached (new=true)\n"
+    "      --job NAME         the job the run belongs to in --history (default: COMMAND)\n"
+    "      --fail-on-new      exit 122 when a destination is new, though COMMAND exited 0\n"
     "      --user USER        run COMMAND as USER (name or uid), with that user's groups;\n"
     "                         deployguard keeps its privileges, COMMAND gets none\n"
     "      --leftovers ACT    processes still in the cgroup when COMMAND exits: leave\n"
@@ -210,6 +224,8 @@ static const char usage[] =
     "                         times); default: the nameserver lines of /etc/resolv.conf\n"
     "      --log-format FMT   text (default) or json\n"
     "  -o, --log FILE         append log lines to FILE instead of writing them to stderr\n"
+    "      --syslog           send every line to syslog too (facility daemon), with its\n"
+    "                         severity: warning, info or debug\n"
     "  -v, --verbose          also log allowed queries; -vv debug detail, -vvv the BPF\n"
     "                         verifier's log\n"
     "      --check            probe this host, print what it supports, run nothing\n"
@@ -219,7 +235,7 @@ static const char usage[] =
     "Exit status: COMMAND's own; 128+N if it was killed by signal N; 125 if deployguard\n"
     "failed (a bad option or policy file, an unknown --user, no cgroup2, no kernel headers,\n"
     "a BPF compile, load or attach failure: COMMAND did not run); 126 if COMMAND could not\n"
-    "be executed; 127 if not found; 123 with --fail-on-block.\n"
+    "be executed; 127 if not found; 123 with --fail-on-block; 122 with --fail-on-new.\n"
     "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
     "--merge-reports: 0, or 125 if a report cannot be read.\n"
     "\n"
@@ -420,11 +436,15 @@ static int parse_args(int argc, char **argv)
 	    {"depends", required_argument, NULL, 'd'},
 	    {"service-name", required_argument, NULL, 'n'},
 	    {"merge-reports", no_argument, NULL, 'm'},
+	    {"history", required_argument, NULL, 'y'},
+	    {"job", required_argument, NULL, 'j'},
+	    {"fail-on-new", no_argument, NULL, 'E'},
 	    {"guard-also", required_argument, NULL, 'g'},
 	    {"cgroup", required_argument, NULL, 'C'},
 	    {"upstream", required_argument, NULL, 'U'},
 	    {"log-format", required_argument, NULL, 'F'},
 	    {"log", required_argument, NULL, 'o'},
+	    {"syslog", no_argument, NULL, 'Y'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -497,6 +517,15 @@ static int parse_args(int argc, char **argv)
 		case 'm':
 			env.merge = true;
 			break;
+		case 'y':
+			env.history = optarg;
+			break;
+		case 'j':
+			env.job = optarg;
+			break;
+		case 'E':
+			env.fail_on_new = true;
+			break;
 		case 'P':
 			if (parse_limit(CG_CPU, "cpu-max", optarg))
 				return -EINVAL;
@@ -533,6 +562,9 @@ static int parse_args(int argc, char **argv)
 		case 'o':
 			env.log_path = optarg;
 			break;
+		case 'Y':
+			env.syslog = true;
+			break;
 		case 'v':
 			env.verbose++;
 			break;
@@ -564,6 +596,10 @@ static int parse_args(int argc, char **argv)
 	}
 	if (env.check && optind < argc) {
 		log_warnx("--check runs no COMMAND: it only probes this host");
+		return -EINVAL;
+	}
+	if ((env.job || env.fail_on_new) && !env.history) {
+		log_warnx("--job and --fail-on-new need --history DB: the runs they compare with");
 		return -EINVAL;
 	}
 	if (env.allowlist && !env.audit) {
@@ -779,6 +815,8 @@ static void write_report(struct run *r, int status, bool failed)
 {
 	struct report_run run = {.argv = env.attach ? NULL : env.cmd.argv,
 				 .service = env.service,
+				 .job = env.job,
+				 .history = env.history,
 				 .mode = env.px.mode->name,
 				 .audit = env.audit,
 				 .policies = env.lists,
@@ -795,6 +833,8 @@ static void write_report(struct run *r, int status, bool failed)
 	}
 	if (r->ev.rb)
 		ring_buffer__consume(r->ev.rb); /* the exits of killed leftovers */
+	if (!failed)
+		history_record(r->start_ms, status);
 	report_write(&run, status, failed);
 }
 
@@ -825,6 +865,7 @@ static void cleanup(struct run *r, int status, bool failed)
 	cg_limits_release(&r->lim);
 	policy_free(&r->pol);
 	depends_free(&r->deps);
+	history_close();
 	nss_close(&r->nss);
 	audit_free();
 	proc_free();
@@ -971,6 +1012,27 @@ static int guard_also(struct run *r)
 	return 0;
 }
 
+/* --history: the job's earlier runs, before anything runs; its name defaults to the command. */
+static int open_history(void)
+{
+	static char job[1024];
+
+	if (!env.history)
+		return 0;
+	if (!env.job) {
+		size_t n = 0;
+
+		for (char **a = env.cmd.argv; a && *a && n < sizeof(job) - 1; a++)
+			n += (size_t)snprintf(job + n, sizeof(job) - n, "%s%s", n ? " " : "", *a);
+		env.job = env.attach ? (env.service ? env.service : env.cgroup) : job;
+	}
+	if (history_open(env.history, env.job))
+		return -EINVAL;
+	if (history_has_baseline())
+		audit_set_known(history_known);
+	return 0;
+}
+
 /* The end of a run: the summary, and with --fail-on-block a status of its own when COMMAND
  * succeeded but something was blocked, said on the last line. */
 static int finish(struct run *r, int status)
@@ -979,11 +1041,21 @@ static int finish(struct run *r, int status)
 
 	r->finished = true;
 	audit_summary();
-	if (!env.fail_on_block || status != 0 || !(n = audit_blocked()))
+	if (status != 0)
 		return status;
-	log_warnx("--fail-on-block: %lu destination%s %s: exit %d", n, n == 1 ? "" : "s",
-		  env.audit ? "would have been blocked" : "blocked", DG_EXIT_BLOCKED);
-	return DG_EXIT_BLOCKED;
+	if (env.fail_on_block && (n = audit_blocked())) {
+		log_warnx("--fail-on-block: %lu destination%s %s: exit %d", n, n == 1 ? "" : "s",
+			  env.audit ? "would have been blocked" : "blocked", DG_EXIT_BLOCKED);
+		return DG_EXIT_BLOCKED;
+	}
+	if (env.fail_on_new && (n = audit_fresh())) {
+		log_warnx(
+		    "--fail-on-new: %lu destination%s no earlier run of job \"%s\" reached: exit "
+		    "%d",
+		    n, n == 1 ? "" : "s", env.job, DG_EXIT_NEW);
+		return DG_EXIT_NEW;
+	}
+	return status;
 }
 
 /* Host lookups that bypass DNS (nscd, systemd-resolved...): COMMAND gets a view that asks DNS,
@@ -1016,7 +1088,7 @@ static int setup(struct run *r)
 	uint16_t port;
 	int err, failed;
 
-	if ((err = report_open(env.report, env.graph, env.allowlist)) ||
+	if ((err = report_open(env.report, env.graph, env.allowlist)) || (err = open_history()) ||
 	    (err = load_policy(&r->pol, &r->deps, "")) ||
 	    (env.cmd.user && (err = command_user(&env.cmd))))
 		return err;
@@ -1180,6 +1252,7 @@ int main(int argc, char **argv)
 		return DG_EXIT_FAIL;
 	if (env.merge)
 		return report_merge(env.cmd.argv);
+	audit_syslog(env.syslog);
 	log_set_verbose(env.verbose);
 	/* Signals wait in the signalfd from the start, so ^C during set-up still cleans up. */
 	sigemptyset(&mask);

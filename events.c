@@ -83,6 +83,7 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	h.seen_as[1] = e.domain; /* a blocked name's address: the name may be on the command line */
 	h.reason = e.reason;
 	e.class_ = audit_hit(&h);
+	e.fresh = audit_last_fresh();
 	audit_log(&e);
 }
 

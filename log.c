@@ -43,6 +43,7 @@ static void vlog(const char *level, int err, const char *fmt, va_list ap)
 	}
 	fprintf(stderr, "deployguard: %s\n", msg);
 	fflush(stderr);
+	audit_syslog_line("WARN", msg, strlen(msg));
 	if (nwarnings < LOG_KEPT && (warnings[nwarnings] = strdup(msg)))
 		nwarnings++;
 }

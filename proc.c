@@ -214,6 +214,12 @@ int proc_of(pid_t pid)
 		return -1;
 	slot = slot_of(pid);
 	rec = pr.index[slot] - 1;
+	if (rec >= 0 && pr.recs[rec].ended) { /* its exit came first: still it, unless reused */
+		unsigned long long start = proc_stat(pid, 22);
+
+		if (!start || start == pr.recs[rec].start)
+			return rec;
+	}
 	if (rec >= 0 && !pr.recs[rec].ended)
 		return rec;
 	return add(pid, (pid_t)proc_stat(pid, 4), NULL); /* new, or a reused pid */

@@ -504,6 +504,7 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	    .method = p->cfg.mode->name,
 	    .class_ = cls,
 	    .via = j->via,
+	    .fresh = audit_last_fresh(),
 	};
 
 	if (!j->blocked && audit_verbose() < 1)

@@ -149,6 +149,10 @@ static void put_run(FILE *f, const struct report_run *run, int status, bool fail
 		fputs("null", f);
 	fputs(",\"service\":", f);
 	audit_json_string(f, run->service);
+	fputs(",\"job\":", f);
+	audit_json_string(f, run->history ? run->job : NULL);
+	fputs(",\"history\":", f);
+	audit_json_string(f, run->history);
 	fputs(",\"start\":", f);
 	put_time(f, run->start_ms);
 	fprintf(f, ",\"durationMs\":%llu,\"exitStatus\":%d,\"failed\":%s,\"mode\":",
@@ -261,7 +265,7 @@ static void put_destination(FILE *f, const struct audit_row *r)
 	audit_json_string(f, r->comment);
 	fputs(",\"via\":", f);
 	audit_json_string(f, r->via);
-	fprintf(f, ",\"count\":%lu,\"first\":", r->count);
+	fprintf(f, ",\"new\":%s,\"count\":%lu,\"first\":", r->fresh ? "true" : "false", r->count);
 	put_time(f, r->first_ms);
 	fputs(",\"last\":", f);
 	put_time(f, r->last_ms);
@@ -609,13 +613,15 @@ static void write_step_summary(const struct report_run *run, int status)
 	    f);
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_row *r = &rows[i];
-		char rule[600];
+		char rule[600], verdict[40];
 
+		snprintf(verdict, sizeof(verdict), "%s%s", audit_verdict_name(r->verdict),
+			 r->fresh ? " (new)" : "");
 		snprintf(rule, sizeof(rule), "%s%s%s%s", r->rule ? r->rule : "",
 			 r->comment ? " (" : "", r->comment ? r->comment : "",
 			 r->comment ? ")" : "");
 		fputc('|', f);
-		md_cell(f, audit_verdict_name(r->verdict), 20, false);
+		md_cell(f, verdict, 30, false);
 		md_cell(f, r->what, 260, true);
 		md_cell(f, audit_class(r), 20, false);
 		md_cell(f, rule[0] ? rule : NULL, 200, false);

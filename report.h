@@ -13,6 +13,7 @@
 struct report_run {
 	char *const *argv; /* COMMAND, or NULL in attach mode */
 	const char *service;
+	const char *job, *history; /* --job, --history */
 	const char *mode;
 	bool audit;
 	const char *const *policies;

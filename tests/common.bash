@@ -9,7 +9,7 @@
 world_setup_file() {
 	[ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&3; return 1; }
 	export T=$BATS_TEST_DIRNAME
-	export DG=$T/../deployguard
+	export DG=${DG_BIN:-$T/../deployguard} # the VM runs the installed package's
 	W=$(mktemp -d /tmp/dg-test.XXXXXX)
 	export W
 	source "$T/world.sh"

@@ -231,3 +231,112 @@ audit_service() {
 	[ "$status" -eq 0 ]
 	[ "$(ls "$W"/*.md)" = "$W/step.md" ]
 }
+
+@test "--syslog: the run's lines reach a syslog socket with their severity" {
+	# A /dev of the test's own, in a mount namespace of its own, whose log is the test's socket.
+	mkdir "$W/sdev"
+	run unshare -m --propagation private sh -c '
+		W=$1; shift
+		mount -t tmpfs tmpfs "$W/sdev" || exit 90
+		for n in null zero full random urandom; do
+			touch "$W/sdev/$n" && mount --bind "/dev/$n" "$W/sdev/$n" || exit 91
+		done
+		python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2] + \".ready\", \"w\").close()
+with open(sys.argv[2], \"ab\", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b\"\\n\")" "$W/sdev/log" "$W/syslog.out" &
+		srv=$!
+		for _ in $(seq 50); do [ -e "$W/syslog.out.ready" ] && break; sleep 0.1; done
+		mount --bind "$W/sdev" /dev || exit 92
+		"$@"; st=$?
+		sleep 0.5; kill "$srv"; exit "$st"' sh "$W" nsenter --net="/run/netns/$NS_HOST" \
+		"$DG" --upstream "$UPSTREAM4" -o "$LOG" --syslog -b "$W/gh.txt" -- getent hosts github.com
+	echo "$output"
+	[ "$status" -eq 2 ]
+	cat "$W/syslog.out"
+	# daemon (3) * 8 + warning (4) = 28, + info (6) = 30; the same text as the log's lines
+	grep -qE '^<28>.*deployguard\[[0-9]+\]: WARN DNS BLOCKED reason=FromDNSRequest .*domain=github.com\. .*class=direct$' "$W/syslog.out"
+	grep -qE '^<30>.*deployguard\[[0-9]+\]: deployguard: summary: [0-9]+ lookups' "$W/syslog.out"
+	grep -qE '^<30>.*deployguard\[[0-9]+\]: +[0-9]+ blocked +direct +dns +github.com\.' "$W/syslog.out"
+	[ "$(grep -c 'WARN DNS BLOCKED' "$W/syslog.out")" -eq "$(grep -c 'WARN DNS BLOCKED' "$LOG")" ]
+}
+
+@test "--history: the second run of a job flags only the destination the first did not reach (new=true), and --fail-on-new fails it" {
+	db=$W/h.db
+	run dg --history "$db" --job web --fail-on-new -b "$W/gh.txt" -- getent ahosts pkgs.example.org
+	[ "$status" -eq 0 ] # the first run is the baseline: nothing is new
+	[[ "$output" == *'history: job "web" has 0 known destinations (its first run: this one is the baseline)'* ]]
+	! grep -q 'new=true' "$LOG" || false
+	LOG=$W/log.second
+	run dg -v --history "$db" --job web --report "$W/h.json" -b "$W/gh.txt" -- sh -c \
+		'getent ahosts pkgs.example.org >/dev/null; getent hosts github.com; getent ahosts mirror.example.org'
+	[ "$status" -eq 0 ]
+	[[ "$(blocked_line github.com.)" == *" class=direct new=true" ]]
+	grep -q 'INFO DNS ALLOWED .*domain=mirror.example.org. .* new=true' "$LOG"
+	! grep 'domain=pkgs.example.org. .*new=true' "$LOG" || false
+	grep -qE '^ +[0-9]+ allowed +direct +new +dns +mirror.example.org\.' "$LOG"
+	grep -qE '^ +[0-9]+ allowed +direct +- +dns +pkgs.example.org\.' "$LOG"
+	[ "$(jq_ "$W/h.json" "sorted(d['name'] for d in r['destinations'] if d['new'])")" = "['github.com', 'mirror.example.org']" ]
+	[ "$(jq_ "$W/h.json" "(r['run']['job'], r['run']['history'] == '$db')")" = "('web', True)" ]
+	python3 "$T/tools/report_check.py" "$W/h.json" "$T/../man/deployguard.8"
+	# a third run that reaches only known destinations passes --fail-on-new; a new one fails it
+	LOG=$W/log.third
+	run dg --history "$db" --job web --fail-on-new -b "$W/gh.txt" -- getent ahosts mirror.example.org
+	[ "$status" -eq 0 ]
+	run dg --history "$db" --job web --fail-on-new -b "$W/gh.txt" -- getent ahosts short.example.org
+	[ "$status" -eq 122 ]
+	[[ "$output" == *'--fail-on-new: 1 destination no earlier run of job "web" reached: exit 122' ]]
+	# another job has a baseline of its own
+	run dg --history "$db" --job other --fail-on-new -b "$W/gh.txt" -- getent ahosts short.example.org
+	[ "$status" -eq 0 ]
+	[ "$(sqlite3 "$db" "select count(*) from runs where job = 'web'")" -eq 4 ]
+}
+
+@test "--history: two runs at once share one database without losing a run or a destination; a corrupt or unwritable one is an error that names the file" {
+	db=$W/c.db
+	for i in 1 2 3 4; do
+		in_host "$DG" --upstream "$UPSTREAM4" -o "$W/log.c$i" --history "$db" --job "j$((i % 2))" \
+			-b "$W/gh.txt" -- getent ahosts "c$i.example.org" &
+		eval "p$i=\$!"
+	done
+	for i in 1 2 3 4; do eval "wait_pid \$p$i" || [ $? -eq 2 ]; done
+	[ "$(sqlite3 "$db" 'select count(*) from runs')" -eq 4 ]
+	[ "$(sqlite3 "$db" "select group_concat(what, ' ') from (select what from seen where job = 'j1' order by what)")" = "c1.example.org c3.example.org" ]
+	[ "$(sqlite3 "$db" 'pragma journal_mode')" = wal ]
+	# not a database: said with the file, and the command never runs
+	head -c 4096 /dev/urandom >"$W/bad.db"
+	run dg --history "$W/bad.db" -b "$W/gh.txt" --report "$W/bad.json" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[ ! -e "$W/ran" ]
+	[[ "$output" == *"--history $W/bad.db: cannot set it up: file is not a database (not an SQLite database: give another file)"* ]]
+	[ "$(jq_ "$W/bad.json" "r['run']['failed']")" = True ] # and the report says so
+	run dg --history /nonexistent/dir/h.db -b "$W/gh.txt" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"--history /nonexistent/dir/h.db: cannot open it: unable to open database file"* ]]
+	run dg --fail-on-new -b "$W/gh.txt" -- true
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"--job and --fail-on-new need --history DB"* ]]
+}
+
+@test "--log-format json: each line carries every field of the text line, under the same name and with the same value" {
+	ex=$T/../examples
+	printf '192.0.2.10   # the old release host\n' >"$W/ip.txt"
+	for fmt in text json; do
+		LOG=$W/fields.$fmt
+		LOG=$W/fields.base dg --history "$W/fields-$fmt.db" --job fields -- true # a baseline, so lines say new=true
+		run dg --log-format "$fmt" -v --history "$W/fields-$fmt.db" --job fields -b "$ex/blocklist.txt" -b "$W/ip.txt" \
+			--depends "$ex/depends.txt" -- sh -c "$ex/deploy.sh; curl -s -m 2 http://192.0.2.10/"
+		[ "$status" -eq 7 ]
+	done
+	run python3 "$T/tools/log_fields.py" "$W/fields.text" "$W/fields.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *" text lines, each matched"* ]]
+	[ "$(grep -c "new=true" "$W/fields.text")" -gt 3 ]
+	grep -q "IP BLOCKED.*ruleComment=\"the old release host\"" "$W/fields.text"
+	grep -q "via=github.com class=transient" "$W/fields.text"
+}

@@ -25,7 +25,21 @@ passed=0 failed=0 skipped=0
 echo "vm: kernel $(uname -r), $(nproc) CPUs, cgroup mounts:" \
 	"$(awk '$3 ~ /^cgroup/ {printf "%s(%s) ", $2, $3}' /proc/self/mounts)"
 cd /work || exit 1
-./deployguard --check 2>&1 | sed 's/^/vm: /'
+# The package of make deb, when given: installed, and what the suites run (DG_BIN).
+dg=/work/deployguard
+if [ -e deployguard.deb ]; then
+	if dpkg -i deployguard.deb >/tmp/dpkg.log 2>&1; then
+		echo "ok - package: dpkg -i $(dpkg-deb -f deployguard.deb Package Version | tr '\n' ' ')"
+		passed=$((passed + 1))
+		dg=/usr/sbin/deployguard
+		export DG_BIN=$dg
+	else
+		echo "not ok - package: dpkg -i deployguard.deb"
+		sed 's/^/# /' /tmp/dpkg.log
+		failed=$((failed + 1))
+	fi
+fi
+"$dg" --check 2>&1 | sed 's/^/vm: /'
 
 for t in $(cat .vm-units); do
 	if ./"$t" >/tmp/unit.log 2>&1; then
@@ -39,9 +53,9 @@ for t in $(cat .vm-units); do
 done
 
 # Count deployguard's starts (each compiles the programs: about 6 s under TCG).
-mv deployguard deployguard.bin
-printf '#!/bin/bash\necho >>/tmp/dg-starts\nexec -a "$0" /work/deployguard.bin "$@"\n' >deployguard
-chmod 0755 deployguard
+mv "$dg" "$dg.bin"
+printf '#!/bin/bash\necho >>/tmp/dg-starts\nexec -a "$0" %s.bin "$@"\n' "$dg" >"$dg"
+chmod 0755 "$dg"
 start=$(date +%s)
 # shellcheck disable=SC2046 # the suites are a word list
 filter=$(cat .vm-filter)

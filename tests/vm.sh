@@ -5,7 +5,8 @@
 #   build/vm/rootfs.cpio  Debian 12 (mmdebstrap, minbase) with linux-image-amd64, its headers and
 #                         what the tests run; kept until the package list below changes
 #   build/vm/vmlinuz      that root's kernel
-#   build/vm/run.cpio     this checkout (deployguard, tests, examples), appended at each run
+#   build/vm/run.cpio     this checkout (deployguard, tests, examples) and the .deb of make deb
+#                         (VM_DEB), appended at each run
 #
 # The root filesystem is the initramfs: the kernel unpacks both archives into its rootfs and runs
 # tests/vm-init.sh as /init, which prints the bats TAP lines and a last line
@@ -23,7 +24,7 @@ VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/opera
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
-PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz
+PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3
 
 die() {
 	echo "vm-check: $*" >&2
@@ -74,6 +75,8 @@ for f in deployguard $VM_TOOLS $VM_UNITS; do
 	[ -x "$f" ] || die "$f is not built: run 'make vm-check', which builds it"
 	cp --parents "$f" "$run/work"
 done
+# The package: /init installs it, and the suites run against the installed binary.
+[ -z "${VM_DEB:-}" ] || cp "$VM_DEB" "$run/work/deployguard.deb"
 install -m 0755 tests/vm-init.sh "$run/init"
 printf '%s\n' "$VM_SUITES" >"$run/work/.vm-suites"
 printf '%s\n' "$VM_UNITS" >"$run/work/.vm-units"
