@@ -10,7 +10,11 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o build/bpf_text.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o build/bpf_text.o
+# The Debian package (make deb, below); defined here, before any rule names it.
+VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
+ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
+DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json
@@ -144,7 +148,7 @@ lint: deployguard
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
 SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
-	 tests/reports.bats
+	 tests/reports.bats tests/rehearse.bats
 
 integration: deployguard $(TOOLS)
 	bats $(SUITES)
@@ -179,9 +183,6 @@ install: deployguard
 # make deb: build/deployguard_VERSION-1_ARCH.deb, from make install into build/deb, with the
 # runtime libraries (from dpkg-shlibdeps, and libbcc, which deployguard opens at run time) as
 # dependencies; lintian checks it (see dist/lintian-overrides for the tags left, and why).
-VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
-ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
-DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 deb: $(DEB)
 $(DEB): deployguard man/deployguard.8 dist/* examples/*
 	rm -rf build/deb build/deb-src && mkdir -p build/deb-src/debian

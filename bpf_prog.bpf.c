@@ -6,7 +6,8 @@
  * (0/1: only allowed and learned addresses may be reached), DG_NETS_ALLOW (0/1: address rules
  * allow rather than block), DG_NNETS4, DG_NNETS6 (LPM sizes), DG_CGROUP_ID, DG_SOCK_OWNER
  * (0/1: dg_sock may use socket storage), DG_SELF (deployguard's pid: its own cgroup moves are
- * not escapes), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked).
+ * not escapes), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked),
+ * DG_CONNECT_ACTION (a DG_CA_ code: what a refused connect or send gets).
  */
 #include "bpf_prog.h"
 
@@ -22,7 +23,12 @@
 #define dg_htons(x) ((u16)(x))
 #define dg_htonl(x) ((u32)(x))
 #endif
-#define DG_LOOP4 dg_htonl(0x7f000001)
+#define DG_LOOP4	dg_htonl(0x7f000001)
+#define DG_DROP		(DG_CONNECT_ACTION == DG_CA_DROP)
+#define DG_ECONNREFUSED 111
+
+/* bpf_set_retval (cgroup programs; sock_addr hooks since 6.1): the errno a denied call gets. */
+static long (*dg_set_retval)(int retval) = (void *)BPF_FUNC_set_retval;
 
 /* Why an address is refused (reason 0: it is not), and which rule or name says so. */
 struct dg_why {
@@ -194,16 +200,21 @@ static __always_inline int dg_decide(struct bpf_sock_addr *ctx, int is_connect, 
 		why->reason = DG_R_DOT;
 		why->rule = 0;
 	}
-	if (why->reason)
+	if (why->reason) {
 		ret = dg_report(DG_EV_CONNECT, why, family, ctx->user_port, ctx->protocol, addr);
+		if (!ret && DG_CONNECT_ACTION == DG_CA_REFUSED)
+			dg_set_retval(-DG_ECONNREFUSED);
+		if (!ret && DG_DROP)
+			return 1; /* not reached: dg_egress drops its packets */
+	}
 	if (is_connect && ret)
 		dg_reach(family, addr);
 	return ret;
 }
 
 /* cgroup/connect4 and cgroup/sendmsg4 (BPF_CGROUP_INET4_CONNECT, _UDP4_SENDMSG; 4.17+, socket
- * storage 5.?). Return 1 to allow, 0 to fail the call with EPERM at once. Port 53 goes to the
- * proxy whatever the resolver address; other addresses are judged by dg_judge4. */
+ * storage 5.?). Return 1 to allow, 0 to fail the call at once (EPERM, or ECONNREFUSED). Port 53
+ * goes to the proxy whatever the resolver address; other addresses are judged by dg_judge4. */
 static __always_inline int dg_out4(struct bpf_sock_addr *ctx, int is_connect)
 {
 	struct dg_ip6 addr = {{ctx->user_ip4, 0, 0, 0}};
@@ -600,15 +611,25 @@ static __always_inline int dg_judged(struct __sk_buff *skb, u32 proto)
 	return proto == 17 ? sk->state != DG_TCP_ESTABLISHED : sk->state == DG_TCP_SYN_SENT;
 }
 
+/* How --connect-action drop drops a packet so that the sender sees what a black hole does: a
+ * TCP segment dropped with EPERM is retransmitted with the usual backoff (a drop said to be
+ * local congestion, 2, makes TCP give up within seconds); a datagram dropped with 2 is a send
+ * that succeeded. */
+static __always_inline int dg_quiet_drop(u32 proto)
+{
+	return proto == 6 ? 0 : 2;
+}
+
 /* cgroup_skb/egress (BPF_CGROUP_INET_EGRESS, 4.10+; socket storage 5.2+). Return 1 to pass, 0 to
- * drop. The backstop behind the socket hooks: it drops DNS that went around the proxy, DNS over
- * TLS, and packets to refused addresses that no allowed connect() reached (sockets connected before
+ * drop (the sender gets EPERM), 2 to drop with a congestion notice (5.3+; see dg_quiet_drop). The
+ * backstop behind the socket hooks: it drops DNS that went around the proxy, DNS over TLS, and
+ * packets to refused addresses that no allowed connect() reached (sockets connected before
  * deployguard attached, ICMP and other protocols). */
 int dg_egress(struct __sk_buff *skb)
 {
 	u8 buf[40], *hdr;
 	u16 pbuf[2], ports[2] = {}, *p;
-	u32 l4, proto, family;
+	u32 l4, proto, family, judged = 0;
 	struct dg_ip6 daddr = {}, k = {};
 	struct dg_why why = {};
 	struct bpf_sock *sk;
@@ -649,7 +670,7 @@ int dg_egress(struct __sk_buff *skb)
 	}
 	if (ports[1] == dg_htons(53)) {
 		why.reason = DG_R_BYPASS;
-	} else if ((proto == 6 || proto == 17) && dg_judged(skb, proto)) {
+	} else if ((proto == 6 || proto == 17) && (judged = dg_judged(skb, proto)) && !DG_DROP) {
 		return 1;
 	} else if ((proto == 6 || proto == 17) &&
 		   dg_reached.lookup(dg_reach_key(family, &daddr, &k))) {
@@ -663,11 +684,15 @@ int dg_egress(struct __sk_buff *skb)
 	}
 	if (!why.reason)
 		return 1;
+	if (judged) /* --connect-action drop: the socket hook let it through, and logged it */
+		return DG_AUDIT ? 1 : dg_quiet_drop(proto);
 	/* Not the current task: a packet may leave from softirq (a retransmission), and before
 	 * 6.10 this hook has no task helpers. The socket's owner, noted by dg_sock, dg_remember,
 	 * or by deployguard for sockets made before it attached, names the culprit. */
 	sk = dg_fullsock(skb);
 	o = sk ? dg_socks.sk_storage_get(sk, 0, 0) : 0;
-	return dg_report_as(DG_EV_EGRESS, &why, family, ports[1], proto, &daddr, o ? o->pid : 0,
-			    o ? o->comm : 0);
+	if (dg_report_as(DG_EV_EGRESS, &why, family, ports[1], proto, &daddr, o ? o->pid : 0,
+			 o ? o->comm : 0))
+		return 1;
+	return DG_DROP ? dg_quiet_drop(proto) : 0;
 }

@@ -81,6 +81,12 @@ enum {
 	DG_R_RAW = 6,	  /* a raw IP socket */
 	DG_R_NCODES
 };
+/* What a refused connect() or send gets (-D DG_CONNECT_ACTION, --connect-action). */
+enum {
+	DG_CA_EPERM = 0,   /* fails at once with EPERM */
+	DG_CA_REFUSED = 1, /* fails at once with ECONNREFUSED, as a host with the port closed */
+	DG_CA_DROP = 2,	   /* goes through, and the egress program drops its packets: a hang */
+};
 struct dg_event {
 	__u32 type;
 	__u32 reason;
@@ -161,7 +167,7 @@ static const struct dg_prog {
 /* clang-format off */
 #define DG_CALLS_ADDR {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
 	BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get, \
-	BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}
+	BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output, BPF_FUNC_set_retval}
 #define DG_CALLS_SOCK {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, \
 	BPF_FUNC_ringbuf_output}
 #define DG_CALLS_EGRESS {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_load_bytes, \

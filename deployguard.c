@@ -18,6 +18,7 @@
  *        deployguard [OPTIONS] --cgroup PATH      guard an existing cgroup until SIGINT/SIGTERM
  *        deployguard --check                      what this host supports
  *        deployguard --merge-reports FILE...      the manifest lines service audits imply
+ *        deployguard --rehearse -- COMMAND        what breaks when each dependency is down
  *        (and --report, --graph, --depends, --write-allowlist, --history: see --help)
  *
  * EXAMPLES:
@@ -35,6 +36,8 @@
  *        log what a running service would have blocked, until ^C
  *   7. deployguard -b blocklist.txt --depends depends.txt --report run.json -- ./deploy.sh
  *        block the services that need a blocked name too, and write what the deploy needed
+ *   8. deployguard --rehearse --report rehearsal.json -- ./deploy.sh --dry-run
+ *        run the deploy once per dependency with that one down, and say what breaks
  *
  * Copyright 2026 the deployguard authors. Licensed under the Apache License, Version 2.0.
  *
@@ -53,6 +56,8 @@
  *             escape guard), disarming is refused (filter.c), the watchdog holds the links.
  * 2026-12-03  What a deploy depended on: classes, --depends, --report, --graph, --merge-reports;
  *             --write-allowlist, --history, GITHUB_STEP_SUMMARY, --syslog, make deb.
+ * 2026-12-03  Outage rehearsals: --rehearse (rehearse.c), --connect-action, --block-action
+ *             resolve, "=NAME" rules.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -94,6 +99,7 @@
 #include "proc.h"
 #include "progs.h"
 #include "proxy.h"
+#include "rehearse.h"
 #include "report.h"
 
 #define DG_VERSION    "0.1.0"
@@ -123,10 +129,16 @@ static struct env {
 	const char *service;	    /* --service-name */
 	const char *depends[64];    /* --depends */
 	int ndepends;
-	bool merge;			  /* --merge-reports: the operands are reports */
-	bool syslog;			  /* --syslog */
-	const char *history, *job;	  /* --history, --job */
-	bool fail_on_new;		  /* --fail-on-new */
+	bool merge;		   /* --merge-reports: the operands are reports */
+	bool syslog;		   /* --syslog */
+	const char *history, *job; /* --history, --job */
+	bool fail_on_new;	   /* --fail-on-new */
+	unsigned connect_action;   /* --connect-action: a DG_CA_ code */
+	bool rehearse;		   /* --rehearse */
+	bool rehearse_opt;	   /* an option only --rehearse takes */
+	struct rehearse_cfg rh;
+	char *pass[160];		  /* the options a rehearsal's runs get, as given */
+	char *audit_pass[128];		  /* and those of its audit run only */
 	const char *also[PROGS_MAX_ALSO]; /* --guard-also */
 	int nalso;
 	unsigned long long limit[CG_NCTL]; /* --cpu-max, --memory-max, --pids-max; 0: none */
@@ -165,6 +177,7 @@ static const char usage[] =
     "       deployguard [OPTIONS] --cgroup PATH\n"
     "       deployguard --check\n"
     "       deployguard --merge-reports FILE...\n"
+    "       deployguard --rehearse [OPTIONS] -- COMMAND [ARG...]\n"
     "Run COMMAND in a cgroup of its own where the names and addresses on the blocklists\n"
     "cannot be reached, and log every attempt with the process that made it. With --cgroup\n"
     "and no COMMAND, guard that existing cgroup until SIGINT or SIGTERM (SIGHUP reloads\n"
@@ -177,7 +190,11 @@ static const char usage[] =
     "      --strict           blocklist mode, plus: egress only to addresses learned from\n"
     "                         allowed answers (what allowlist mode always does)\n"
     "      --block-action ACT nxdomain (default), refused, servfail, or drop: how a blocked\n"
-    "                         query is answered; drop sends nothing, as in an outage\n"
+    "                         query is answered; drop sends nothing, as in an outage;\n"
+    "                         resolve answers it, and refuses its addresses at connect\n"
+    "      --connect-action ACT  eperm (default), refused or drop: a refused connect or\n"
+    "                         send fails with EPERM, with ECONNREFUSED, or hangs (its\n"
+    "                         packets are dropped, as by a host that is down)\n"
     "      --ttl-grace SEC    a learned address stays allowed this long past its answer's TTL\n"
     "                         (default 30); open connections to it live on\n"
     "      --audit            log what would be blocked, block nothing\n"
@@ -199,6 +216,17 @@ static const char usage[] =
     "                         destination no earlier run of the job reached (new=true)\n"
     "      --job NAME         the job the run belongs to in --history (default: COMMAND)\n"
     "      --fail-on-new      exit 122 when a destination is new, though COMMAND exited 0\n"
+    "      --rehearse         an outage rehearsal: an audit run of COMMAND, then one run per\n"
+    "                         dependency it reached with that one down, and what broke\n"
+    "                         (hard, soft, hang); runs COMMAND many times\n"
+    "      --from-report FILE  take the dependencies from this report, not an audit run\n"
+    "      --outage KIND      nxdomain, servfail, timeout, refused or blackhole: how each\n"
+    "                         dependency fails, one run per kind (may repeat; default:\n"
+    "                         nxdomain and blackhole)\n"
+    "      --rehearse-only NAME  rehearse only this name or address (may repeat)\n"
+    "      --rehearse-skip NAME  do not rehearse this one (may repeat)\n"
+    "      --rehearse-timeout SEC  stop a run after SEC seconds: a hang (default: 3 times\n"
+    "                         the audit run, at least 30)\n"
     "      --user USER        run COMMAND as USER (name or uid), with that user's groups;\n"
     "                         deployguard keeps its privileges, COMMAND gets none\n"
     "      --leftovers ACT    processes still in the cgroup when COMMAND exits: leave\n"
@@ -236,6 +264,7 @@ static const char usage[] =
     "failed (a bad option or policy file, an unknown --user, no cgroup2, no kernel headers,\n"
     "a BPF compile, load or attach failure: COMMAND did not run); 126 if COMMAND could not\n"
     "be executed; 127 if not found; 123 with --fail-on-block; 122 with --fail-on-new.\n"
+    "--rehearse: 0 if every outage was soft, 121 if one failed or hung COMMAND.\n"
     "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
     "--merge-reports: 0, or 125 if a report cannot be read.\n"
     "\n"
@@ -247,6 +276,7 @@ static const char usage[] =
     "  deployguard -b blocklist.txt --memory-max 2G --cpu-max 150 -- ./deploy.sh\n"
     "  deployguard --audit -b blocklist.txt --cgroup /sys/fs/cgroup/system.slice/app.service\n"
     "  deployguard -b blocklist.txt --depends depends.txt --report run.json -- ./deploy.sh\n"
+    "  deployguard --rehearse --report rehearsal.json -- ./deploy.sh --dry-run\n"
     "  echo github.com > bl.txt && deployguard -b bl.txt -- getent hosts github.com\n";
 
 /* "192.0.2.1", "2001:db8::1", either with "#PORT". */
@@ -341,7 +371,8 @@ static int parse_action(const char *arg)
 	static const char *const names[] = {[PX_NXDOMAIN] = "nxdomain",
 					    [PX_REFUSED] = "refused",
 					    [PX_SERVFAIL] = "servfail",
-					    [PX_DROP] = "drop"};
+					    [PX_DROP] = "drop",
+					    [PX_RESOLVE] = "resolve"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (!strcmp(arg, names[i])) {
@@ -349,7 +380,8 @@ static int parse_action(const char *arg)
 			return 0;
 		}
 	}
-	log_warnx("invalid --block-action '%s': use nxdomain, refused, servfail or drop", arg);
+	log_warnx("invalid --block-action '%s': use nxdomain, refused, servfail, drop or resolve",
+		  arg);
 	return -EINVAL;
 }
 
@@ -412,49 +444,166 @@ static int parse_leftovers(const char *arg)
 	return 0;
 }
 
+/* The options a rehearsal passes on to each of its runs, and those of its audit run only. */
+static const char pass_opts[] = "GLuKWPMNdgUFoYv", audit_opts[] = "abS";
+
+static const struct option opts[] = {
+    {"blocklist", required_argument, NULL, 'b'},
+    {"allowlist", required_argument, NULL, 'a'},
+    {"strict", no_argument, NULL, 'S'},
+    {"block-action", required_argument, NULL, 'B'},
+    {"connect-action", required_argument, NULL, 'T'},
+    {"ttl-grace", required_argument, NULL, 'G'},
+    {"leftovers", required_argument, NULL, 'L'},
+    {"user", required_argument, NULL, 'u'},
+    {"kernel-headers", required_argument, NULL, 'K'},
+    {"fail-open", no_argument, NULL, 'O'},
+    {"keep-nsswitch", no_argument, NULL, 'W'},
+    {"cpu-max", required_argument, NULL, 'P'},
+    {"memory-max", required_argument, NULL, 'M'},
+    {"pids-max", required_argument, NULL, 'N'},
+    {"audit", no_argument, NULL, 'A'},
+    {"fail-on-block", no_argument, NULL, 'X'},
+    {"report", required_argument, NULL, 'R'},
+    {"graph", required_argument, NULL, 'H'},
+    {"write-allowlist", required_argument, NULL, 'w'},
+    {"depends", required_argument, NULL, 'd'},
+    {"service-name", required_argument, NULL, 'n'},
+    {"merge-reports", no_argument, NULL, 'm'},
+    {"history", required_argument, NULL, 'y'},
+    {"job", required_argument, NULL, 'j'},
+    {"fail-on-new", no_argument, NULL, 'E'},
+    {"rehearse", no_argument, NULL, 'r'},
+    {"from-report", required_argument, NULL, 'f'},
+    {"outage", required_argument, NULL, 'k'},
+    {"rehearse-only", required_argument, NULL, 'l'},
+    {"rehearse-skip", required_argument, NULL, 's'},
+    {"rehearse-timeout", required_argument, NULL, 't'},
+    {"guard-also", required_argument, NULL, 'g'},
+    {"cgroup", required_argument, NULL, 'C'},
+    {"upstream", required_argument, NULL, 'U'},
+    {"log-format", required_argument, NULL, 'F'},
+    {"log", required_argument, NULL, 'o'},
+    {"syslog", no_argument, NULL, 'Y'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"dump-bpf", no_argument, NULL, 'D'},
+    {"check", no_argument, NULL, 'c'},
+    {0},
+};
+
+/* Keep option c (and its arg) for the runs of a rehearsal, when they take it. */
+static int keep_for_rehearsal(int c, const char *arg)
+{
+	bool audit_only = strchr(audit_opts, c) != NULL;
+	char **to = audit_only ? env.audit_pass : env.pass;
+	int *n = audit_only ? &env.rh.naudit : &env.rh.npass;
+	int max = audit_only ? (int)(sizeof(env.audit_pass) / sizeof(env.audit_pass[0]))
+			     : (int)(sizeof(env.pass) / sizeof(env.pass[0]));
+	const struct option *o = opts;
+
+	if (!strchr(pass_opts, c) && !audit_only)
+		return 0;
+	while (o->name && o->val != c)
+		o++;
+	if (*n + 2 > max || asprintf(&to[*n], "--%s", o->name) < 0) {
+		log_warnx("too many options for --rehearse's runs (at most %d)", max / 2);
+		return -E2BIG;
+	}
+	(*n)++;
+	if (arg)
+		to[(*n)++] = (char *)arg;
+	return 0;
+}
+
+static int parse_connect_action(const char *arg)
+{
+	static const char *const names[] = {
+	    [DG_CA_EPERM] = "eperm", [DG_CA_REFUSED] = "refused", [DG_CA_DROP] = "drop"};
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(arg, names[i])) {
+			env.connect_action = i;
+			return 0;
+		}
+	log_warnx("invalid --connect-action '%s': use eperm, refused or drop", arg);
+	return -EINVAL;
+}
+
+/* --outage, --rehearse-only, --rehearse-skip, --rehearse-timeout. */
+static int parse_rehearsal(int c, const char *arg)
+{
+	struct rehearse_cfg *h = &env.rh;
+	int o = c == 'k' ? rehearse_outage(arg) : 0, *n = c == 'l' ? &h->nonly : &h->nskip;
+	char *end;
+	long v;
+
+	env.rehearse_opt = true;
+	if (o < 0) {
+		log_warnx("invalid --outage '%s': use nxdomain, servfail, timeout, refused or "
+			  "blackhole",
+			  arg);
+		return -EINVAL;
+	}
+	if (c == 'k') {
+		h->outages |= 1u << o;
+	} else if (c == 't') {
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || end == arg || *end || v < 1 || v > 86400) {
+			log_warnx("invalid --rehearse-timeout '%s': give seconds, 1 to 86400", arg);
+			return -EINVAL;
+		}
+		h->timeout_s = (unsigned)v;
+	} else if (*n == REHEARSE_MAX_NAME) {
+		log_warnx("--rehearse-%s: at most %d names", c == 'l' ? "only" : "skip",
+			  REHEARSE_MAX_NAME);
+		return -EINVAL;
+	} else {
+		(c == 'l' ? h->only : h->skip)[(*n)++] = arg;
+	}
+	return 0;
+}
+
+/* What --rehearse cannot be given with: it decides how each run's dependency fails, and what
+ * each run writes. */
+static int rehearsal_args(int argc)
+{
+	if (env.rehearse_opt && !env.rehearse) {
+		log_warnx("--from-report, --outage, --rehearse-only, --rehearse-skip and "
+			  "--rehearse-timeout need --rehearse");
+		return -EINVAL;
+	}
+	if (!env.rehearse)
+		return 0;
+	if (optind >= argc || env.check || env.merge || env.dump_bpf) {
+		log_warnx("--rehearse needs a COMMAND to run: deployguard --rehearse [OPTIONS] -- "
+			  "COMMAND [ARG...]");
+		return -EINVAL;
+	}
+	if (env.audit || env.fail_on_block || env.fail_on_new || env.history || env.allowlist ||
+	    env.service || env.fail_open || env.px.action || env.connect_action) {
+		log_warnx("--rehearse decides how each run fails and what it writes: it takes no "
+			  "--audit, --fail-on-block, --fail-on-new, --history, --write-allowlist, "
+			  "--service-name, --fail-open, --block-action or --connect-action");
+		return -EINVAL;
+	}
+	if (env.graph && env.rh.from_report) {
+		log_warnx("--graph with --rehearse draws the audit run's graph: it needs the audit "
+			  "run, not --from-report");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"blocklist", required_argument, NULL, 'b'},
-	    {"allowlist", required_argument, NULL, 'a'},
-	    {"strict", no_argument, NULL, 'S'},
-	    {"block-action", required_argument, NULL, 'B'},
-	    {"ttl-grace", required_argument, NULL, 'G'},
-	    {"leftovers", required_argument, NULL, 'L'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"kernel-headers", required_argument, NULL, 'K'},
-	    {"fail-open", no_argument, NULL, 'O'},
-	    {"keep-nsswitch", no_argument, NULL, 'W'},
-	    {"cpu-max", required_argument, NULL, 'P'},
-	    {"memory-max", required_argument, NULL, 'M'},
-	    {"pids-max", required_argument, NULL, 'N'},
-	    {"audit", no_argument, NULL, 'A'},
-	    {"fail-on-block", no_argument, NULL, 'X'},
-	    {"report", required_argument, NULL, 'R'},
-	    {"graph", required_argument, NULL, 'H'},
-	    {"write-allowlist", required_argument, NULL, 'w'},
-	    {"depends", required_argument, NULL, 'd'},
-	    {"service-name", required_argument, NULL, 'n'},
-	    {"merge-reports", no_argument, NULL, 'm'},
-	    {"history", required_argument, NULL, 'y'},
-	    {"job", required_argument, NULL, 'j'},
-	    {"fail-on-new", no_argument, NULL, 'E'},
-	    {"guard-also", required_argument, NULL, 'g'},
-	    {"cgroup", required_argument, NULL, 'C'},
-	    {"upstream", required_argument, NULL, 'U'},
-	    {"log-format", required_argument, NULL, 'F'},
-	    {"log", required_argument, NULL, 'o'},
-	    {"syslog", no_argument, NULL, 'Y'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"dump-bpf", no_argument, NULL, 'D'},
-	    {"check", no_argument, NULL, 'c'},
-	    {0},
-	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+a:b:o:vhV", opts, NULL)) != -1) {
+		if (keep_for_rehearsal(c, optarg))
+			return -EINVAL;
 		switch (c) {
 		case 'a':
 		case 'b':
@@ -466,6 +615,24 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'B':
 			if (parse_action(optarg))
+				return -EINVAL;
+			break;
+		case 'T':
+			if (parse_connect_action(optarg))
+				return -EINVAL;
+			break;
+		case 'r':
+			env.rehearse = true;
+			break;
+		case 'f':
+			env.rh.from_report = optarg;
+			env.rehearse_opt = true;
+			break;
+		case 'k':
+		case 'l':
+		case 's':
+		case 't':
+			if (parse_rehearsal(c, optarg))
 				return -EINVAL;
 			break;
 		case 'G':
@@ -585,6 +752,8 @@ static int parse_args(int argc, char **argv)
 			return -EINVAL;
 		}
 	}
+	if (rehearsal_args(argc))
+		return -EINVAL;
 	if (env.merge) {
 		if (optind >= argc) {
 			log_warnx("--merge-reports needs the reports: deployguard --merge-reports "
@@ -636,7 +805,8 @@ static int flags(struct run *r, unsigned port, unsigned long cgroup_id)
 			      .sock_owner = probe_has(PROBE_SOCK_OWNER),
 			      .dump = env.dump_bpf,
 			      .proxy_port = port,
-			      .cgroup_id = cgroup_id};
+			      .cgroup_id = cgroup_id,
+			      .connect_action = env.connect_action};
 
 	return progs_flags(&r->bpf, &c, &r->pol);
 }
@@ -1252,6 +1422,16 @@ int main(int argc, char **argv)
 		return DG_EXIT_FAIL;
 	if (env.merge)
 		return report_merge(env.cmd.argv);
+	log_set_verbose(env.verbose);
+	if (env.rehearse) {
+		env.rh.cmd = env.cmd.argv;
+		env.rh.pass = env.pass;
+		env.rh.audit_pass = env.audit_pass;
+		env.rh.cgroup = env.cgroup;
+		env.rh.report = env.report;
+		env.rh.graph = env.graph;
+		return rehearse(&env.rh);
+	}
 	audit_syslog(env.syslog);
 	log_set_verbose(env.verbose);
 	/* Signals wait in the signalfd from the start, so ^C during set-up still cleans up. */

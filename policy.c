@@ -1,9 +1,10 @@
 /*
  * policy.c: flat-file policies (blocklists and allowlists), and what each mode means.
  *
- * One rule per line: a domain name (matching itself and every name below it) or an IPv4/IPv6
- * address or CIDR prefix. Names live once in an arena and are found through an open-addressing
- * table, so matching a query costs one hash lookup per label whatever the number of rules.
+ * One rule per line: a domain name (matching itself and every name below it), "=NAME" (that name
+ * alone), or an IPv4/IPv6 address or CIDR prefix. Names live once in an arena and are found through
+ * an open-addressing table, so matching a query costs one hash lookup per label whatever the number
+ * of rules.
  */
 #define _GNU_SOURCE
 #include "policy.h"
@@ -171,7 +172,8 @@ static int add_name(struct policy *p, const char *rule, const char *comment, uin
 		    uint32_t line, char *err, size_t errlen)
 {
 	char name[DG_NAME_MAX + 1];
-	int len = policy_normalize(rule, strlen(rule), name, err, errlen);
+	bool exact = rule[0] == '=';
+	int len = policy_normalize(rule + exact, strlen(rule + exact), name, err, errlen);
 	size_t slot;
 	uint32_t h;
 
@@ -180,15 +182,20 @@ static int add_name(struct policy *p, const char *rule, const char *comment, uin
 	if ((p->nnames + 1) * 2 > p->nslots && rehash(p))
 		return fail(err, errlen, "out of memory");
 	slot = find_slot(p, name, (size_t)len, &h);
-	if (p->slots[slot])
-		return 0; /* duplicate: the first rule keeps its file:line */
+	if (p->slots[slot]) { /* duplicate: the first rule keeps its file:line, */
+		struct policy_name *r = &p->names[SLOT_INDEX(p->slots[slot])];
+
+		if (r->exact && !exact) /* unless it was "=NAME" and this one covers more */
+			*r = (struct policy_name){r->off, line, add_note(p, comment), file, false};
+		return 0;
+	}
 	if (grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
 	    grow(&p->arena, &p->arena_cap, p->arena_len + (size_t)len + 1, 1))
 		return fail(err, errlen, "out of memory");
 	if (p->arena_len > UINT32_MAX - 256)
 		return fail(err, errlen, "too many rules");
 	p->names[p->nnames] =
-	    (struct policy_name){(uint32_t)p->arena_len, line, add_note(p, comment), file};
+	    (struct policy_name){(uint32_t)p->arena_len, line, add_note(p, comment), file, exact};
 	p->arena[p->arena_len] = (char)len;
 	memcpy(p->arena + p->arena_len + 1, name, (size_t)len);
 	p->arena_len += (size_t)len + 1;
@@ -339,7 +346,7 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 		size_t slot = find_slot(p, name + i, len - i, &h);
 		const char *dot;
 
-		if (p->slots[slot]) {
+		if (p->slots[slot] && !(i && p->names[SLOT_INDEX(p->slots[slot])].exact)) {
 			if (src)
 				policy_src_of_name(p, SLOT_INDEX(p->slots[slot]), src);
 			return true;

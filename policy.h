@@ -45,6 +45,7 @@ struct policy_name {
 	uint32_t line;
 	uint32_t note; /* into notes: the rule's comment; 0 for none */
 	uint16_t file;
+	bool exact; /* "=NAME": the name itself, not the names below it */
 };
 
 struct policy {
@@ -76,7 +77,8 @@ int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno
 /* NAME (len bytes) lowercased into out (DG_NAME_MAX + 1 bytes), one trailing dot dropped, its
  * labels checked (letters, digits, '-', '_'): its length, or -1 with the reason in err. */
 int policy_normalize(const char *in, size_t len, char *out, char *err, size_t errlen);
-/* Does NAME (lowercase, no trailing dot, labels joined by '.') or a parent match a rule? */
+/* Does NAME (lowercase, no trailing dot, labels joined by '.') match a rule, or a parent match
+ * a rule that is not "=NAME"? */
 bool policy_match_name(const struct policy *p, const char *name, size_t len,
 		       struct policy_src *src);
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src);

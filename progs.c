@@ -70,6 +70,8 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 		err = add_cflag(r, "-DDG_DENY_UNKNOWN=%lu", c->mode->deny_unknown);
 	if (!err)
 		err = add_cflag(r, "-DDG_NETS_ALLOW=%lu", !c->mode->listed_blocks);
+	if (!err)
+		err = add_cflag(r, "-DDG_CONNECT_ACTION=%lu", (unsigned long)c->connect_action);
 	r->nets_max[0] = count_nets(pol, AF_INET) + DG_NETS_SPARE;
 	r->nets_max[1] = count_nets(pol, AF_INET6) + DG_NETS_SPARE;
 	if (!err)

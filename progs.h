@@ -32,6 +32,7 @@ struct progs_cfg {
 	bool dump;	 /* --dump-bpf: print the flags and the text */
 	unsigned proxy_port;
 	unsigned long cgroup_id;
+	unsigned connect_action; /* a DG_CA_ code */
 };
 
 /* What progs_build's child exits with: the step that failed. */

@@ -495,7 +495,9 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	    .event = j->blocked ? "DNS BLOCKED" : "DNS ALLOWED",
 	    .reason = j->via ? "TransientDependency" : reason,
 	    .blocked = j->blocked ? !p->cfg.audit : 0,
-	    .blocked_at = j->blocked ? "dns" : NULL,
+	    .blocked_at = !j->blocked			? NULL
+			  : p->cfg.action == PX_RESOLVE ? "connect"
+							: "dns",
 	    .domain = q->name,
 	    .qtype = dns_type_name(q->qtype, tbuf),
 	    .pid = w->pid,
@@ -543,6 +545,13 @@ static int block_rcode(const struct proxy *p)
 				    [PX_DROP] = DNS_R_DROP};
 
 	return rcode[p->cfg.action];
+}
+
+/* Whether a blocked query is answered here: not in audit mode, nor with --block-action resolve
+ * (it goes upstream, and its answer's addresses are refused before the client has them). */
+static bool answers_blocked(const struct proxy *p)
+{
+	return !p->cfg.audit && p->cfg.action != PX_RESOLVE;
 }
 
 /* What one answer says: the first blocked name it leads to, and the addresses it gives. */
@@ -939,7 +948,7 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 		return;
 	}
 	blocked = judge_query(p, &q, &w);
-	if (blocked && !p->cfg.audit) {
+	if (blocked && answers_blocked(p)) {
 		udp_answer(p, lsock, from, fromlen, pkt, &q, block_rcode(p));
 		return;
 	}
@@ -995,7 +1004,7 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 		target.namelen = strlen(wc.name);
 		log_query(p, &target, w, "FromDNSResponse", &wc.j,
 			  count_name(p, wc.name, q->name, w, &wc.j, "FromDNSResponse"));
-		if (!p->cfg.audit)
+		if (answers_blocked(p))
 			return block_rcode(p) == DNS_R_DROP
 				   ? SIZE_MAX
 				   : dns_build_reply(query, q, block_rcode(p), out, outlen);
@@ -1245,7 +1254,7 @@ static void tcp_query(struct proxy *p, struct tcp_slot *s)
 		return;
 	}
 	s->qblocked = judge_query(p, &s->q, &s->who);
-	if (s->qblocked && !p->cfg.audit) {
+	if (s->qblocked && answers_blocked(p)) {
 		tcp_answer_here(s, pkt, block_rcode(p));
 		return;
 	}

@@ -16,8 +16,9 @@
 /* The most pollfds proxy_prepare adds: 4 listeners, 2 upstream sockets, one per TCP client. */
 #define PROXY_MAX_FDS (6 + PROXY_TCP_CLIENTS)
 
-/* How a blocked query is answered; PX_DROP sends nothing, like a resolver that hangs. */
-enum proxy_action { PX_NXDOMAIN, PX_REFUSED, PX_SERVFAIL, PX_DROP };
+/* How a blocked query is answered; PX_DROP sends nothing, like a resolver that hangs; PX_RESOLVE
+ * forwards it as if allowed, and its addresses are refused at connect (--connect-action). */
+enum proxy_action { PX_NXDOMAIN, PX_REFUSED, PX_SERVFAIL, PX_DROP, PX_RESOLVE };
 
 struct proxy_cfg {
 	const struct policy *pol;

@@ -559,9 +559,33 @@ static void write_allowlist(FILE *f, const struct report_run *run)
 			other);
 }
 
+char *report_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 65536, n = 0, got;
+	char *buf = NULL, *nb;
+
+	while (f && cap <= (256u << 20) && (nb = realloc(buf, cap))) {
+		buf = nb;
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (n < cap)
+			break;
+		cap *= 2;
+	}
+	if (!f || ferror(f) || n == cap) {
+		free(buf);
+		buf = NULL;
+	}
+	if (f)
+		fclose(f);
+	*len = n;
+	return buf;
+}
+
 /* Markdown text for a table cell: a pipe would end the cell, a backtick the code span, a line
  * break the row. NULL is "-". */
-static void md_text(FILE *f, const char *s, size_t max, bool code)
+void report_md_text(FILE *f, const char *s, size_t max, bool code)
 {
 	if (!s) {
 		fputc('-', f);
@@ -580,10 +604,10 @@ static void md_text(FILE *f, const char *s, size_t max, bool code)
 	fputs(code ? "`" : "", f);
 }
 
-static void md_cell(FILE *f, const char *s, size_t max, bool code)
+void report_md_cell(FILE *f, const char *s, size_t max, bool code)
 {
 	fputc(' ', f);
-	md_text(f, s, max, code);
+	report_md_text(f, s, max, code);
 	fputs(" |", f);
 }
 
@@ -605,7 +629,7 @@ static void write_step_summary(const struct report_run *run, int status)
 	for (size_t i = 0; i < n; i++)
 		blocked += rows[i].verdict != AUDIT_ALLOWED;
 	fputs("### deployguard: ", f);
-	md_text(f, run->argv ? run->argv[0] : run->cgroup, 80, true);
+	report_md_text(f, run->argv ? run->argv[0] : run->cgroup, 80, true);
 	fprintf(f, " exit %d, %zu destinations, %lu %s\n\n", status, n, blocked,
 		run->audit ? "would be blocked" : "blocked");
 	fputs(
@@ -621,11 +645,11 @@ static void write_step_summary(const struct report_run *run, int status)
 			 r->comment ? " (" : "", r->comment ? r->comment : "",
 			 r->comment ? ")" : "");
 		fputc('|', f);
-		md_cell(f, verdict, 30, false);
-		md_cell(f, r->what, 260, true);
-		md_cell(f, audit_class(r), 20, false);
-		md_cell(f, rule[0] ? rule : NULL, 200, false);
-		md_cell(f, r->cmds[0], 80, true);
+		report_md_cell(f, verdict, 30, false);
+		report_md_cell(f, r->what, 260, true);
+		report_md_cell(f, audit_class(r), 20, false);
+		report_md_cell(f, rule[0] ? rule : NULL, 200, false);
+		report_md_cell(f, r->cmds[0], 80, true);
 		fputc('\n', f);
 	}
 	if (other)
@@ -681,29 +705,6 @@ static int by_name(const void *a, const void *b)
 }
 
 /* The text of a report, at most 256 MiB. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	size_t cap = 65536, n = 0, got;
-	char *buf = NULL, *nb;
-
-	while (f && cap <= (256u << 20) && (nb = realloc(buf, cap))) {
-		buf = nb;
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (n < cap)
-			break;
-		cap *= 2;
-	}
-	if (!f || ferror(f) || n == cap) {
-		free(buf);
-		buf = NULL;
-	}
-	if (f)
-		fclose(f);
-	*len = n;
-	return buf;
-}
 
 /* The names a service's report says it needed, added to m. */
 static int merge_one(const char *path, const struct json *doc, struct merged *m)
@@ -739,7 +740,7 @@ static int merge_file(const char *path, struct merged **all, size_t *nall)
 	char err[300], svc[DG_NAME_MAX + 1];
 	struct json doc;
 	size_t len, i;
-	char *text = slurp(path, &len);
+	char *text = report_slurp(path, &len);
 	const char *service;
 	struct merged *m;
 	int rc = -1;

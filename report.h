@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "depends.h"
 
@@ -34,6 +35,14 @@ int report_open(const char *report, const char *graph, const char *allowlist);
 void report_write(const struct report_run *run, int status, bool failed);
 /* Remove the temporary files of a run that wrote nothing (--check, --dump-bpf). */
 void report_discard(void);
+
+/* Markdown text (as code if code) that cannot end a table cell or row, cut at max bytes; NULL is
+ * "-". report_md_cell writes it as a table cell, " text |". */
+void report_md_text(FILE *f, const char *s, size_t max, bool code);
+void report_md_cell(FILE *f, const char *s, size_t max, bool code);
+/* The whole of a file (at most 256 MiB) in a malloc'd buffer, its length in *len; NULL if it
+ * cannot be read (errno says why). */
+char *report_slurp(const char *path, size_t *len);
 
 /* --merge-reports: the manifest lines (SERVICE DEPENDENCY...) that the reports (a NULL-ended
  * list of files) of service audits imply, on stdout. 0, or 125 with the bad file named. */

@@ -25,7 +25,15 @@ refused() {
 }
 
 @test "options: bad values are refused with the option, the value and what to give" {
-	refused "invalid --block-action 'bogus': use nxdomain, refused, servfail or drop" --block-action bogus -- true
+	refused "invalid --block-action 'bogus': use nxdomain, refused, servfail, drop or resolve" --block-action bogus -- true
+	refused "invalid --connect-action 'reset': use eperm, refused or drop" --connect-action reset -- true
+	refused "invalid --outage 'flood': use nxdomain, servfail, timeout, refused or blackhole" --rehearse --outage flood -- true
+	refused "invalid --rehearse-timeout '0': give seconds, 1 to 86400" --rehearse --rehearse-timeout 0 -- true
+	refused "--from-report, --outage, --rehearse-only, --rehearse-skip and --rehearse-timeout need --rehearse" --outage nxdomain -- true
+	refused "--rehearse needs a COMMAND to run" --rehearse
+	refused "--rehearse decides how each run fails and what it writes: it takes no --audit" --rehearse --audit -- true
+	refused "--rehearse decides how each run fails" --rehearse --connect-action drop -- true
+	refused "--graph with --rehearse draws the audit run's graph: it needs the audit run, not --from-report" --rehearse --from-report r.json --graph g.dot -- true
 	refused "invalid --ttl-grace '-1': give seconds, 0 to 86400" --ttl-grace -1 -- true
 	refused "invalid --ttl-grace '86401'" --ttl-grace 86401 -- true
 	refused "invalid --ttl-grace '5x'" --ttl-grace 5x -- true

@@ -81,6 +81,29 @@ static void test_duplicates_keep_the_first_rule(void **state)
 	policy_free(&p);
 }
 
+/* "=NAME" is that name alone; a plain rule for the same name, before or after, covers below. */
+static void test_exact_names(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	struct policy_src src;
+	const char *path = write_tmp("=github.com # only\n=b.example\nb.example # wider\n"
+				     "c.example\n=C.example.\n=\n");
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":6: the root name cannot be a rule"));
+	assert_true(match(&p, "github.com"));
+	assert_false(match(&p, "api.github.com"));
+	assert_true(policy_match_name(&p, "x.b.example", 11, &src));
+	assert_int_equal(src.line, 3);
+	assert_string_equal(src.comment, "wider");
+	assert_true(match(&p, "x.c.example"));
+	assert_int_equal(p.nnames, 3);
+	unlink(path);
+	policy_free(&p);
+}
+
 /* A rule's comment is kept for each rule, names and addresses alike, and only on its line. */
 static void test_comments_are_reasons(void **state)
 {
@@ -300,6 +323,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names_match_at_label_boundaries),
 	    cmocka_unit_test(test_duplicates_keep_the_first_rule),
+	    cmocka_unit_test(test_exact_names),
 	    cmocka_unit_test(test_comments_are_reasons),
 	    cmocka_unit_test(test_manifest_chains),
 	    cmocka_unit_test(test_manifest_errors_name_file_and_line),

@@ -9,7 +9,8 @@ import json
 import re
 import sys
 
-OPTIONAL = {"destinations[].processes[].status", "destinations[].processes[].signal"}
+OPTIONAL = {"destinations[].processes[].status", "destinations[].processes[].signal",
+            "rehearsal", "rehearsalTimeoutMs", "rehearsalInterrupted"}  # a rehearsal's only
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SETS = {
     "destinations[].kind": {"dns", "connect", "socket", "tamper", "delegated"},
@@ -18,6 +19,9 @@ SETS = {
     "destinations[].processes[].class": {"direct", "hidden"},
     "destinations[].processes[].fate": {"exited", "killed", "exec", "running", "unknown"},
     "run.mode": {"blocklist", "strict", "allowlist"},
+    "rehearsal[].kind": {"name", "address"},
+    "rehearsal[].outage": {"nxdomain", "servfail", "timeout", "refused", "blackhole"},
+    "rehearsal[].outcome": {"hang", "hard", "soft", "error"},
 }
 TIMES = {"run.start", "destinations[].first", "destinations[].last", "executed[].time"}
 
