@@ -892,6 +892,12 @@ int rehearse(const struct rehearse_cfg *c)
 	}
 	if ((report && fclose(report)) || (graph && fclose(graph)))
 		log_warn("--rehearse: failed to write the report or the graph");
+	if (!rh.audit_text) { /* nothing learned: no empty files */
+		if (report)
+			unlink(c->report);
+		if (graph)
+			unlink(c->graph);
+	}
 	for (size_t i = 0; !ret && i < rh.ntrials; i++)
 		if (rh.trials[i].outcome == ERROR)
 			ret = DG_EXIT_FAIL;

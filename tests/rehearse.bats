@@ -80,14 +80,14 @@ print(eval(sys.argv[2]))' "$1" "$2"
 @test "--rehearse: a deploy that fails without one dependency, gets by without another, and hangs without a third: hard, soft, hang, each with the process that met it" {
 	export GITHUB_STEP_SUMMARY=$W/step.md
 	run --separate-stderr in_host "$DG" --upstream "$UPSTREAM4" --rehearse --outage blackhole \
-		--rehearse-timeout 10 --report "$W/r.json" --graph "$W/r.dot" -- "$W/deploy.sh"
+		--rehearse-timeout 25 --report "$W/r.json" --graph "$W/r.dot" -- "$W/deploy.sh"
 	echo "$stderr"
 	[ "$status" -eq 121 ]
 	[ -z "$output" ] # the runs' own output is the rehearsal's business
 	[[ "$stderr" == *"rehearsal: 3 dependencies, 3 runs (the audit run took "*" s): 1 hang, 1 hard, 1 soft"* ]]
 	# the table, worst first, its columns aligned
 	table=$(grep -A3 '^  OUTCOME ' <<<"$stderr")
-	[[ "$(sed -n 2p <<<"$table")" =~ ^\ \ hang\ +api.github.com\ +blackhole\ +stopped\ after\ 1[0-9].[0-9]\ s\ +pid\ [0-9]+:\ deploy.sh\ →\ curl\ +-$ ]]
+	[[ "$(sed -n 2p <<<"$table")" =~ ^\ \ hang\ +api.github.com\ +blackhole\ +stopped\ after\ 2[5-9].[0-9]\ s\ +pid\ [0-9]+:\ deploy.sh\ →\ curl\ +-$ ]]
 	[[ "$(sed -n 3p <<<"$table")" =~ ^\ \ hard\ +pkgs.example.org\ +blackhole\ +exit\ 3\ after\ [0-9.]+\ s\ +pid\ [0-9]+:\ deploy.sh\ →\ curl\ +-github.com\ -api.github.com$ ]]
 	[[ "$(sed -n 4p <<<"$table")" =~ ^\ \ soft\ +github.com\ +blackhole\ +\+[0-9.]+\ s\ +pid\ [0-9]+:\ deploy.sh\ →\ curl\ +\+mirror.example.org$ ]]
 	[ "$(awk '{print index($0, " blackhole")}' <<<"$(tail -n3 <<<"$table")" | sort -u | wc -l)" -eq 1 ]
@@ -102,15 +102,15 @@ print(eval(sys.argv[2]))' "$1" "$2"
 		assert sorted(t) == ["api.github.com", "github.com", "pkgs.example.org"], t
 		hang, hard, soft = t["api.github.com"], t["pkgs.example.org"], t["github.com"]
 		assert (hang["outcome"], hard["outcome"], soft["outcome"]) == ("hang", "hard", "soft")
-		assert hang["exitStatus"] is None and hang["durationMs"] >= 10000, hang
-		assert hard["exitStatus"] == 3 and 3000 <= hard["durationMs"] < 10000, hard
+		assert hang["exitStatus"] is None and hang["durationMs"] >= 25000, hang
+		assert hard["exitStatus"] == 3 and 3000 <= hard["durationMs"] < 25000, hard
 		assert soft["exitStatus"] == 0 and soft["extraMs"] >= 2500, soft
 		assert soft["added"] == ["mirror.example.org"] and soft["missing"] == [], soft
 		assert hard["missing"] == ["github.com", "api.github.com"] or sorted(hard["missing"]) == ["api.github.com", "github.com"], hard
 		for x in t.values():
 		    assert x["outage"] == "blackhole" and x["kind"] == "name" and x["met"], x
 		    assert "curl" in x["process"]["cmdline"] and x["dependency"] in x["process"]["cmdline"], x
-		assert r["rehearsalTimeoutMs"] == 10000 and r["rehearsalInterrupted"] is False
+		assert r["rehearsalTimeoutMs"] == 25000 and r["rehearsalInterrupted"] is False
 	PY
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -165,8 +165,10 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$DG" --upstream "$UPSTREAM4" --rehearse --outage blackhole \
 		--rehearse-only api.github.com --report "$W/int.json" -- "$W/deploy.sh" 2>"$W/int.err" &
 	pid=$!
-	for i in $(seq 100); do grep -q 'an audit run' "$W/int.err" && break; sleep 0.1; done
-	sleep 8 # past the audit run, into the hanging one
+	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+	for i in $(seq 600); do [ -d "$cg/deployguard-rehearse-$pid-2" ] && break; sleep 0.1; done
+	[ -d "$cg/deployguard-rehearse-$pid-2" ] # past the audit run, in the one that hangs
+	sleep 2
 	kill -INT "$pid"
 	wait_pid "$pid" 30 || st=$?
 	cat "$W/int.err"
@@ -174,4 +176,16 @@ os.execv(sys.argv[1], sys.argv[1:])' "$DG" --upstream "$UPSTREAM4" --rehearse --
 	grep -q 'rehearsal stopped by Interrupt after 0 runs' "$W/int.err"
 	[ "$(jq_ "$W/int.json" "(r['rehearsalInterrupted'], r['rehearsal'], r['run']['exitStatus'])")" = "(True, [], 0)" ]
 	! ls -d /tmp/deployguard-rehearse.* 2>/dev/null || false
+	# stopped in its audit run, it has learned nothing: no report at all, rather than an empty one
+	nsenter --net="/run/netns/$NS_HOST" "$DG" --upstream "$UPSTREAM4" --rehearse \
+		--report "$W/int2.json" -- sleep 30 2>"$W/int2.err" &
+	pid=$!
+	for i in $(seq 600); do [ -d "$cg/deployguard-rehearse-$pid-1" ] && break; sleep 0.1; done
+	sleep 1
+	kill -TERM "$pid"
+	st=0
+	wait_pid "$pid" 30 || st=$?
+	cat "$W/int2.err"
+	[ "$st" -eq 143 ]
+	[ ! -e "$W/int2.json" ]
 }
