@@ -167,7 +167,7 @@ static const struct dg_prog {
 /* clang-format off */
 #define DG_CALLS_ADDR {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
 	BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, BPF_FUNC_sk_storage_get, \
-	BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output, BPF_FUNC_set_retval}
+	BPF_FUNC_ktime_get_ns, BPF_FUNC_ringbuf_output}
 #define DG_CALLS_SOCK {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_comm, \
 	BPF_FUNC_ringbuf_output}
 #define DG_CALLS_EGRESS {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_load_bytes, \
@@ -184,13 +184,13 @@ static const struct dg_prog {
 	{"dg_sock", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, NULL,
 	 "cgroup/sock_create", DG_CALLS_SOCK, BPF_FUNC_sk_storage_get, 0},
 	{"dg_connect4", DG_ADDR, BPF_CGROUP_INET4_CONNECT, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0, 0},
+	 DG_CALLS_ADDR, BPF_FUNC_set_retval, 0},
 	{"dg_connect6", DG_ADDR, BPF_CGROUP_INET6_CONNECT, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0, 0},
+	 DG_CALLS_ADDR, BPF_FUNC_set_retval, 0},
 	{"dg_sendmsg4", DG_ADDR, BPF_CGROUP_UDP4_SENDMSG, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0, 0},
+	 DG_CALLS_ADDR, BPF_FUNC_set_retval, 0},
 	{"dg_sendmsg6", DG_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL, "cgroup/connect, sendmsg",
-	 DG_CALLS_ADDR, 0, 0},
+	 DG_CALLS_ADDR, BPF_FUNC_set_retval, 0},
 	{"dg_recvmsg4", DG_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL, "cgroup/recvmsg",
 	 {BPF_FUNC_sk_storage_get}, 0, 0},
 	{"dg_recvmsg6", DG_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL, "cgroup/recvmsg",

@@ -1282,6 +1282,11 @@ static int setup(struct run *r)
 		    "lists every probe");
 		return -ENOTSUP;
 	}
+	if (env.connect_action == DG_CA_REFUSED && !env.dump_bpf && !probe_has(PROBE_SET_RETVAL)) {
+		log_warnx("--connect-action refused needs bpf_set_retval in cgroup/connect, which "
+			  "this kernel lacks (6.1+): use eperm or drop");
+		return -ENOTSUP;
+	}
 	if ((err = filter_check()))
 		return err;
 	env.px.pol = &r->pol;

@@ -130,6 +130,8 @@ static const struct {
     {BPF_FUNC_sk_storage_get, PROBE_SOCK_OWNER, "sock-owner",
      "no socket storage at socket creation: ICMP echo packets the egress backstop drops name "
      "no process (upgrade the kernel for it)"},
+    {BPF_FUNC_set_retval, PROBE_SET_RETVAL, "set-retval",
+     "no bpf_set_retval: --connect-action refused cannot be had (eperm and drop can; 6.1+)"},
 };
 
 static void add_helper(struct hook *h, int helper)

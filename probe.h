@@ -19,6 +19,7 @@ enum probe_feature {
 	PROBE_CGROUP_KILL = 1 << 2,  /* cgroup.kill, 5.14+ */
 	PROBE_ESCAPE_GUARD = 1 << 3, /* the kernel's BTF, for the escape guard's offsets */
 	PROBE_UNIX_CONNECT = 1 << 4, /* cgroup/connect_unix, 6.7+ */
+	PROBE_SET_RETVAL = 1 << 5,   /* bpf_set_retval in cgroup/connect, 6.1+ */
 };
 /* A part that runs with a fallback: a table row, or one line at start. */
 void probe_fallback(enum probe_feature f, const char *what, const char *detail);

@@ -466,9 +466,9 @@ print("forked", n)'
 }
 
 @test "fallbacks for older kernels (DEPLOYGUARD_WITHOUT): --check names each, and a run still guards" {
-	DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill run "$DG" --check
+	DEPLOYGUARD_WITHOUT=sock-owner,pidfd-getfd,cgroup-kill,set-retval run "$DG" --check
 	[ "$status" -eq 0 ]
-	for row in cgroup/sock_create pidfd_getfd cgroup.kill; do
+	for row in cgroup/sock_create pidfd_getfd cgroup.kill 'cgroup/connect, sendmsg'; do
 		grep -qE "^$row +fallback \(DEPLOYGUARD_WITHOUT\) " <<<"$output" ||
 			{ echo "no fallback row for $row" >&2; echo "$output" >&2; false; }
 	done
@@ -489,6 +489,13 @@ except PermissionError:
 	grep -qF "deployguard: cgroup.kill: (DEPLOYGUARD_WITHOUT) none (5.14+)" "$LOG" || { cat "$LOG" >&2; false; }
 	[[ "$output" == *"left behind by COMMAND, killing it: pid $(cat "$W/l.pid") cmd \"sleep 30 \""* ]]
 	gone "$(cat "$W/l.pid")"
+	# without bpf_set_retval, --connect-action refused is refused; eperm and drop still work
+	DEPLOYGUARD_WITHOUT=set-retval run dg --connect-action refused -b "$W/allow.txt" -- touch "$W/ran"
+	[ "$status" -eq 125 ]
+	[ ! -e "$W/ran" ]
+	[[ "$output" == *"--connect-action refused needs bpf_set_retval in cgroup/connect, which this kernel lacks (6.1+): use eperm or drop"* ]]
+	DEPLOYGUARD_WITHOUT=set-retval run dg --connect-action drop -b "$W/allow.txt" -- true
+	[ "$status" -eq 0 ]
 }
 
 @test "--check and a run name what is missing: no cgroup2 mount, no privileges; --fail-open runs the command anyway" {

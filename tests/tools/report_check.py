@@ -10,7 +10,7 @@ import re
 import sys
 
 OPTIONAL = {"destinations[].processes[].status", "destinations[].processes[].signal",
-            "rehearsal", "rehearsalTimeoutMs", "rehearsalInterrupted"}  # a rehearsal's only
+            "rehearsal[]", "rehearsalTimeoutMs", "rehearsalInterrupted"}  # a rehearsal's only
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SETS = {
     "destinations[].kind": {"dns", "connect", "socket", "tamper", "delegated"},
