@@ -10,7 +10,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o build/bpf_text.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
@@ -39,6 +39,14 @@ build/bpf_text.c: bpf_prog.h bpf_prog.bpf.c
 	  grep -hv '^#include "bpf_prog.h"$$' bpf_prog.h bpf_prog.bpf.c | \
 		sed 's/\\/\\\\/g; s/"/\\"/g; s/?/\\?/g; s/^/"/; s/$$/\\n"/'; \
 	  echo ';'; } >$@.tmp && mv $@.tmp $@
+build/doh_list.c: data/doh-resolvers.txt
+	@mkdir -p build
+	{ echo '/* made by make from data/doh-resolvers.txt: edit that */'; \
+	  echo 'const char dg_doh_list[] ='; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/?/\\?/g; s/^/"/; s/$$/\\n"/' $<; \
+	  echo ';'; } >$@.tmp && mv $@.tmp $@
+build/doh_list.o: build/doh_list.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 build/bpf_text.o: build/bpf_text.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -148,7 +156,7 @@ lint: deployguard
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
 SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
-	 tests/reports.bats tests/rehearse.bats
+	 tests/reports.bats tests/rehearse.bats tests/policy.bats
 
 integration: deployguard $(TOOLS)
 	bats $(SUITES)
@@ -206,6 +214,6 @@ $(DEB): deployguard man/deployguard.8 dist/* examples/*
 	dpkg-deb --root-owner-group -Zxz --build build/deb $@
 
 clean:
-	rm -f deployguard $(OBJS) build/bpf_text.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
+	rm -f deployguard $(OBJS) build/bpf_text.c build/doh_list.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
 .PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install deb clean

@@ -44,6 +44,11 @@ static struct depends_entry *entry(struct depends *d, char *name, uint16_t file,
 	size_t had = d->services.nnames, len = strlen(name);
 	struct depends_entry *e;
 
+	if (strpbrk(name, "=*")) {
+		fail(err, errlen, "'%s': a service is a plain name (it covers the names below it)",
+		     name);
+		return NULL;
+	}
 	if (policy_add_line(&d->services, name, file, line, err, errlen))
 		return NULL;
 	if (d->services.nnames == had) { /* a duplicate: the name matches its own rule first */

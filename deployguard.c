@@ -112,6 +112,8 @@ static struct env {
 	char list_opt; /* 'a' or 'b', whichever came first */
 	bool audit;
 	bool strict;
+	bool allow_broad; /* --allow-broad */
+	bool block_doh;	  /* --block-doh */
 	const char *cgroup;
 	enum audit_format log_format;
 	const char *log_path;
@@ -189,6 +191,10 @@ static const char usage[] =
     "                         (may repeat; not with -b)\n"
     "      --strict           blocklist mode, plus: egress only to addresses learned from\n"
     "                         allowed answers (what allowlist mode always does)\n"
+    "      --allow-broad      let an allowlist hold rules that allow a lot ('*', '*.com',\n"
+    "                         a public suffix, 0.0.0.0/0), refused by default\n"
+    "      --block-doh        also block the well-known public DNS-over-HTTPS and -TLS\n"
+    "                         resolvers, by name and address (blocklist mode)\n"
     "      --block-action ACT nxdomain (default), refused, servfail, or drop: how a blocked\n"
     "                         query is answered; drop sends nothing, as in an outage;\n"
     "                         resolve answers it, and refuses its addresses at connect\n"
@@ -445,12 +451,14 @@ static int parse_leftovers(const char *arg)
 }
 
 /* The options a rehearsal passes on to each of its runs, and those of its audit run only. */
-static const char pass_opts[] = "GLuKWPMNdgUFoYv", audit_opts[] = "abS";
+static const char pass_opts[] = "GLuKWPMNdgUFoYv", audit_opts[] = "abSZ";
 
 static const struct option opts[] = {
     {"blocklist", required_argument, NULL, 'b'},
     {"allowlist", required_argument, NULL, 'a'},
     {"strict", no_argument, NULL, 'S'},
+    {"allow-broad", no_argument, NULL, 'Z'},
+    {"block-doh", no_argument, NULL, 'Q'},
     {"block-action", required_argument, NULL, 'B'},
     {"connect-action", required_argument, NULL, 'T'},
     {"ttl-grace", required_argument, NULL, 'G'},
@@ -613,6 +621,12 @@ static int parse_args(int argc, char **argv)
 		case 'S':
 			env.strict = true;
 			break;
+		case 'Z':
+			env.allow_broad = true;
+			break;
+		case 'Q':
+			env.block_doh = true;
+			break;
 		case 'B':
 			if (parse_action(optarg))
 				return -EINVAL;
@@ -765,6 +779,16 @@ static int parse_args(int argc, char **argv)
 	}
 	if (env.check && optind < argc) {
 		log_warnx("--check runs no COMMAND: it only probes this host");
+		return -EINVAL;
+	}
+	if (env.block_doh && env.list_opt == 'a') {
+		log_warnx("--block-doh is for blocklists: an allowlist (-a) blocks every DoH "
+			  "resolver it does not name");
+		return -EINVAL;
+	}
+	if (env.allow_broad && env.list_opt != 'a') {
+		log_warnx("--allow-broad is for allowlists (-a): a blocklist may be as broad as it "
+			  "likes");
 		return -EINVAL;
 	}
 	if ((env.job || env.fail_on_new) && !env.history) {
@@ -1057,12 +1081,21 @@ static int load_policy(struct policy *pol, struct depends *deps, const char *wha
 	char err[1024];
 	size_t n;
 
+	pol->allowlist = env.list_opt == 'a';
+	pol->allow_broad = env.allow_broad;
 	for (int i = 0; i < env.nlists; i++) {
 		if (policy_load(pol, env.lists[i], err, sizeof(err))) {
 			log_warnx("%s%s", what, err);
 			return -EINVAL;
 		}
 	}
+	if (env.block_doh &&
+	    policy_load_text(pol, "built-in:doh-resolvers.txt", dg_doh_list, err, sizeof(err))) {
+		log_warnx("%s%s", what, err);
+		return -EINVAL;
+	}
+	if (pol->warning[0])
+		log_warnx("%s: is that meant?", pol->warning);
 	for (int i = 0; i < env.ndepends; i++) {
 		if (depends_load(deps, env.depends[i], err, sizeof(err))) {
 			log_warnx("%s%s", what, err);
@@ -1375,6 +1408,13 @@ static int check(struct run *r)
 				 ": COMMAND gets a view that asks DNS");
 		probe_note("name resolution", nss_needed(&r->nss) ? "redirect" : "ok", detail);
 	}
+	probe_note(
+	    "DoH side doors", env.block_doh ? "blocked" : "partly",
+	    env.block_doh
+		? "the DoH canary and DDR are answered; the public DoH and DoT resolvers "
+		  "of --block-doh are blocked; a private DoH endpoint on an allowed host is not"
+		: "the DoH canary (use-application-dns.net) and DDR (_dns.resolver.arpa) "
+		  "are answered; --block-doh blocks the public DoH and DoT resolvers too");
 	if (probe_has(PROBE_UNIX_CONNECT))
 		probe_note("delegation", "ok",
 			   "a connect to a unix socket whose listener runs outside the cgroup is "

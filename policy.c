@@ -2,9 +2,11 @@
  * policy.c: flat-file policies (blocklists and allowlists), and what each mode means.
  *
  * One rule per line: a domain name (matching itself and every name below it), "=NAME" (that name
- * alone), or an IPv4/IPv6 address or CIDR prefix. Names live once in an arena and are found through
- * an open-addressing table, so matching a query costs one hash lookup per label whatever the number
- * of rules.
+ * alone), "*.NAME" (the names below it), a glob in the first label ("api-*.example.com"), or an
+ * IPv4/IPv6 address or CIDR prefix; "include FILE" reads another file in its place. Names live
+ * once in an arena and are found through an open-addressing table (globs through a second one, by
+ * what follows their first label), so matching a query costs one or two hash lookups per label
+ * whatever the number of rules.
  */
 #define _GNU_SOURCE
 #include "policy.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hash.h"
 
@@ -63,53 +66,74 @@ static const char *name_at(const struct policy *p, uint32_t idx, size_t *len)
 	return e + 1;
 }
 
-/* A slot: the name's hash, then its index + 1 into names; 0 is empty. */
+/* A slot: the key's hash, then its index + 1 into names (or globs); 0 is empty. */
 #define SLOT_INDEX(slot) ((uint32_t)(slot)-1)
 #define SLOT_HASH(slot)	 ((uint32_t)((slot) >> 32))
 
-/* Slot holding NAME, or the empty slot where it would go; *h is NAME's hash. The hash in each
- * slot spares a probe past another name the two cache misses of its record and its text: with
- * a million rules, those misses were most of a lookup. */
-static size_t find_slot(const struct policy *p, const char *name, size_t len, uint32_t *h)
+static const char *glob_rest(const struct policy *p, uint32_t idx, size_t *len)
 {
-	size_t mask = p->nslots - 1, i = (*h = hash_name(name, len)) & mask;
+	const char *e = p->arena + p->globs[idx].rest;
 
-	for (; p->slots[i]; i = (i + 1) & mask) {
+	*len = (uint8_t)e[0];
+	return e + 1;
+}
+
+/* The slot of table (names, or globs by their rest) holding KEY, or the empty slot where it would
+ * go; *h is KEY's hash. The hash in each slot spares a probe past another key the two cache
+ * misses of its record and its text: with a million rules, those misses were most of a lookup. */
+static size_t find_in(const struct policy *p, bool globs, const char *key, size_t len, uint32_t *h)
+{
+	const uint64_t *slots = globs ? p->gslots : p->slots;
+	size_t mask = (globs ? p->ngslots : p->nslots) - 1, i = (*h = hash_name(key, len)) & mask;
+
+	for (; slots[i]; i = (i + 1) & mask) {
 		size_t elen;
 		const char *e;
 
-		if (SLOT_HASH(p->slots[i]) != *h)
+		if (SLOT_HASH(slots[i]) != *h)
 			continue;
-		e = name_at(p, SLOT_INDEX(p->slots[i]), &elen);
-		if (elen == len && memcmp(e, name, len) == 0)
+		e = globs ? glob_rest(p, SLOT_INDEX(slots[i]), &elen)
+			  : name_at(p, SLOT_INDEX(slots[i]), &elen);
+		if (elen == len && memcmp(e, key, len) == 0)
 			break;
 	}
 	return i;
 }
 
-static int rehash(struct policy *p)
+/* Double a table, or make it; keys are unique, so each goes to the first empty slot. */
+static int rehash(uint64_t **slots, size_t *nslots)
 {
-	size_t n = p->nslots ? p->nslots * 2 : 1024;
-	uint64_t *old = p->slots;
-	size_t oldn = p->nslots;
+	size_t n = *nslots ? *nslots * 2 : 1024;
+	uint64_t *old = *slots, *s = calloc(n, sizeof(*s));
 
-	p->slots = calloc(n, sizeof(*p->slots));
-	if (!p->slots) {
-		p->slots = old;
+	if (!s)
 		return -ENOMEM;
-	}
-	p->nslots = n;
-	for (size_t i = 0; i < oldn; i++) {
+	for (size_t i = 0; i < *nslots; i++) {
 		size_t j = SLOT_HASH(old[i]) & (n - 1);
 
 		if (!old[i])
 			continue;
-		while (p->slots[j]) /* names are unique: the first empty slot is its */
+		while (s[j])
 			j = (j + 1) & (n - 1);
-		p->slots[j] = old[i];
+		s[j] = old[i];
 	}
 	free(old);
+	*slots = s;
+	*nslots = n;
 	return 0;
+}
+
+/* Text in the arena, after a length byte: its offset, or UINT32_MAX when out of room. */
+static uint32_t arena_add(struct policy *p, const char *s, size_t len)
+{
+	size_t off = p->arena_len;
+
+	if (off > UINT32_MAX - 256 || grow(&p->arena, &p->arena_cap, off + len + 1, 1))
+		return UINT32_MAX;
+	p->arena[off] = (char)len;
+	memcpy(p->arena + off + 1, s, len);
+	p->arena_len += len + 1;
+	return (uint32_t)off;
 }
 
 int policy_normalize(const char *in, size_t len, char *out, char *err, size_t errlen)
@@ -134,9 +158,8 @@ int policy_normalize(const char *in, size_t len, char *out, char *err, size_t er
 				return fail(err, errlen, "label longer than 63 characters");
 		} else if (c == '*') {
 			return fail(err, errlen,
-				    "wildcards are not needed: '%s' already matches "
-				    "every name below it",
-				    in[0] == '*' && in[1] == '.' ? in + 2 : "the name");
+				    "'*' only begins a rule ('*.example.com') or is part of its "
+				    "first label ('api-*.example.com')");
 		} else {
 			return fail(err, errlen,
 				    isprint(c) ? "invalid character '%c' in name"
@@ -168,38 +191,169 @@ static uint32_t add_note(struct policy *p, const char *comment)
 	return off;
 }
 
+/* Add name (normalized) with what it covers; a name already there keeps its first rule, unless
+ * this one covers more (then this one's file:line and comment take over). */
+static int insert_name(struct policy *p, const char *name, size_t len, uint8_t covers,
+		       const char *comment, uint16_t file, uint32_t line)
+{
+	size_t slot;
+	uint32_t h, off;
+
+	if ((p->nnames + 1) * 2 > p->nslots && rehash(&p->slots, &p->nslots))
+		return -ENOMEM;
+	slot = find_in(p, false, name, len, &h);
+	if (p->slots[slot]) {
+		struct policy_name *r = &p->names[SLOT_INDEX(p->slots[slot])];
+
+		if ((r->covers | covers) != r->covers)
+			*r = (struct policy_name){r->off, line, add_note(p, comment), file,
+						  (uint8_t)(r->covers | covers)};
+		return 0;
+	}
+	if (grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
+	    (off = arena_add(p, name, len)) == UINT32_MAX)
+		return -ENOMEM;
+	p->names[p->nnames] = (struct policy_name){off, line, add_note(p, comment), file, covers};
+	p->slots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nnames;
+	return 0;
+}
+
+/* The public suffix list (Debian's publicsuffix), read into p->psl when an allowlist rule needs
+ * it: names under which anyone can register names. Without the file, only top-level domains
+ * count. */
+static struct policy *psl_load(struct policy *p)
+{
+	FILE *f = fopen("/usr/share/publicsuffix/public_suffix_list.dat", "re");
+	char line[256], name[DG_NAME_MAX + 1], err[128];
+	struct policy *psl = p->psl = calloc(1, sizeof(*psl));
+
+	while (psl && f && fgets(line, sizeof(line), f)) {
+		char *s = line + strspn(line, " \t");
+		bool wild = s[0] == '*' && s[1] == '.';
+		int len;
+
+		s[strcspn(s, " \t\r\n")] = '\0';
+		if (!*s || s[0] == '/' || s[0] == '!')
+			continue;
+		len = policy_normalize(s + 2 * wild, strlen(s + 2 * wild), name, err, sizeof(err));
+		if (len > 0) /* names in UTF-8 are skipped: rules are ASCII (xn--) anyway */
+			insert_name(psl, name, (size_t)len, wild ? POLICY_BELOW : POLICY_SELF, NULL,
+				    0, 0);
+	}
+	if (f)
+		fclose(f);
+	return psl;
+}
+
+static bool public_suffix(struct policy *p, const char *name, size_t len)
+{
+	const char *dot = memchr(name, '.', len);
+	const struct policy *psl = p->psl ? p->psl : psl_load(p);
+	uint32_t h;
+	size_t slot;
+
+	if (!dot)
+		return true;
+	if (!psl || !psl->nnames)
+		return false;
+	slot = find_in(psl, false, name, len, &h);
+	if (psl->slots[slot])
+		return true;
+	slot = find_in(psl, false, dot + 1, len - (size_t)(dot + 1 - name), &h); /* "*.ck" */
+	return psl->slots[slot] && psl->names[SLOT_INDEX(psl->slots[slot])].covers & POLICY_BELOW;
+}
+
+/* A name rule that allows too much in an allowlist (an error, unless allow_broad), or blocks a
+ * whole top-level domain in a blocklist (the policy's one warning). */
+static int too_broad(struct policy *p, const char *rule, const char *name, size_t len,
+		     uint8_t covers, uint16_t file, uint32_t line, char *err, size_t errlen)
+{
+	if (!(covers & POLICY_BELOW) || p->allow_broad)
+		return 0;
+	if (p->allowlist && public_suffix(p, name, len))
+		return fail(err, errlen,
+			    "'%s' would allow every name under %.*s, a public suffix (name the "
+			    "hosts, or give --allow-broad)",
+			    rule, (int)len, name);
+	if (!p->allowlist && !memchr(name, '.', len) && !p->warning[0])
+		snprintf(p->warning, sizeof(p->warning),
+			 "%s:%u: '%s' blocks every name under .%.*s",
+			 file < p->nfiles ? p->files[file] : "", line, rule, (int)len, name);
+	return 0;
+}
+
+static bool glob_char(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '*';
+}
+
+/* "pat.rest", pat a first label with a '*' in it: matched label by label (policy_match_name). */
+static int add_glob(struct policy *p, const char *rule, const char *pat, size_t plen,
+		    const char *comment, uint16_t file, uint32_t line, char *err, size_t errlen)
+{
+	char lpat[64], rest[DG_NAME_MAX + 1] = "";
+	int rlen = 0;
+	uint32_t h, po, ro;
+	size_t slot;
+
+	if (plen > 63)
+		return fail(err, errlen, "label longer than 63 characters");
+	for (size_t i = 0; i < plen; i++) {
+		if (!glob_char((unsigned char)pat[i]))
+			return fail(err, errlen, "invalid character '%c' in '%s'", pat[i], rule);
+		lpat[i] = (char)tolower((unsigned char)pat[i]);
+	}
+	if (pat[plen] == '.' && (rlen = policy_normalize(pat + plen + 1, strlen(pat + plen + 1),
+							 rest, err, errlen)) < 0)
+		return -1;
+	if (p->allowlist && !p->allow_broad && (!rlen || public_suffix(p, rest, (size_t)rlen)))
+		return fail(err, errlen,
+			    "'%s' would allow every name it matches under %s (name the hosts, or "
+			    "give --allow-broad)",
+			    rule, rlen ? rest : "the root");
+	if ((p->nglobs + 1) * 2 > p->ngslots && rehash(&p->gslots, &p->ngslots))
+		return fail(err, errlen, "out of memory");
+	if (grow(&p->globs, &p->globs_cap, p->nglobs + 1, sizeof(*p->globs)) ||
+	    (po = arena_add(p, lpat, plen)) == UINT32_MAX ||
+	    (ro = arena_add(p, rest, (size_t)rlen)) == UINT32_MAX)
+		return fail(err, errlen, "out of memory");
+	slot = find_in(p, true, rest, (size_t)rlen, &h);
+	p->globs[p->nglobs] =
+	    (struct policy_glob){po,
+				 ro,
+				 line,
+				 add_note(p, comment),
+				 p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0,
+				 file};
+	p->gslots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nglobs; /* the chain's new head */
+	return 0;
+}
+
+/* NAME, "=NAME", "*.NAME", or a glob in the first label. */
 static int add_name(struct policy *p, const char *rule, const char *comment, uint16_t file,
 		    uint32_t line, char *err, size_t errlen)
 {
 	char name[DG_NAME_MAX + 1];
-	bool exact = rule[0] == '=';
-	int len = policy_normalize(rule + exact, strlen(rule + exact), name, err, errlen);
-	size_t slot;
-	uint32_t h;
+	uint8_t covers = POLICY_SELF | POLICY_BELOW;
+	const char *s = rule;
+	size_t first;
+	int len;
 
-	if (len < 0)
-		return -1;
-	if ((p->nnames + 1) * 2 > p->nslots && rehash(p))
-		return fail(err, errlen, "out of memory");
-	slot = find_slot(p, name, (size_t)len, &h);
-	if (p->slots[slot]) { /* duplicate: the first rule keeps its file:line, */
-		struct policy_name *r = &p->names[SLOT_INDEX(p->slots[slot])];
-
-		if (r->exact && !exact) /* unless it was "=NAME" and this one covers more */
-			*r = (struct policy_name){r->off, line, add_note(p, comment), file, false};
-		return 0;
+	if (s[0] == '=')
+		covers = POLICY_SELF, s++;
+	else if (s[0] == '*' && s[1] == '.')
+		covers = POLICY_BELOW, s += 2;
+	first = strcspn(s, ".");
+	if (memchr(s, '*', first)) {
+		if (covers != (POLICY_SELF | POLICY_BELOW))
+			return fail(err, errlen, "'=' and '*.' do not go with a glob: '%s'", rule);
+		return add_glob(p, rule, s, first, comment, file, line, err, errlen);
 	}
-	if (grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
-	    grow(&p->arena, &p->arena_cap, p->arena_len + (size_t)len + 1, 1))
+	len = policy_normalize(s, strlen(s), name, err, errlen);
+	if (len < 0 || too_broad(p, rule, name, (size_t)len, covers, file, line, err, errlen))
+		return -1;
+	if (insert_name(p, name, (size_t)len, covers, comment, file, line))
 		return fail(err, errlen, "out of memory");
-	if (p->arena_len > UINT32_MAX - 256)
-		return fail(err, errlen, "too many rules");
-	p->names[p->nnames] =
-	    (struct policy_name){(uint32_t)p->arena_len, line, add_note(p, comment), file, exact};
-	p->arena[p->arena_len] = (char)len;
-	memcpy(p->arena + p->arena_len + 1, name, (size_t)len);
-	p->arena_len += (size_t)len + 1;
-	p->slots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nnames;
 	return 0;
 }
 
@@ -242,6 +396,11 @@ static int add_net(struct policy *p, char *rule, const char *comment, uint16_t f
 					    "host bits set in %s/%ld: write the network address",
 					    rule, v);
 	}
+	if (n.prefix == 0 && p->allowlist && !p->allow_broad)
+		return fail(err, errlen,
+			    "'%s/0' would allow every %s address (name the networks, or give "
+			    "--allow-broad)",
+			    rule, n.family == AF_INET ? "IPv4" : "IPv6");
 	if (grow(&p->nets, &p->nets_cap, p->nnets + 1, sizeof(*p->nets)))
 		return fail(err, errlen, "out of memory");
 	n.note = add_note(p, comment);
@@ -301,31 +460,106 @@ int policy_add_file(struct policy *p, const char *path, char *err, size_t errlen
 	return (int)p->nfiles++;
 }
 
-int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
+#define POLICY_MAX_INCLUDE 8 /* nesting of include lines */
+
+/* The files being read, innermost first: for cycles, and for the chain an error names. */
+struct chain {
+	const char *path;
+	uint32_t line; /* of the include line that led further in */
+	dev_t dev;
+	ino_t ino;
+	const struct chain *up;
+};
+
+static int load_file(struct policy *p, const char *path, struct chain *up, int depth, char *err,
+		     size_t errlen);
+
+/* An error of an included file, with the include line that led there: "E (included from
+ * FILE:LINE)", or ", from FILE:LINE" added to a chain E already has. */
+static int from_include(char *err, size_t errlen, const char *path, uint32_t line)
+{
+	size_t n = strlen(err);
+	bool chained = n && err[n - 1] == ')' && strstr(err, " (included from ");
+
+	if (chained)
+		err[--n] = '\0';
+	snprintf(err + n, errlen > n ? errlen - n : 0, "%s %s:%u)",
+		 chained ? ", from" : " (included from", path, line);
+	return -1;
+}
+
+/* "include FILE" at path:line: FILE relative to path's directory. */
+static int include(struct policy *p, char *arg, struct chain *here, int depth, char *err,
+		   size_t errlen)
+{
+	char *hash = strchr(arg, '#'), inc[4096];
+	const char *slash = strrchr(here->path, '/');
+
+	if (hash)
+		*hash = '\0';
+	arg = trim(arg);
+	if (!*arg || strpbrk(arg, " \t"))
+		return fail(err, errlen, "%s:%u: include needs one FILE", here->path, here->line);
+	if (depth >= POLICY_MAX_INCLUDE)
+		return fail(err, errlen, "%s:%u: include %s: includes nested deeper than %d",
+			    here->path, here->line, arg, POLICY_MAX_INCLUDE);
+	if (arg[0] == '/' || !slash)
+		snprintf(inc, sizeof(inc), "%s", arg);
+	else
+		snprintf(inc, sizeof(inc), "%.*s/%s", (int)(slash - here->path), here->path, arg);
+	if (load_file(p, inc, here, depth + 1, err, errlen))
+		return from_include(err, errlen, here->path, here->line);
+	return 0;
+}
+
+static bool is_include(const char *s)
+{
+	s += strspn(s, " \t");
+	return !strncmp(s, "include", 7) && (!s[7] || strchr(" \t\r\n#", s[7]));
+}
+
+static int load_file(struct policy *p, const char *path, struct chain *up, int depth, char *err,
+		     size_t errlen)
 {
 	char reason[512], *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	uint32_t lineno = 0;
+	struct chain here = {path, 0, 0, 0, up};
+	struct stat st;
 	uint16_t file;
 	FILE *f;
-	int ret = 0;
+	int ret = policy_add_file(p, path, err, errlen);
 
-	if ((ret = policy_add_file(p, path, err, errlen)) < 0)
+	if (ret < 0)
 		return -1;
 	file = (uint16_t)ret;
 	ret = 0;
 	f = fopen(path, "re");
-	if (!f)
-		return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if (!f || fstat(fileno(f), &st)) {
+		ret = fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return ret;
+	}
+	here.dev = st.st_dev;
+	here.ino = st.st_ino;
+	for (const struct chain *c = up; c; c = c->up)
+		if (c->dev == st.st_dev && c->ino == st.st_ino) {
+			fclose(f);
+			return fail(err, errlen, "%s: already being read: an include cycle", path);
+		}
 	while ((n = getline(&line, &cap, f)) >= 0) {
-		lineno++;
+		here.line++;
 		if (memchr(line, '\0', (size_t)n)) {
-			ret = fail(err, errlen, "%s:%u: NUL byte in line", path, lineno);
+			ret = fail(err, errlen, "%s:%u: NUL byte in line", path, here.line);
 			break;
 		}
-		if (policy_add_line(p, line, file, lineno, reason, sizeof(reason))) {
-			ret = fail(err, errlen, "%s:%u: %s", path, lineno, reason);
+		if (is_include(line)) {
+			if ((ret = include(p, line + strspn(line, " \t") + 7, &here, depth, err,
+					   errlen)))
+				break;
+		} else if (policy_add_line(p, line, file, here.line, reason, sizeof(reason))) {
+			ret = fail(err, errlen, "%s:%u: %s", path, here.line, reason);
 			break;
 		}
 	}
@@ -336,21 +570,104 @@ int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
 	return ret;
 }
 
+int policy_load(struct policy *p, const char *path, char *err, size_t errlen)
+{
+	return load_file(p, path, NULL, 0, err, errlen);
+}
+
+int policy_load_text(struct policy *p, const char *name, const char *text, char *err, size_t errlen)
+{
+	char line[1024], reason[512];
+	uint32_t lineno = 0;
+	int file = policy_add_file(p, name, err, errlen);
+
+	for (const char *s = text; file >= 0 && *s;) {
+		size_t n = strcspn(s, "\n");
+
+		lineno++;
+		snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) ? n : sizeof(line) - 1),
+			 s);
+		if (policy_add_line(p, line, (uint16_t)file, lineno, reason, sizeof(reason)))
+			return fail(err, errlen, "%s:%u: %s", name, lineno, reason);
+		s += n + (s[n] == '\n');
+	}
+	return file < 0 ? -1 : 0;
+}
+
+/* Does pat (a label with '*' in it) match the label s? '*' matches any run of characters of one
+ * label; backtracking is bounded by the label's 63 characters. */
+static bool label_glob(const char *pat, size_t np, const char *s, size_t ns)
+{
+	size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
+
+	while (si < ns) {
+		if (pi < np && pat[pi] == '*') {
+			star = pi++;
+			mark = si;
+		} else if (pi < np && pat[pi] == s[si]) {
+			pi++;
+			si++;
+		} else if (star != SIZE_MAX) {
+			pi = star + 1;
+			si = ++mark;
+		} else {
+			return false;
+		}
+	}
+	while (pi < np && pat[pi] == '*')
+		pi++;
+	return pi == np;
+}
+
+static void policy_src_of_glob(const struct policy *p, size_t i, struct policy_src *src)
+{
+	const struct policy_glob *r = &p->globs[i];
+
+	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
+				   r->note ? p->notes + r->note : NULL, UINT32_MAX};
+}
+
+/* A glob whose rest is name[d + 1..len) and whose pattern matches the label name[i..d). */
+static bool glob_hit(const struct policy *p, const char *name, size_t len, size_t i,
+		     struct policy_src *src)
+{
+	const char *dot = memchr(name + i, '.', len - i);
+	size_t d = dot ? (size_t)(dot - name) : len, rlen = dot ? len - d - 1 : 0;
+	uint32_t h;
+	size_t slot = find_in(p, true, dot ? dot + 1 : "", rlen, &h);
+
+	for (uint32_t g = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0; g;
+	     g = p->globs[g - 1].next) {
+		const char *pat = p->arena + p->globs[g - 1].pat;
+
+		if (label_glob(pat + 1, (uint8_t)pat[0], name + i, d - i)) {
+			if (src)
+				policy_src_of_glob(p, g - 1, src);
+			return true;
+		}
+	}
+	return false;
+}
+
 bool policy_match_name(const struct policy *p, const char *name, size_t len, struct policy_src *src)
 {
-	if (!p->nnames)
+	if (!p->nnames && !p->nglobs)
 		return false;
 	/* Try the name, then each parent at a label boundary: "a.b.c", "b.c", "c". */
 	for (size_t i = 0; i < len;) {
 		uint32_t h;
-		size_t slot = find_slot(p, name + i, len - i, &h);
+		size_t slot = p->nnames ? find_in(p, false, name + i, len - i, &h) : 0;
 		const char *dot;
 
-		if (p->slots[slot] && !(i && p->names[SLOT_INDEX(p->slots[slot])].exact)) {
+		if (p->nnames && p->slots[slot] &&
+		    p->names[SLOT_INDEX(p->slots[slot])].covers &
+			(i ? POLICY_BELOW : POLICY_SELF)) {
 			if (src)
 				policy_src_of_name(p, SLOT_INDEX(p->slots[slot]), src);
 			return true;
 		}
+		if (p->nglobs && glob_hit(p, name, len, i, src))
+			return true;
 		dot = memchr(name + i, '.', len - i);
 		if (!dot)
 			break;
@@ -385,5 +702,10 @@ void policy_free(struct policy *p)
 	free(p->slots);
 	free(p->nets);
 	free(p->notes);
+	free(p->globs);
+	free(p->gslots);
+	if (p->psl)
+		policy_free(p->psl);
+	free(p->psl);
 	*p = (struct policy){0};
 }

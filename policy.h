@@ -45,7 +45,16 @@ struct policy_name {
 	uint32_t line;
 	uint32_t note; /* into notes: the rule's comment; 0 for none */
 	uint16_t file;
-	bool exact; /* "=NAME": the name itself, not the names below it */
+	uint8_t covers; /* POLICY_SELF, POLICY_BELOW or both: what the rule matches */
+};
+#define POLICY_SELF  1 /* the name itself ("=NAME", or NAME) */
+#define POLICY_BELOW 2 /* the names below it ("*.NAME", or NAME) */
+
+/* A rule whose first label is a glob ("api-*.example.com"): the label pattern, and the rest. */
+struct policy_glob {
+	uint32_t pat, rest; /* into arena: a length byte, then the text (rest may be empty) */
+	uint32_t line, note, next; /* next: index + 1 of the next glob with the same rest */
+	uint16_t file;
 };
 
 struct policy {
@@ -58,18 +67,33 @@ struct policy {
 	size_t nnames, names_cap;
 	uint64_t *slots; /* hash << 32 | index+1 into names; 0 is empty */
 	size_t nslots;	 /* power of two, at most half full */
+	/* globs, found by their rest: the same kind of table, hash << 32 | index+1 of the first */
+	struct policy_glob *globs;
+	size_t nglobs, globs_cap;
+	uint64_t *gslots;
+	size_t ngslots;
 	/* addresses */
 	struct policy_net *nets;
 	size_t nnets, nets_cap;
 	/* the rules' comments, NUL-terminated; offset 0 is a NUL no rule points at */
 	char *notes;
 	size_t notes_len, notes_cap;
+	/* set before loading: an allowlist refuses rules that allow too much, unless allow_broad */
+	bool allowlist, allow_broad;
+	struct policy *psl; /* the public suffix list, read when an allowlist rule needs it */
+	char warning[512];  /* the first rule worth a warning (a blocklist's bare TLD), or "" */
 };
 
 /* Name FILE among p's files, for rules added with policy_add_line: its index, or -1 (err). */
 int policy_add_file(struct policy *p, const char *path, char *err, size_t errlen);
-/* Load FILE into p. On a bad line, return -1 with "FILE:LINE: reason" in err. */
+/* Load FILE into p, and the files it includes ("include FILE", relative to it). On a bad line,
+ * return -1 with "FILE:LINE: reason" in err, and the includes that led there. */
 int policy_load(struct policy *p, const char *path, char *err, size_t errlen);
+/* data/doh-resolvers.txt, built in (build/doh_list.c, made by the Makefile): --block-doh. */
+extern const char dg_doh_list[];
+/* The same for text in memory (no include lines), named name in errors and rules. */
+int policy_load_text(struct policy *p, const char *name, const char *text, char *err,
+		     size_t errlen);
 /* Parse one rule line (comment and whitespace allowed; a comment after a rule is its reason).
  * 0 ok/blank, -1 with reason in err. */
 int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno, char *err,

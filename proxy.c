@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -814,6 +815,8 @@ void proxy_watch_policy(struct proxy *p)
 		char name[DG_NAME_MAX + 1];
 		size_t len = (uint8_t)rec[0];
 
+		if (!(pol->names[i].covers & POLICY_SELF))
+			continue; /* "*.NAME": NAME itself is not blocked */
 		memcpy(name, rec + 1, len);
 		name[len] = '\0';
 		watch_add(p, name, len);
@@ -916,17 +919,45 @@ static void udp_answer(struct proxy *p, int lsock, const struct sockaddr_storage
 		udp_reply(p, lsock, from, fromlen, out, n);
 }
 
-/* Judge a client's query, log and count it. A blocked name is watched for its addresses. */
-static bool judge_query(struct proxy *p, const struct dns_query *q, const struct who *w)
+/* The DoH side doors: the canary that keeps browsers' automatic DoH off (RFC 8484's deployments
+ * ask it; NXDOMAIN means "do not"), and DDR discovery of the resolver's encrypted endpoint
+ * (RFC 9462; refused, so there is none to move to). The reason for the log, or NULL. */
+static const char *side_door(const struct dns_query *q, int *rcode)
 {
-	struct judgement j;
+	if (!strcasecmp(q->name, "use-application-dns.net")) {
+		*rcode = DNS_R_NXDOMAIN;
+		return "DoHCanary";
+	}
+	if (!strcasecmp(q->name, "_dns.resolver.arpa")) {
+		*rcode = DNS_R_REFUSED;
+		return "DDRDiscovery";
+	}
+	return NULL;
+}
 
-	judge_name(p, q->name, q->namelen, &j);
-	log_query(p, q, w, "FromDNSRequest", &j,
-		  count_name(p, q->name, NULL, w, &j, "FromDNSRequest"));
-	if (j.blocked)
+#define PX_FORWARD INT_MIN /* judge_query: not answered here */
+
+/* Judge a client's query, log and count it: the rcode to answer it with here (DNS_R_DROP: no
+ * answer at all), or PX_FORWARD to send it upstream. *blocked says whether the policy blocks it; a
+ * blocked name is watched for its addresses. */
+static int judge_query(struct proxy *p, const struct dns_query *q, const struct who *w,
+		       bool *blocked)
+{
+	struct judgement j = {0};
+	int rcode = block_rcode(p);
+	const char *door = side_door(q, &rcode), *reason = door ? door : "FromDNSRequest";
+
+	if (door)
+		j.blocked = true;
+	else
+		judge_name(p, q->name, q->namelen, &j);
+	log_query(p, q, w, reason, &j, count_name(p, q->name, NULL, w, &j, reason));
+	if (j.blocked && !door)
 		watch_add(p, q->name, q->namelen);
-	return j.blocked;
+	*blocked = j.blocked;
+	if (!j.blocked || p->cfg.audit || (!door && !answers_blocked(p)))
+		return PX_FORWARD;
+	return rcode;
 }
 
 static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len,
@@ -947,9 +978,8 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 		udp_answer(p, lsock, from, fromlen, pkt, &q, rc);
 		return;
 	}
-	blocked = judge_query(p, &q, &w);
-	if (blocked && answers_blocked(p)) {
-		udp_answer(p, lsock, from, fromlen, pkt, &q, block_rcode(p));
+	if ((rc = judge_query(p, &q, &w, &blocked)) != PX_FORWARD) {
+		udp_answer(p, lsock, from, fromlen, pkt, &q, rc);
 		return;
 	}
 	s = udp_alloc(p);
@@ -1253,9 +1283,8 @@ static void tcp_query(struct proxy *p, struct tcp_slot *s)
 			tcp_answer_here(s, pkt, rc);
 		return;
 	}
-	s->qblocked = judge_query(p, &s->q, &s->who);
-	if (s->qblocked && answers_blocked(p)) {
-		tcp_answer_here(s, pkt, block_rcode(p));
+	if ((rc = judge_query(p, &s->q, &s->who, &s->qblocked)) != PX_FORWARD) {
+		tcp_answer_here(s, pkt, rc);
 		return;
 	}
 	memcpy(s->qbuf, s->buf, s->len);

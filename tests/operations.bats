@@ -260,6 +260,16 @@ print(\"alive\")" "$0/n.dg"' "$W" >"$W/n.out" 2>&1 &
 	wait_line "policy reload failed, keeping the policy in force: $W/reload.txt:2: " "$W/r.err"
 	run in_cg sh -c 'getent hosts pkgs.example.org; echo "pkgs=$?"; getent hosts github.com >/dev/null; echo "gh=$?"'
 	[[ "$output" == "pkgs=2"*"gh=0" ]]
+	# an include is read again with the file that includes it, and a bad one fails the whole
+	printf 'pkgs.example.org\ninclude more.txt\n' >"$W/reload.txt"
+	printf '=github.com\n' >"$W/more.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reloaded: 2 names, 0 addresses" "$LOG"
+	printf '=github.com\nbad rule\n' >"$W/more.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reload failed, keeping the policy in force: $W/more.txt:2: one rule per line, found 'bad rule' .included from $W/reload.txt:2." "$W/r.err"
+	run in_cg sh -c 'getent hosts github.com; echo "gh=$?"; getent hosts api.github.com >/dev/null; echo "api=$?"'
+	[[ "$output" == "gh=2"*"api=0" ]]
 	kill -TERM "$(cat "$W/dg.pid")"
 	wait_pid "$!"
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -246,7 +247,12 @@ static void test_bad_lines_name_file_and_line(void **state)
 	    {"192.0.2.1/24", "host bits set in 192.0.2.1/24"},
 	    {"2001:db8::1/129", "invalid prefix length '/129' (0..128)"},
 	    {"2001:zz8::1", "invalid IPv6 address"},
-	    {"*.github.com", "wildcards are not needed: 'github.com' already matches"},
+	    {"a.*.github.com", "'*' only begins a rule ('*.example.com') or is part of its first"},
+	    {"=*.github.com", "'=' and '*.' do not go with a glob: '=*.github.com'"},
+	    {"*.api-*.github.com", "'=' and '*.' do not go with a glob"},
+	    {"ap@-*.github.com", "invalid character '@' in 'ap@-*.github.com'"},
+	    {"include", "include needs one FILE"},
+	    {"include a b", "include needs one FILE"},
 	    {"gith@b.com", "invalid character '@' in name"},
 	    {"git\x01hub.com", "invalid byte 0x01 in name"},
 	    {".", "the root name cannot be a rule"},
@@ -270,6 +276,146 @@ static void test_bad_lines_name_file_and_line(void **state)
 		unlink(path);
 		policy_free(&p);
 	}
+}
+
+/* Globs in the first label, "*.NAME" and "=NAME" side by side, with the rule each match names. */
+static void test_globs_and_below(void **state)
+{
+	struct policy p = {0};
+	char err[256];
+	struct policy_src src;
+	const char *path = write_tmp("api-*.example.com # regional APIs\n*.example.org\n"
+				     "*-cdn-*.example.net\n=www.example.net\n");
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_true(policy_match_name(&p, "api-eu.example.com", 18, &src));
+	assert_int_equal(src.line, 1);
+	assert_string_equal(src.comment, "regional APIs");
+	assert_true(match(&p, "x.api-eu.example.com"));
+	assert_true(match(&p, "api-.example.com"));
+	assert_false(match(&p, "api.example.com"));
+	assert_false(match(&p, "api-eu.example.com.evil"));
+	assert_false(match(&p, "xapi-eu.example.com"));
+	assert_true(match(&p, "a.example.org"));
+	assert_true(match(&p, "a.b.example.org"));
+	assert_false(match(&p, "example.org"));
+	assert_true(match(&p, "eu-cdn-1.example.net"));
+	assert_false(match(&p, "eu-cdn.example.net"));
+	assert_true(match(&p, "www.example.net"));
+	assert_false(match(&p, "a.www.example.net"));
+	unlink(path);
+	policy_free(&p);
+	path = write_tmp("*\n");
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_true(match(&p, "anything.at.all"));
+	assert_true(match(&p, "com"));
+	unlink(path);
+	policy_free(&p);
+}
+
+/* In an allowlist, rules that allow too much are refused, saying what they would allow; in a
+ * blocklist, a whole top-level domain is one warning. */
+static void test_too_broad(void **state)
+{
+	static const struct {
+		const char *line, *reason;
+	} cases[] = {
+	    {"*", "'*' would allow every name it matches under the root"},
+	    {"*.com", "'*.com' would allow every name under com, a public suffix"},
+	    {"com", "'com' would allow every name under com, a public suffix"},
+	    {"co.uk", "'co.uk' would allow every name under co.uk, a public suffix"},
+	    {"*.github.io", "'*.github.io' would allow every name under github.io"},
+	    {"dev-*.com", "'dev-*.com' would allow every name it matches under com"},
+	    {"0.0.0.0/0", "'0.0.0.0/0' would allow every IPv4 address"},
+	    {"::/0", "'::/0' would allow every IPv6 address"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy p = {.allowlist = true};
+		char text[128], err[512], want[600];
+		const char *path;
+
+		snprintf(text, sizeof(text), "=com\nexample.co.uk\n%s\n", cases[i].line);
+		path = write_tmp(text);
+		snprintf(want, sizeof(want), "%s:3: %s", path, cases[i].reason);
+		assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("line '%s': got '%s', want prefix '%s'", cases[i].line, err, want);
+		assert_non_null(strstr(err, "--allow-broad"));
+		policy_free(&p);
+		p = (struct policy){.allowlist = true, .allow_broad = true};
+		assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+		policy_free(&p);
+		p = (struct policy){0}; /* a blocklist takes them, with one warning for a TLD */
+		assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+		if (i == 1 || i == 2)
+			assert_non_null(strstr(p.warning, ":3: '"));
+		else if (i != 0 && i != 5)
+			assert_string_equal(p.warning, "");
+		unlink(path);
+		policy_free(&p);
+	}
+}
+
+/* include FILE, relative to the including file; errors inside name the chain; cycles, depth. */
+static void test_includes(void **state)
+{
+	struct policy p = {0};
+	char err[1024], dir[] = "/tmp/dg-include-XXXXXX", path[128], want[512];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/a.txt", dir);
+#define FILE_(name, text)                                                                          \
+	do {                                                                                       \
+		char f_[160];                                                                      \
+		FILE *fp_;                                                                         \
+		snprintf(f_, sizeof(f_), "%s/%s", dir, name);                                      \
+		assert_non_null(fp_ = fopen(f_, "w"));                                             \
+		fputs(text, fp_);                                                                  \
+		fclose(fp_);                                                                       \
+	} while (0)
+	FILE_("a.txt", "github.com\ninclude sub/b.txt # the team's\n");
+	assert_int_equal(mkdir(strcat(strcpy(want, dir), "/sub"), 0700), 0);
+	FILE_("sub/b.txt", "include c.txt\n192.0.2.0/24\n");
+	FILE_("sub/c.txt", "pkgs.example.org\n");
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_true(match(&p, "pkgs.example.org"));
+	assert_int_equal(p.nnets, 1);
+	assert_int_equal(p.nfiles, 3);
+	policy_free(&p);
+	FILE_("sub/c.txt", "pkgs.example.org\nbad rule\n");
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s/sub/c.txt:2: one rule per line, found 'bad rule' (included from "
+		 "%s/sub/b.txt:1, from %s/a.txt:2)",
+		 dir, dir, dir);
+	assert_string_equal(err, want);
+	policy_free(&p);
+	FILE_("sub/c.txt", "include ../a.txt\n");
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/sub/../a.txt: already being read: an include cycle (included "
+				    "from "));
+	policy_free(&p);
+	FILE_("sub/c.txt", "include nowhere.txt\n");
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/sub/nowhere.txt: cannot open: No such file or directory"));
+	policy_free(&p);
+	for (int i = 0; i < 10; i++) { /* d0 includes d1 ... d9: deeper than 8 */
+		char name[16], text[32];
+
+		snprintf(name, sizeof(name), "d%d.txt", i);
+		snprintf(text, sizeof(text), i < 9 ? "include d%d.txt\n" : "x.example\n", i + 1);
+		FILE_(name, text);
+	}
+	snprintf(path, sizeof(path), "%s/d0.txt", dir);
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "include d9.txt: includes nested deeper than 8"));
+	policy_free(&p);
+#undef FILE_
+	snprintf(want, sizeof(want), "rm -rf %s", dir);
+	assert_int_equal(system(want), 0);
 }
 
 static void test_long_name_and_missing_file(void **state)
@@ -324,6 +470,9 @@ int main(void)
 	    cmocka_unit_test(test_names_match_at_label_boundaries),
 	    cmocka_unit_test(test_duplicates_keep_the_first_rule),
 	    cmocka_unit_test(test_exact_names),
+	    cmocka_unit_test(test_globs_and_below),
+	    cmocka_unit_test(test_too_broad),
+	    cmocka_unit_test(test_includes),
 	    cmocka_unit_test(test_comments_are_reasons),
 	    cmocka_unit_test(test_manifest_chains),
 	    cmocka_unit_test(test_manifest_errors_name_file_and_line),

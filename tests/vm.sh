@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 B=build/vm
 VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
-VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats}
+VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils

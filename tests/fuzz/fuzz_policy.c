@@ -42,7 +42,8 @@ static void manifest(const struct policy *p, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct policy p = {0};
+	/* the first byte picks the mode: an allowlist checks breadth (and reads the suffix list) */
+	struct policy p = {.allowlist = size && (data[0] & 1), .allow_broad = size && (data[0] & 2)};
 	char *text = malloc(size + 1), *line, *save = NULL, err[512];
 	uint32_t n = 0;
 	struct policy_src src;
@@ -64,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		policy_match_name(&p, copy, strnlen(copy, DG_NAME_MAX), &src);
 	}
 	policy_match_name(&p, "github.com", 10, &src);
+	policy_match_name(&p, "api-eu.x.example.com", 20, &src);
 	manifest(&p, data, size);
 	policy_free(&p);
 	free(text);
