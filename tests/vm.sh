@@ -24,7 +24,7 @@ VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/opera
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
-PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3
+PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix
 
 die() {
 	echo "vm-check: $*" >&2
