@@ -11,7 +11,7 @@ trap 'rm -rf "$out"' EXIT
 for p in $parts; do
 	echo "bench: $p" >&2
 	case $p in
-	policy_load) ./policy_load 10000 100000 1000000 ;;
+	policy_load) ./policy_load 10000 100000 1000000 m1000000 ;;
 	*) "./$p.sh" ;;
 	esac >"$out/$p.json"
 done

@@ -164,12 +164,19 @@ if su:
 # 6: policy load
 pl = parts["policy_load"]
 if pl:
-    md += ["## Policy load", "", "| rules | min s | median s | max s | bytes/rule |", "| ---: | ---: | ---: | ---: | ---: |"]
-    md += ["| {rules} | {min_s:.4f} | {median_s:.4f} | {max_s:.4f} | {bytes_per_rule:.1f} |".format(**r) for r in pl]
-    big = max(pl, key=lambda r: r["rules"])
-    targets.append(("1M rules load <= 1 s", "%.3f s" % big["median_s"], "%.2f" % big["median_s"], big["median_s"] <= 1))
-    targets.append(("<= 100 bytes/rule", "%.1f" % big["bytes_per_rule"], "%.2f" % (big["bytes_per_rule"] / 100),
-                    big["bytes_per_rule"] <= 100))
+    md += ["## Policy load", "", "| rules | forms | min s | median s | max s | bytes/rule |",
+           "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    md += ["| {rules} | {forms} | {min_s:.4f} | {median_s:.4f} | {max_s:.4f} | {bytes_per_rule:.1f} |".format(
+        forms="mixed" if r.get("mixed") else "names", **r) for r in pl]
+    for mixed in (False, True):
+        rows = [r for r in pl if bool(r.get("mixed")) == mixed]
+        if not rows:
+            continue
+        big, what = max(rows, key=lambda r: r["rules"]), " (every form mixed)" if mixed else ""
+        targets.append(("1M rules load <= 1 s" + what, "%.3f s" % big["median_s"], "%.2f" % big["median_s"],
+                        big["median_s"] <= 1))
+        targets.append(("<= 100 bytes/rule" + what, "%.1f" % big["bytes_per_rule"],
+                        "%.2f" % (big["bytes_per_rule"] / 100), big["bytes_per_rule"] <= 100))
     md.append("")
 
 md[4:4] = ["## Targets", "", "| target | measured | measured/target | met |", "| --- | --- | ---: | --- |"] + \
