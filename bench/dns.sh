@@ -7,7 +7,8 @@
 # dnsperf and CPU per query the proxy.
 #   a  direct to the upstream                 b  through deployguard, forwarded
 #   c  deployguard answering blocked names    d  dnsmasq forwarding (no cache), same blocklist
-#   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist
+#   e  dnsmasq answering blocked names        b1m  as b, with a 1,000,000-rule blocklist of
+#                                                 every form (plain, =, *., globs, reasons)
 #   f  bench/relay, a bare forwarder: the latency any userspace hop adds
 # QPS and CPU come from a saturating run (-q 100), latency from a paced one (-Q 2000, per-query -v).
 # Then the added latency, which is small next to how much this machine's latency drifts within a
@@ -29,7 +30,9 @@ BLOCKED=(github.com githubusercontent.com github.io ghcr.io npmjs.org pypi.org d
 printf '%s\n' "${BLOCKED[@]}" >"$W/list10"
 {
 	cat "$W/list10"
-	seq 999990 | sed 's/.*/r&.bench.example.net/'
+	# every form of rule (issue 21): plain, exact, below only, a glob, a reason
+	seq 999990 | awk '{f = $1 % 5; n = "r" $1 ".bench.example.net"
+		print (f == 1 ? "=" n : f == 2 ? "*." n : f == 3 ? "api-*." n : f == 4 ? n " # why " $1 : n)}'
 } >"$W/list1m"
 # Every name in a stream is different: dnsmasq merges identical queries in flight, which with
 # a handful of names and 100 outstanding would let (d) forward a fraction of what it answers.
