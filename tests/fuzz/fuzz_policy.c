@@ -43,7 +43,8 @@ static void manifest(const struct policy *p, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* the first byte picks the mode: an allowlist checks breadth (and reads the suffix list) */
-	struct policy p = {.allowlist = size && (data[0] & 1), .allow_broad = size && (data[0] & 2)};
+	struct policy p = {.allowlist = size && (data[0] & 1),
+			   .allow_broad = size && (data[0] & 2)};
 	char *text = malloc(size + 1), *line, *save = NULL, err[512];
 	uint32_t n = 0;
 	struct policy_src src;
