@@ -172,6 +172,7 @@ struct run {
 	bool host_stage;     /* set-up got past the command line and the policy */
 	bool finished;	     /* the run came to its end: finish() was called */
 	uint64_t start_ms;
+	uint64_t cmd_start_ms, cmd_end_ms; /* COMMAND's own time, without the set-up's */
 };
 
 static const char usage[] =
@@ -899,6 +900,7 @@ static int on_signal(struct run *r, int *status)
 			continue;
 		}
 		if (waitpid(r->child, &st, WNOHANG) == r->child) {
+			r->cmd_end_ms = proc_wall_ms();
 			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			return 1;
 		}
@@ -1019,7 +1021,9 @@ static void write_report(struct run *r, int status, bool failed)
 				 .nmanifests = env.ndepends,
 				 .cgroup = r->cg_path[0] ? r->cg_path : NULL,
 				 .deps = &r->deps,
-				 .start_ms = r->start_ms};
+				 .start_ms = r->start_ms,
+				 .cmd_start_ms = r->cmd_start_ms,
+				 .cmd_end_ms = r->cmd_end_ms};
 
 	if (env.dump_bpf || env.check) {
 		report_discard();
@@ -1528,6 +1532,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	filter_guard(getpid(), r.watchdog);
+	r.cmd_start_ms = proc_wall_ms();
 	r.child = command_start(&env.cmd, r.cg_path, &r.lim, r.notify_sock[1], &old);
 	if (r.child < 0) {
 		log_warnx("failed to fork: %s", strerror(-r.child));

@@ -159,6 +159,11 @@ static void put_run(FILE *f, const struct report_run *run, int status, bool fail
 		(unsigned long long)(proc_wall_ms() - run->start_ms), status,
 		failed ? "true" : "false");
 	audit_json_string(f, run->mode);
+	fputs(",\"commandMs\":", f);
+	if (run->cmd_start_ms && run->cmd_end_ms >= run->cmd_start_ms)
+		fprintf(f, "%llu", (unsigned long long)(run->cmd_end_ms - run->cmd_start_ms));
+	else
+		fputs("null", f);
 	fprintf(f, ",\"audit\":%s,\"policies\":", run->audit ? "true" : "false");
 	put_files(f, run->policies, run->npolicies);
 	fputs(",\"depends\":", f);

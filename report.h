@@ -24,6 +24,7 @@ struct report_run {
 	const char *cgroup;
 	const struct depends *deps;
 	uint64_t start_ms;
+	uint64_t cmd_start_ms, cmd_end_ms; /* COMMAND's start and exit; 0: not (yet) */
 };
 
 /* Where the report, the graph and the allowlist go (a path NULL: none). Each is written to a

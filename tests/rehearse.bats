@@ -98,6 +98,7 @@ print(eval(sys.argv[2]))' "$1" "$2"
 		import json, sys
 		r = json.load(open(sys.argv[1]))
 		assert r["run"]["audit"] and r["run"]["exitStatus"] == 0, r["run"]
+		assert 0 < r["run"]["commandMs"] < r["run"]["durationMs"], r["run"]
 		t = {x["dependency"]: x for x in r["rehearsal"]}
 		assert sorted(t) == ["api.github.com", "github.com", "pkgs.example.org"], t
 		hang, hard, soft = t["api.github.com"], t["pkgs.example.org"], t["github.com"]
