@@ -44,6 +44,8 @@ BPF_SK_STORAGE(dg_socks, struct dg_orig);
 BPF_RINGBUF_OUTPUT(dg_queries, 64);
 BPF_LPM_TRIE(dg_nets4, struct dg_lpm4, u32, DG_NNETS4);
 BPF_LPM_TRIE(dg_nets6, struct dg_lpm6, u32, DG_NNETS6);
+BPF_LPM_TRIE(dg_ports4, struct dg_plpm4, struct dg_port, DG_NPORTS4);
+BPF_LPM_TRIE(dg_ports6, struct dg_plpm6, struct dg_port, DG_NPORTS6);
 BPF_TABLE("lru_hash", u32, struct dg_learn, dg_learn4, 65536);
 BPF_TABLE("lru_hash", struct dg_ip6, struct dg_learn, dg_learn6, 65536);
 /* Addresses an allowed connect() reached: packets of connected sockets to them pass the egress
@@ -122,13 +124,31 @@ static __always_inline void dg_judge_learned(struct dg_learn *l, struct dg_why *
 		why->reason = DG_R_UNKNOWN;
 }
 
-static __always_inline void dg_judge4(u32 ip, struct dg_why *why)
+/* A rule with a port that matches (r, not expired): it decides, as an address rule does. Returns
+ * whether one did. */
+static __always_inline int dg_judge_port(struct dg_port *r, struct dg_why *why)
+{
+	if (!r || r->expires <= bpf_ktime_get_ns())
+		return 0;
+	if (!DG_NETS_ALLOW) {
+		why->reason = r->name ? DG_R_NAME_PORT : DG_R_RULE;
+		why->rule = r->rule;
+		why->name = r->name;
+	}
+	return 1;
+}
+
+/* ip on port (network order) over proto (6 or 17; other protocols have no ports). */
+static __always_inline void dg_judge4(u32 ip, u32 port, u32 proto, struct dg_why *why)
 {
 	struct dg_lpm4 k = {32, ip};
+	struct dg_plpm4 pk = {64, (u16)port, (u16)proto, ip};
 	u32 *rule;
 
 	if ((ip & dg_htonl(0xff000000)) == dg_htonl(0x7f000000) || ip == 0)
 		return; /* this host */
+	if ((proto == 6 || proto == 17) && dg_judge_port(dg_ports4.lookup(&pk), why))
+		return;
 	rule = dg_nets4.lookup(&k);
 	if (rule) {
 		if (!DG_NETS_ALLOW) {
@@ -145,18 +165,21 @@ static __always_inline int dg_mapped(struct dg_ip6 *ip)
 	return ip->a[0] == 0 && ip->a[1] == 0 && ip->a[2] == dg_htonl(0xffff);
 }
 
-static __always_inline void dg_judge6(struct dg_ip6 *ip, struct dg_why *why)
+static __always_inline void dg_judge6(struct dg_ip6 *ip, u32 port, u32 proto, struct dg_why *why)
 {
 	struct dg_lpm6 k = {128, {ip->a[0], ip->a[1], ip->a[2], ip->a[3]}};
+	struct dg_plpm6 pk = {160, (u16)port, (u16)proto, {ip->a[0], ip->a[1], ip->a[2], ip->a[3]}};
 	u32 *rule;
 
 	if (dg_mapped(ip)) {
-		dg_judge4(ip->a[3], why);
+		dg_judge4(ip->a[3], port, proto, why);
 		return;
 	}
 	if (ip->a[0] == 0 && ip->a[1] == 0 && ip->a[2] == 0 &&
 	    (ip->a[3] == 0 || ip->a[3] == dg_htonl(1)))
 		return; /* :: and ::1, this host */
+	if ((proto == 6 || proto == 17) && dg_judge_port(dg_ports6.lookup(&pk), why))
+		return;
 	rule = dg_nets6.lookup(&k);
 	if (rule) {
 		if (!DG_NETS_ALLOW) {
@@ -226,7 +249,7 @@ static __always_inline int dg_out4(struct bpf_sock_addr *ctx, int is_connect)
 		ctx->user_port = dg_htons(DG_PROXY_PORT);
 		return 1;
 	}
-	dg_judge4(addr.a[0], &why);
+	dg_judge4(addr.a[0], ctx->user_port, ctx->protocol, &why);
 	return dg_decide(ctx, is_connect, DG_AF_INET, &addr, &why);
 }
 
@@ -261,7 +284,7 @@ static __always_inline int dg_out6(struct bpf_sock_addr *ctx, int is_connect)
 		ctx->user_port = dg_htons(DG_PROXY_PORT);
 		return 1;
 	}
-	dg_judge6(&addr, &why);
+	dg_judge6(&addr, ctx->user_port, ctx->protocol, &why);
 	return dg_decide(ctx, is_connect, DG_AF_INET6, &addr, &why);
 }
 
@@ -678,9 +701,9 @@ int dg_egress(struct __sk_buff *skb)
 	} else if (ports[1] == dg_htons(853)) {
 		why.reason = DG_R_DOT;
 	} else if (family == DG_AF_INET) {
-		dg_judge4(daddr.a[0], &why);
+		dg_judge4(daddr.a[0], ports[1], proto, &why);
 	} else {
-		dg_judge6(&daddr, &why);
+		dg_judge6(&daddr, ports[1], proto, &why);
 	}
 	if (!why.reason)
 		return 1;

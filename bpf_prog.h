@@ -48,6 +48,30 @@ struct dg_lpm6 {
 	__u32 addr[4];
 };
 
+/* dg_ports4 and dg_ports6 (LPM tries): rules with a port. The key is the port (network order)
+ * and protocol, then the address: a rule is prefixlen 32 + its own prefix length, a lookup
+ * 32 + 32 or 32 + 128, so the longest match is the most specific address rule on that port. */
+struct dg_plpm4 {
+	__u32 prefixlen;
+	__u16 port;
+	__u16 proto;
+	__u32 addr;
+};
+struct dg_plpm6 {
+	__u32 prefixlen;
+	__u16 port;
+	__u16 proto;
+	__u32 addr[4];
+};
+/* Their value: the address rule's index (name 0), or the name an address was learned from (the
+ * proxy's id) when a name's port rule matched its answer; valid until expires (CLOCK_MONOTONIC
+ * ns; ~0 for ever). */
+struct dg_port {
+	__u64 expires;
+	__u32 rule;
+	__u32 name;
+};
+
 /* An IPv6 address (the key of dg_learn6 and dg_reached), network order. */
 struct dg_ip6 {
 	__u32 a[4];
@@ -73,12 +97,13 @@ enum {
 	DG_EV_EXIT = 7,	   /* a guarded process ended (escape guard only) */
 };
 enum {
-	DG_R_RULE = 1,	  /* an address rule of the policy */
-	DG_R_LEARNED = 2, /* an address a blocked name resolved to */
-	DG_R_UNKNOWN = 3, /* not allowed: neither a rule nor learned from an allowed answer */
-	DG_R_DOT = 4,	  /* DNS over TLS, port 853 */
-	DG_R_BYPASS = 5,  /* port 53 without the proxy */
-	DG_R_RAW = 6,	  /* a raw IP socket */
+	DG_R_RULE = 1,	    /* an address rule of the policy */
+	DG_R_LEARNED = 2,   /* an address a blocked name resolved to */
+	DG_R_UNKNOWN = 3,   /* not allowed: neither a rule nor learned from an allowed answer */
+	DG_R_DOT = 4,	    /* DNS over TLS, port 853 */
+	DG_R_BYPASS = 5,    /* port 53 without the proxy */
+	DG_R_RAW = 6,	    /* a raw IP socket */
+	DG_R_NAME_PORT = 7, /* a name's port rule (rule: policy_src_of_port's index) */
 	DG_R_NCODES
 };
 /* What a refused connect() or send gets (-D DG_CONNECT_ACTION, --connect-action). */
@@ -135,6 +160,8 @@ struct dg_unix {
 _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
+_Static_assert(sizeof(struct dg_plpm4) == 12 && sizeof(struct dg_plpm6) == 24, "port LPM keys");
+_Static_assert(sizeof(struct dg_port) == 16, "struct dg_port");
 _Static_assert(sizeof(struct dg_learn) == 16, "struct dg_learn");
 _Static_assert(sizeof(struct dg_event) == 72, "struct dg_event");
 _Static_assert(sizeof(struct dg_tamper) == 280, "struct dg_tamper");
@@ -222,11 +249,14 @@ static const struct dg_prog {
 /* clang-format on */
 
 /* The maps deployguard itself reads and writes, in the order of enum dg_map. */
-static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	"dg_events", "dg_queries",
-				      "dg_learn4", "dg_learn6", "dg_socks",  "dg_members"};
+static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	 "dg_ports4", "dg_ports6",
+				      "dg_events", "dg_queries", "dg_learn4", "dg_learn6",
+				      "dg_socks",  "dg_members"};
 enum dg_map {
 	M_NETS4,
 	M_NETS6,
+	M_PORTS4,
+	M_PORTS6,
 	M_EVENTS,
 	M_QUERIES,
 	M_LEARN4,

@@ -41,16 +41,22 @@ static struct depends_entry *entry(struct depends *d, char *name, uint16_t file,
 				   char *err, size_t errlen)
 {
 	struct policy_src src;
-	size_t had = d->services.nnames, len = strlen(name);
+	size_t had = d->services.nnames, nets = d->services.nnets, len = strlen(name);
 	struct depends_entry *e;
 
-	if (strpbrk(name, "=*")) {
-		fail(err, errlen, "'%s': a service is a plain name (it covers the names below it)",
+	if (strpbrk(name, "=*:[")) {
+		fail(err, errlen,
+		     "'%s': a service is a plain name, without a port (it covers the names below "
+		     "it)",
 		     name);
 		return NULL;
 	}
 	if (policy_add_line(&d->services, name, file, line, err, errlen))
 		return NULL;
+	if (d->services.nnets != nets) {
+		fail(err, errlen, "'%s': a service is a name, not an address", name);
+		return NULL;
+	}
 	if (d->services.nnames == had) { /* a duplicate: the name matches its own rule first */
 		policy_match_name(&d->services, name, len, &src);
 		return &d->e[src.index];

@@ -1358,8 +1358,8 @@ static int setup(struct run *r)
 	}
 	/* The proxy names the sender of each query and teaches the kernel addresses; the maps
 	 * exist only now. */
-	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], r->bpf.map_fd[M_LEARN4],
-		       r->bpf.map_fd[M_LEARN6]);
+	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], &r->bpf.map_fd[M_LEARN4],
+		       &r->bpf.map_fd[M_PORTS4]);
 	proxy_watch_policy(r->proxy);
 	if ((err = progs_attach(&r->bpf, r->cg_fd, r->cg_path)) || (err = guard_also(r)))
 		return err;

@@ -36,7 +36,8 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	static const char *const reasons[] = {
 	    [DG_R_RULE] = "FromConnect",     [DG_R_LEARNED] = "AddressOfBlockedName",
 	    [DG_R_UNKNOWN] = "NotAllowed",   [DG_R_DOT] = "DNSOverTLS",
-	    [DG_R_BYPASS] = "BypassedProxy", [DG_R_RAW] = "RawSocket"};
+	    [DG_R_BYPASS] = "BypassedProxy", [DG_R_RAW] = "RawSocket",
+	    [DG_R_NAME_PORT] = "FromConnect"};
 	struct audit_event e = {.level = "WARN",
 				.event = "IP BLOCKED",
 				.blocked = !r->audit,
@@ -72,8 +73,10 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	}
 	if (ev->reason == DG_R_BYPASS)
 		e.event = "DNS BLOCKED";
-	if (ev->reason == DG_R_RULE && ev->rule < r->pol->nnets) {
-		policy_src_of_net(r->pol, ev->rule, &src);
+	if ((ev->reason == DG_R_RULE && ev->rule < r->pol->nnets) ||
+	    (ev->reason == DG_R_NAME_PORT && policy_src_of_port(r->pol, ev->rule, &src))) {
+		if (ev->reason == DG_R_RULE)
+			policy_src_of_net(r->pol, ev->rule, &src);
 		snprintf(rule, sizeof(rule), "%s:%u", src.file, src.line);
 		e.rule = h.rule = rule;
 		e.comment = h.comment = src.comment;

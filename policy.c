@@ -12,12 +12,14 @@
 #include "policy.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "hash.h"
@@ -191,30 +193,61 @@ static uint32_t add_note(struct policy *p, const char *comment)
 	return off;
 }
 
-/* Add name (normalized) with what it covers; a name already there keeps its first rule, unless
- * this one covers more (then this one's file:line and comment take over). */
-static int insert_name(struct policy *p, const char *name, size_t len, uint8_t covers,
-		       const char *comment, uint16_t file, uint32_t line)
+/* The index of name's entry (normalized), made with nothing covered if it is new; -1 if out of
+ * memory. */
+static long name_entry(struct policy *p, const char *name, size_t len)
 {
 	size_t slot;
 	uint32_t h, off;
 
 	if ((p->nnames + 1) * 2 > p->nslots && rehash(&p->slots, &p->nslots))
-		return -ENOMEM;
+		return -1;
 	slot = find_in(p, false, name, len, &h);
-	if (p->slots[slot]) {
-		struct policy_name *r = &p->names[SLOT_INDEX(p->slots[slot])];
-
-		if ((r->covers | covers) != r->covers)
-			*r = (struct policy_name){r->off, line, add_note(p, comment), file,
-						  (uint8_t)(r->covers | covers)};
-		return 0;
-	}
-	if (grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
+	if (p->slots[slot])
+		return (long)SLOT_INDEX(p->slots[slot]);
+	if (p->nnames >= UINT32_MAX - 1 ||
+	    grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
 	    (off = arena_add(p, name, len)) == UINT32_MAX)
+		return -1;
+	p->names[p->nnames] = (struct policy_name){.off = off};
+	p->slots[slot] = (uint64_t)h << 32 | (uint32_t)(p->nnames + 1);
+	return (long)p->nnames++;
+}
+
+/* Add name (normalized) with what it covers; a name already there keeps its first rule, unless
+ * this one covers more (then this one's file:line and comment take over). */
+static int insert_name(struct policy *p, const char *name, size_t len, uint8_t covers,
+		       const char *comment, uint16_t file, uint32_t line)
+{
+	long i = name_entry(p, name, len);
+	struct policy_name *r;
+
+	if (i < 0)
 		return -ENOMEM;
-	p->names[p->nnames] = (struct policy_name){off, line, add_note(p, comment), file, covers};
-	p->slots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nnames;
+	r = &p->names[i];
+	if ((r->covers | covers) != r->covers) {
+		r->line = line;
+		r->note = add_note(p, comment);
+		r->file = file;
+		r->covers |= covers;
+	}
+	return 0;
+}
+
+/* Add a port rule of name (normalized): chained from the name's entry, which it does not make
+ * cover anything itself. */
+static int insert_port(struct policy *p, const char *name, size_t len, uint8_t covers,
+		       uint16_t port, uint8_t proto, const char *comment, uint16_t file,
+		       uint32_t line)
+{
+	long i = name_entry(p, name, len);
+
+	if (i < 0 || p->nports >= UINT32_MAX - 1 ||
+	    grow(&p->ports, &p->ports_cap, p->nports + 1, sizeof(*p->ports)))
+		return -ENOMEM;
+	p->ports[p->nports] = (struct policy_port){
+	    line, add_note(p, comment), p->names[i].ports, file, port, proto, covers};
+	p->names[i].ports = (uint32_t)++p->nports;
 	return 0;
 }
 
@@ -287,9 +320,16 @@ static bool glob_char(unsigned char c)
 	return isalnum(c) || c == '-' || c == '_' || c == '*';
 }
 
+/* A rule's port, from its ":PORT" or ":PORT/PROTO" (port 0: none, every port). */
+struct port_spec {
+	uint16_t port;
+	uint8_t proto;
+};
+
 /* "pat.rest", pat a first label with a '*' in it: matched label by label (policy_match_name). */
 static int add_glob(struct policy *p, const char *rule, const char *pat, size_t plen,
-		    const char *comment, uint16_t file, uint32_t line, char *err, size_t errlen)
+		    struct port_spec ps, const char *comment, uint16_t file, uint32_t line,
+		    char *err, size_t errlen)
 {
 	char lpat[64], rest[DG_NAME_MAX + 1] = "";
 	int rlen = 0;
@@ -319,19 +359,22 @@ static int add_glob(struct policy *p, const char *rule, const char *pat, size_t 
 		return fail(err, errlen, "out of memory");
 	slot = find_in(p, true, rest, (size_t)rlen, &h);
 	p->globs[p->nglobs] =
-	    (struct policy_glob){po,
-				 ro,
-				 line,
-				 add_note(p, comment),
-				 p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0,
-				 file};
+	    (struct policy_glob){.pat = po,
+				 .rest = ro,
+				 .line = line,
+				 .note = add_note(p, comment),
+				 .next = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0,
+				 .file = file,
+				 .port = ps.port,
+				 .proto = ps.proto};
 	p->gslots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nglobs; /* the chain's new head */
+	p->nport_globs += ps.port != 0;
 	return 0;
 }
 
-/* NAME, "=NAME", "*.NAME", or a glob in the first label. */
-static int add_name(struct policy *p, const char *rule, const char *comment, uint16_t file,
-		    uint32_t line, char *err, size_t errlen)
+/* NAME, "=NAME", "*.NAME", or a glob in the first label; with a port (ps.port), a port rule. */
+static int add_name(struct policy *p, const char *rule, struct port_spec ps, const char *comment,
+		    uint16_t file, uint32_t line, char *err, size_t errlen)
 {
 	char name[DG_NAME_MAX + 1];
 	uint8_t covers = POLICY_SELF | POLICY_BELOW;
@@ -347,12 +390,14 @@ static int add_name(struct policy *p, const char *rule, const char *comment, uin
 	if (memchr(s, '*', first)) {
 		if (covers != (POLICY_SELF | POLICY_BELOW))
 			return fail(err, errlen, "'=' and '*.' do not go with a glob: '%s'", rule);
-		return add_glob(p, rule, s, first, comment, file, line, err, errlen);
+		return add_glob(p, rule, s, first, ps, comment, file, line, err, errlen);
 	}
 	len = policy_normalize(s, strlen(s), name, err, errlen);
 	if (len < 0 || too_broad(p, rule, name, (size_t)len, covers, file, line, err, errlen))
 		return -1;
-	if (insert_name(p, name, (size_t)len, covers, comment, file, line))
+	if (ps.port
+		? insert_port(p, name, (size_t)len, covers, ps.port, ps.proto, comment, file, line)
+		: insert_name(p, name, (size_t)len, covers, comment, file, line))
 		return fail(err, errlen, "out of memory");
 	return 0;
 }
@@ -365,47 +410,135 @@ static bool looks_like_addr(const char *s)
 	return strspn(s, "0123456789./") == strlen(s) && strpbrk(s, "0123456789");
 }
 
-static int add_net(struct policy *p, char *rule, const char *comment, uint16_t file, uint32_t line,
-		   char *err, size_t errlen)
+/* rule's prefix length after a '/' (0..max) into n, its host bits checked. */
+static int net_prefix(struct policy_net *n, const char *rule, const char *len, int max, char *err,
+		      size_t errlen)
 {
-	struct policy_net n = {.file = file, .line = line};
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(len, &end, 10);
+	if (errno || end == len || *end || v < 0 || v > max || !isdigit((unsigned char)*len))
+		return fail(err, errlen, "invalid prefix length '/%s' (0..%d)", len, max);
+	n->prefix = (uint8_t)v;
+	for (int bit = (int)v; bit < max; bit++)
+		if (n->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return fail(err, errlen,
+				    "host bits set in %s/%ld: write the network address", rule, v);
+	return 0;
+}
+
+/* An address rule that allows a lot in an allowlist: every address, or every address on a
+ * port. */
+static int net_too_broad(const struct policy *p, const struct policy_net *n, const char *rule,
+			 char *err, size_t errlen)
+{
+	if (n->prefix != 0 || !p->allowlist || p->allow_broad)
+		return 0;
+	if (n->family == AF_UNSPEC)
+		return fail(err, errlen,
+			    "':%u' would allow port %u of every address (name the hosts, or give "
+			    "--allow-broad)",
+			    n->port, n->port);
+	return fail(err, errlen,
+		    "'%s/0' would allow every %s address (name the networks, or give "
+		    "--allow-broad)",
+		    rule, n->family == AF_INET ? "IPv4" : "IPv6");
+}
+
+/* ADDR, ADDR/LEN (brackets already taken off an IPv6 one), or "" with a port: every address. */
+static int add_net(struct policy *p, char *rule, bool v6, struct port_spec ps, const char *comment,
+		   uint16_t file, uint32_t line, char *err, size_t errlen)
+{
+	struct policy_net n = {.file = file, .line = line, .port = ps.port, .proto = ps.proto};
 	char *slash = strchr(rule, '/');
 	int max;
 
 	if (slash)
 		*slash = '\0';
-	n.family = strchr(rule, ':') ? AF_INET6 : AF_INET;
+	n.family = !*rule && ps.port && !v6  ? AF_UNSPEC
+		   : v6 || strchr(rule, ':') ? AF_INET6
+					     : AF_INET;
 	max = n.family == AF_INET ? 32 : 128;
-	if (inet_pton(n.family, rule, n.addr) != 1)
+	if (n.family == AF_UNSPEC) {
+		if (slash)
+			return fail(err, errlen, "':PORT' takes no prefix length");
+	} else if (inet_pton(n.family, rule, n.addr) != 1) {
 		return fail(err, errlen, "invalid %s address '%s'",
 			    n.family == AF_INET ? "IPv4" : "IPv6", rule);
-	n.prefix = (uint8_t)max;
-	if (slash) {
-		char *end;
-		long v;
-
-		errno = 0;
-		v = strtol(slash + 1, &end, 10);
-		if (errno || end == slash + 1 || *end || v < 0 || v > max)
-			return fail(err, errlen, "invalid prefix length '/%s' (0..%d)", slash + 1,
-				    max);
-		n.prefix = (uint8_t)v;
-		for (int bit = (int)v; bit < max; bit++)
-			if (n.addr[bit / 8] & (0x80 >> (bit % 8)))
-				return fail(err, errlen,
-					    "host bits set in %s/%ld: write the network address",
-					    rule, v);
+	} else {
+		n.prefix = (uint8_t)max;
 	}
-	if (n.prefix == 0 && p->allowlist && !p->allow_broad)
-		return fail(err, errlen,
-			    "'%s/0' would allow every %s address (name the networks, or give "
-			    "--allow-broad)",
-			    rule, n.family == AF_INET ? "IPv4" : "IPv6");
+	if (slash && net_prefix(&n, rule, slash + 1, max, err, errlen))
+		return -1;
+	if (net_too_broad(p, &n, rule, err, errlen))
+		return -1;
 	if (grow(&p->nets, &p->nets_cap, p->nnets + 1, sizeof(*p->nets)))
 		return fail(err, errlen, "out of memory");
 	n.note = add_note(p, comment);
 	p->nets[p->nnets++] = n;
+	p->nport_nets += n.port != 0;
 	return 0;
+}
+
+/* ":PORT" or ":PORT/tcp" or ":PORT/udp" (after the colon) into ps. */
+static int parse_port(const char *s, struct port_spec *ps, char *err, size_t errlen)
+{
+	const char *proto = strchr(s, '/');
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || errno || end != (proto ? proto : s + strlen(s)) ||
+	    v < 1 || v > 65535)
+		return fail(err, errlen, "invalid port '%.*s' (1..65535)",
+			    (int)(proto ? proto - s : (long)strlen(s)), s);
+	ps->port = (uint16_t)v;
+	if (!proto)
+		ps->proto = 0;
+	else if (!strcasecmp(proto + 1, "tcp"))
+		ps->proto = IPPROTO_TCP;
+	else if (!strcasecmp(proto + 1, "udp"))
+		ps->proto = IPPROTO_UDP;
+	else
+		return fail(err, errlen, "unknown protocol '%s' after the port (tcp or udp)",
+			    proto + 1);
+	return 0;
+}
+
+/* Take a port off rule s (in place): "[v6]:PORT", "NAME:PORT", "V4[/LEN]:PORT", ":PORT", each
+ * with an optional "/tcp" or "/udp". A rule with more than one ':' and no brackets is an IPv6
+ * address without a port. Returns the rule without the port (and brackets), or NULL (err). */
+static char *split_port(char *s, struct port_spec *ps, bool *v6, char *err, size_t errlen)
+{
+	char *colon = NULL;
+
+	*ps = (struct port_spec){0, 0};
+	*v6 = false;
+	if (s[0] == '[') {
+		char *close = strchr(s, ']');
+
+		if (!close)
+			return fail(err, errlen, "'[' without ']' in '%s'", s), NULL;
+		*close = '\0';
+		if (close[1] && close[1] != ':')
+			return fail(err, errlen, "'%s' after ']': write [ADDR]:PORT", close + 1),
+			       NULL;
+		colon = close[1] ? close + 1 : NULL;
+		*v6 = true;
+		s++;
+	} else if ((colon = strchr(s, ':')) && strchr(colon + 1, ':')) {
+		*v6 = true; /* an IPv6 address */
+		return s;
+	}
+	if (colon) {
+		*colon = '\0';
+		if (parse_port(colon + 1, ps, err, errlen))
+			return NULL;
+	}
+	return s;
 }
 
 /* s without the blanks (and line end) around it, in place. */
@@ -425,6 +558,8 @@ int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno
 		    size_t errlen)
 {
 	char *s, *hash = strchr(line, '#'), *comment = NULL;
+	struct port_spec ps;
+	bool v6;
 
 	if (hash) {
 		*hash = '\0';
@@ -435,9 +570,11 @@ int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno
 		return 0;
 	if (strpbrk(s, " \t"))
 		return fail(err, errlen, "one rule per line, found '%s'", s);
-	if (looks_like_addr(s))
-		return add_net(p, s, comment, file, lineno, err, errlen);
-	return add_name(p, s, comment, file, lineno, err, errlen);
+	if (!(s = split_port(s, &ps, &v6, err, errlen)))
+		return -1;
+	if (v6 || !*s || looks_like_addr(s))
+		return add_net(p, s, v6, ps, comment, file, lineno, err, errlen);
+	return add_name(p, s, ps, comment, file, lineno, err, errlen);
 }
 
 const struct policy_mode policy_blocklist = {"blocklist", true, false, true};
@@ -627,8 +764,9 @@ static void policy_src_of_glob(const struct policy *p, size_t i, struct policy_s
 				   r->note ? p->notes + r->note : NULL, UINT32_MAX};
 }
 
-/* A glob whose rest is name[d + 1..len) and whose pattern matches the label name[i..d). */
-static bool glob_hit(const struct policy *p, const char *name, size_t len, size_t i,
+/* A glob whose rest is name[d + 1..len) and whose pattern matches the label name[i..d), with
+ * a port (ports) or without. */
+static bool glob_hit(const struct policy *p, const char *name, size_t len, size_t i, bool ports,
 		     struct policy_src *src)
 {
 	const char *dot = memchr(name + i, '.', len - i);
@@ -640,6 +778,8 @@ static bool glob_hit(const struct policy *p, const char *name, size_t len, size_
 	     g = p->globs[g - 1].next) {
 		const char *pat = p->arena + p->globs[g - 1].pat;
 
+		if ((p->globs[g - 1].port != 0) != ports)
+			continue;
 		if (label_glob(pat + 1, (uint8_t)pat[0], name + i, d - i)) {
 			if (src)
 				policy_src_of_glob(p, g - 1, src);
@@ -666,7 +806,7 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 				policy_src_of_name(p, SLOT_INDEX(p->slots[slot]), src);
 			return true;
 		}
-		if (p->nglobs && glob_hit(p, name, len, i, src))
+		if (p->nglobs > p->nport_globs && glob_hit(p, name, len, i, false, src))
 			return true;
 		dot = memchr(name + i, '.', len - i);
 		if (!dot)
@@ -674,6 +814,106 @@ bool policy_match_name(const struct policy *p, const char *name, size_t len, str
 		i = (size_t)(dot - name) + 1;
 	}
 	return false;
+}
+
+/* Note a port rule's hit, if there is room. */
+static size_t port_hit(struct policy_port_hit *hits, size_t n, size_t max, uint16_t port,
+		       uint8_t proto, const struct policy_src *src)
+{
+	if (hits && n < max)
+		hits[n] = (struct policy_port_hit){port, proto, *src};
+	return n + 1;
+}
+
+#define PORT_GLOB 0x80000000u /* a port hit's index: a glob's, not a port rule's of a name */
+
+bool policy_src_of_port(const struct policy *p, uint32_t index, struct policy_src *src)
+{
+	const struct policy_port *r;
+
+	if (index & PORT_GLOB) {
+		if ((index & ~PORT_GLOB) >= p->nglobs)
+			return false;
+		policy_src_of_glob(p, index & ~PORT_GLOB, src);
+		src->index = index;
+		return true;
+	}
+	if (index >= p->nports)
+		return false;
+	r = &p->ports[index];
+	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
+				   r->note ? p->notes + r->note : NULL, index};
+	return true;
+}
+
+/* The port rules of name entry e that cover the name at level i (0: the name itself). */
+static size_t entry_ports(const struct policy *p, uint32_t e, size_t i,
+			  struct policy_port_hit *hits, size_t n, size_t max)
+{
+	for (uint32_t k = p->names[e].ports; k && n < max; k = p->ports[k - 1].next) {
+		const struct policy_port *r = &p->ports[k - 1];
+		struct policy_src src;
+
+		if (!(r->covers & (i ? POLICY_BELOW : POLICY_SELF)))
+			continue;
+		policy_src_of_port(p, k - 1, &src);
+		n = port_hit(hits, n, max, r->port, r->proto, &src);
+	}
+	return n;
+}
+
+/* The port globs matching the label name[i..) below their rest. */
+static size_t glob_ports(const struct policy *p, const char *name, size_t len, size_t i,
+			 struct policy_port_hit *hits, size_t n, size_t max)
+{
+	const char *dot = memchr(name + i, '.', len - i);
+	size_t d = dot ? (size_t)(dot - name) : len, rlen = dot ? len - d - 1 : 0;
+	uint32_t h;
+	size_t slot = find_in(p, true, dot ? dot + 1 : "", rlen, &h);
+
+	for (uint32_t g = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0; g && n < max;
+	     g = p->globs[g - 1].next) {
+		const struct policy_glob *r = &p->globs[g - 1];
+		const char *pat = p->arena + r->pat;
+		struct policy_src src;
+
+		if (!r->port || !label_glob(pat + 1, (uint8_t)pat[0], name + i, d - i))
+			continue;
+		policy_src_of_port(p, PORT_GLOB | (g - 1), &src);
+		n = port_hit(hits, n, max, r->port, r->proto, &src);
+	}
+	return n;
+}
+
+size_t policy_match_ports(const struct policy *p, const char *name, size_t len,
+			  struct policy_port_hit *hits, size_t max)
+{
+	size_t n = 0;
+
+	if (!hits)
+		max = 1;
+	if (!p->nports && !p->nport_globs)
+		return 0;
+	for (size_t i = 0; i < len && n < max;) {
+		uint32_t h;
+		size_t slot = p->nports ? find_in(p, false, name + i, len - i, &h) : 0;
+		const char *dot;
+
+		if (p->nports && p->slots[slot])
+			n = entry_ports(p, SLOT_INDEX(p->slots[slot]), i, hits, n, max);
+		if (p->nport_globs)
+			n = glob_ports(p, name, len, i, hits, n, max);
+		dot = memchr(name + i, '.', len - i);
+		if (!dot)
+			break;
+		i = (size_t)(dot - name) + 1;
+	}
+	return n < max ? n : max;
+}
+
+bool policy_has_ports(const struct policy *p)
+{
+	return p->nports || p->nport_globs;
 }
 
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src)
@@ -704,6 +944,7 @@ void policy_free(struct policy *p)
 	free(p->notes);
 	free(p->globs);
 	free(p->gslots);
+	free(p->ports);
 	if (p->psl)
 		policy_free(p->psl);
 	free(p->psl);

@@ -29,33 +29,57 @@ struct policy_src {
 	uint32_t index;
 };
 
-/* An address rule: host or CIDR prefix, in network byte order. */
+/* An address rule: host or CIDR prefix, in network byte order, with a port ("ADDR:PORT", and
+ * "/tcp" or "/udp") or without (port 0: every port). ":PORT" alone is family AF_UNSPEC: every
+ * address of both families, on that port. */
 struct policy_net {
-	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t family; /* AF_INET, AF_INET6, or AF_UNSPEC */
 	uint8_t prefix; /* 0..32 or 0..128 */
 	uint8_t addr[16];
 	uint16_t file; /* index into policy.files */
 	uint32_t line;
 	uint32_t note; /* into notes: the rule's comment; 0 for none */
+	uint16_t port; /* host order; 0: every port */
+	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP, or 0 for both */
 };
 
 /* A name rule is stored once in the arena as its text; the table is open addressing. */
 struct policy_name {
 	uint32_t off; /* into arena: one length byte, then the name */
 	uint32_t line;
-	uint32_t note; /* into notes: the rule's comment; 0 for none */
+	uint32_t note;	/* into notes: the rule's comment; 0 for none */
+	uint32_t ports; /* index + 1 into policy.ports of its first port rule; 0: none */
 	uint16_t file;
-	uint8_t covers; /* POLICY_SELF, POLICY_BELOW or both: what the rule matches */
+	uint8_t covers; /* POLICY_SELF, POLICY_BELOW or both, or 0: only port rules name it */
 };
 #define POLICY_SELF  1 /* the name itself ("=NAME", or NAME) */
 #define POLICY_BELOW 2 /* the names below it ("*.NAME", or NAME) */
+
+/* A name rule with a port ("example.com:443", "=example.com:22/tcp"): what it covers of the
+ * name it hangs from, and the next port rule of the same name. */
+struct policy_port {
+	uint32_t line, note, next; /* next: index + 1 into policy.ports; 0 ends the chain */
+	uint16_t file, port;	   /* port in host order, never 0 */
+	uint8_t proto;		   /* IPPROTO_TCP, IPPROTO_UDP, or 0 for both */
+	uint8_t covers;
+};
 
 /* A rule whose first label is a glob ("api-*.example.com"): the label pattern, and the rest. */
 struct policy_glob {
 	uint32_t pat, rest; /* into arena: a length byte, then the text (rest may be empty) */
 	uint32_t line, note, next; /* next: index + 1 of the next glob with the same rest */
-	uint16_t file;
+	uint16_t file, port;	   /* port: as in policy_port; 0 for a rule of every port */
+	uint8_t proto;
 };
+
+/* A port rule that matches a name: its port (host order) and protocol (0: both), and where it
+ * came from. */
+struct policy_port_hit {
+	uint16_t port;
+	uint8_t proto;
+	struct policy_src src;
+};
+#define POLICY_PORT_HITS 16 /* port rules reported for one name; more are ignored */
 
 struct policy {
 	char **files;
@@ -72,6 +96,10 @@ struct policy {
 	size_t nglobs, globs_cap;
 	uint64_t *gslots;
 	size_t ngslots;
+	/* port rules of names, chained from their name (policy_name.ports) */
+	struct policy_port *ports;
+	size_t nports, ports_cap;
+	size_t nport_globs, nport_nets; /* globs and address rules with a port */
 	/* addresses */
 	struct policy_net *nets;
 	size_t nnets, nets_cap;
@@ -105,6 +133,15 @@ int policy_normalize(const char *in, size_t len, char *out, char *err, size_t er
  * a rule that is not "=NAME"? */
 bool policy_match_name(const struct policy *p, const char *name, size_t len,
 		       struct policy_src *src);
+/* The port rules that match NAME (as policy_match_name matches, port or not aside), up to max
+ * of them in hits: how many (0 when none does). hits may be NULL to ask whether any does. */
+size_t policy_match_ports(const struct policy *p, const char *name, size_t len,
+			  struct policy_port_hit *hits, size_t max);
+/* The source of a name's port rule, by the index its policy_port_hit's src gave: false if the
+ * policy has no such rule (any more). */
+bool policy_src_of_port(const struct policy *p, uint32_t index, struct policy_src *src);
+/* Does the policy hold a name rule with a port? */
+bool policy_has_ports(const struct policy *p);
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src);
 /* The same for name rule i. */
 void policy_src_of_name(const struct policy *p, size_t i, struct policy_src *src);

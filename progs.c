@@ -7,10 +7,12 @@
 #define _GNU_SOURCE
 #include "progs.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +45,20 @@ static int add_cflag(struct progs *r, const char *fmt, unsigned long v)
 	return 0;
 }
 
-static size_t count_nets(const struct policy *p, int family)
+/* The entries of family's LPM tries the address rules take: dg_nets (ports false), or dg_ports,
+ * one per protocol of a rule with a port. */
+static size_t count_nets(const struct policy *p, int family, bool ports)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < p->nnets; i++)
-		n += p->nets[i].family == family;
+	for (size_t i = 0; i < p->nnets; i++) {
+		const struct policy_net *pn = &p->nets[i];
+
+		if (ports && pn->port && (pn->family == family || pn->family == AF_UNSPEC))
+			n += pn->proto ? 1 : 2;
+		else if (!ports && !pn->port && pn->family == family)
+			n++;
+	}
 	return n;
 }
 
@@ -72,12 +82,18 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 		err = add_cflag(r, "-DDG_NETS_ALLOW=%lu", !c->mode->listed_blocks);
 	if (!err)
 		err = add_cflag(r, "-DDG_CONNECT_ACTION=%lu", (unsigned long)c->connect_action);
-	r->nets_max[0] = count_nets(pol, AF_INET) + DG_NETS_SPARE;
-	r->nets_max[1] = count_nets(pol, AF_INET6) + DG_NETS_SPARE;
+	for (int v6 = 0; v6 < 2; v6++) {
+		r->nets_max[v6] = count_nets(pol, v6 ? AF_INET6 : AF_INET, false) + DG_NETS_SPARE;
+		r->ports_max[v6] = count_nets(pol, v6 ? AF_INET6 : AF_INET, true) + DG_NETS_SPARE;
+	}
 	if (!err)
 		err = add_cflag(r, "-DDG_NNETS4=%lu", r->nets_max[0]);
 	if (!err)
 		err = add_cflag(r, "-DDG_NNETS6=%lu", r->nets_max[1]);
+	if (!err)
+		err = add_cflag(r, "-DDG_NPORTS4=%lu", r->ports_max[0]);
+	if (!err)
+		err = add_cflag(r, "-DDG_NPORTS6=%lu", r->ports_max[1]);
 	if (!err)
 		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", c->cgroup_id);
 	if (!err)
@@ -405,7 +421,30 @@ static void each_process(const struct progs *r, const char *cg, int depth,
 		closedir(d);
 }
 
-/* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. */
+/* An address rule with a port: its entries of dg_ports4/6, one per family and protocol (keys
+ * are struct dg_plpm6; an IPv4 key is its first 12 bytes). */
+static size_t port_keys(const struct policy_net *n, struct dg_plpm6 keys[4], int fam[4])
+{
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
+	size_t k = 0;
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		if (n->family != AF_UNSPEC && n->family != (v6 ? AF_INET6 : AF_INET))
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (n->proto && n->proto != protos[i])
+				continue;
+			keys[k] = (struct dg_plpm6){
+			    32 + (uint32_t)n->prefix, htons(n->port), protos[i], {0}};
+			memcpy(keys[k].addr, n->addr, v6 ? 16 : 4);
+			fam[k++] = v6;
+		}
+	}
+	return k;
+}
+
+/* Address rules go into LPM tries; the value is the rule's index, for rule=FILE:LINE. Rules with a
+ * port go into dg_ports4/6. */
 int progs_fill_nets(struct progs *r, const struct policy *pol)
 {
 	int fd4 = r->map_fd[M_NETS4], fd6 = r->map_fd[M_NETS6];
@@ -413,11 +452,20 @@ int progs_fill_nets(struct progs *r, const struct policy *pol)
 	for (size_t i = 0; i < pol->nnets; i++) {
 		const struct policy_net *n = &pol->nets[i];
 		struct dg_lpm6 key = {n->prefix, {0}}; /* an IPv4 key is its first 8 bytes */
+		struct dg_port v = {UINT64_MAX, (uint32_t)i, 0};
+		struct dg_plpm6 keys[4];
 		uint32_t idx = (uint32_t)i;
-		int err;
+		int fam[4], err = 0;
 
-		memcpy(key.addr, n->addr, n->family == AF_INET ? 4 : 16);
-		err = bpf_map_update_elem(n->family == AF_INET ? fd4 : fd6, &key, &idx, BPF_ANY);
+		if (n->port) {
+			for (size_t k = 0, nk = port_keys(n, keys, fam); k < nk && !err; k++)
+				err = bpf_map_update_elem(r->map_fd[fam[k] ? M_PORTS6 : M_PORTS4],
+							  &keys[k], &v, BPF_ANY);
+		} else {
+			memcpy(key.addr, n->addr, n->family == AF_INET ? 4 : 16);
+			err = bpf_map_update_elem(n->family == AF_INET ? fd4 : fd6, &key, &idx,
+						  BPF_ANY);
+		}
 		if (err) {
 			log_warnx("failed to add address rule %zu to the kernel: %s", i,
 				  strerror(-err));
@@ -427,29 +475,53 @@ int progs_fill_nets(struct progs *r, const struct policy *pol)
 	return 0;
 }
 
-/* After fill_nets(pol): remove the rules pol no longer has. */
+/* Is key (of dg_nets, or of dg_ports when port) an entry of address rule idx of pol? */
+static bool net_entry(const struct policy *pol, uint32_t idx, bool v6, bool port, const void *key)
+{
+	const struct policy_net *pn = idx < pol->nnets ? &pol->nets[idx] : NULL;
+	struct dg_plpm6 keys[4];
+	int fam[4];
+
+	if (!pn || !pn->port != !port)
+		return false;
+	if (!port) {
+		const struct dg_lpm6 *k = key;
+
+		return pn->family == (v6 ? AF_INET6 : AF_INET) && pn->prefix == k->prefixlen &&
+		       !memcmp(pn->addr, k->addr, v6 ? 16 : 4);
+	}
+	for (size_t i = 0, n = port_keys(pn, keys, fam); i < n; i++)
+		if (fam[i] == v6 && !memcmp(&keys[i], key, v6 ? 24 : 12))
+			return true;
+	return false;
+}
+
+/* After fill_nets(pol): remove the rules pol no longer has (not the addresses the proxy added
+ * to dg_ports4/6 for names: proxy_policy_changed's). */
 void progs_prune_nets(struct progs *r, const struct policy *pol)
 {
-	static struct dg_lpm6 stale[4096];
+	static struct dg_plpm6 stale[4096];
 
-	for (int v6 = 0; v6 < 2; v6++) {
-		int fd = r->map_fd[v6 ? M_NETS6 : M_NETS4];
-		size_t alen = v6 ? 16 : 4, n;
-		struct dg_lpm6 key, next;
+	for (int m = 0; m < 4; m++) {
+		bool v6 = m & 1, port = m & 2;
+		int fd = r->map_fd[port ? (v6 ? M_PORTS6 : M_PORTS4) : (v6 ? M_NETS6 : M_NETS4)];
+		struct dg_plpm6 key, next;
+		union {
+			uint32_t idx;
+			struct dg_port port;
+		} v;
+		size_t n;
 		void *at;
 
 		do { /* in rounds: a trie's next key after a deleted one starts over */
 			for (n = 0, at = NULL; n < 4096 && !bpf_map_get_next_key(fd, at, &next);) {
-				const struct policy_net *pn;
-				uint32_t idx;
-
 				key = next;
 				at = &key;
-				pn = !bpf_map_lookup_elem(fd, &key, &idx) && idx < pol->nnets
-					 ? &pol->nets[idx]
-					 : NULL;
-				if (!pn || pn->family != (v6 ? AF_INET6 : AF_INET) ||
-				    pn->prefix != key.prefixlen || memcmp(pn->addr, key.addr, alen))
+				if (bpf_map_lookup_elem(fd, &key, &v))
+					continue;
+				if (port && v.port.name)
+					continue; /* the proxy's */
+				if (!net_entry(pol, port ? v.port.rule : v.idx, v6, port, &key))
 					stale[n++] = key;
 			}
 			for (size_t i = 0; i < n; i++)
@@ -473,8 +545,10 @@ void progs_note_members(const struct progs *r, const char *cg)
 
 bool progs_nets_fit(const struct progs *r, const struct policy *pol)
 {
-	return count_nets(pol, AF_INET) <= r->nets_max[0] &&
-	       count_nets(pol, AF_INET6) <= r->nets_max[1];
+	return count_nets(pol, AF_INET, false) <= r->nets_max[0] &&
+	       count_nets(pol, AF_INET6, false) <= r->nets_max[1] &&
+	       count_nets(pol, AF_INET, true) <= r->ports_max[0] / 2 &&
+	       count_nets(pol, AF_INET6, true) <= r->ports_max[1] / 2;
 }
 
 void progs_init(struct progs *r)

@@ -20,7 +20,8 @@ struct progs {
 	char headers[PATH_MAX];	  /* the kernel header tree in use */
 	char *cflags[PROGS_MAX_CFLAGS];
 	int ncflags;
-	size_t nets_max[2]; /* IPv4 and IPv6 address rules the LPM tries hold */
+	size_t nets_max[2];  /* IPv4 and IPv6 address rules the LPM tries hold */
+	size_t ports_max[2]; /* and rules with a port, with the addresses names' port rules add */
 };
 
 /* What the -D constants of the text say (see bpf_prog.bpf.c). */

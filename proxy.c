@@ -109,6 +109,7 @@ struct watch {
 	uint32_t minttl;
 	uint8_t busy; /* queries in flight: A and AAAA */
 	bool seen;    /* resolved (or given up on) at least once */
+	bool ports;   /* only port rules block it: its addresses are refused on those ports */
 	char name[DG_NAME_MAX + 1];
 };
 
@@ -131,6 +132,7 @@ struct proxy {
 	struct px_quota q_malformed, q_udp_full, q_tcp_full;
 	struct ring_buffer *queries; /* dg_queries, NULL until set */
 	int learn_fd[2];	     /* BPF maps, -1 until set */
+	int ports_fd[2];	     /* dg_ports4/6: addresses of names with port rules */
 	struct sender *senders;	     /* PX_SENDERS */
 	uint32_t sender_seq;
 	int lfd[L_N];
@@ -260,7 +262,7 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->q_malformed.what = "malformed DNS packets";
 	p->q_udp_full.what = "queries dropped from the full query table";
 	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
-	p->learn_fd[0] = p->learn_fd[1] = -1;
+	p->learn_fd[0] = p->learn_fd[1] = p->ports_fd[0] = p->ports_fd[1] = -1;
 	for (int i = 0; i < L_N; i++)
 		p->lfd[i] = -1;
 	p->ufd[0] = p->ufd[1] = -1;
@@ -354,14 +356,14 @@ static bool sender_take(struct proxy *p, uint64_t key, struct sender *out)
 	return false;
 }
 
-void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd)
+void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], const int ports_fd[2])
 {
 	p->queries = ring_buffer__new(queries_fd, sender_put, p, NULL);
 	if (!p->queries)
 		log_warn(
 		    "cannot read the senders of queries (dg_queries): nothing will be attributed");
-	p->learn_fd[0] = learn4_fd;
-	p->learn_fd[1] = learn6_fd;
+	memcpy(p->learn_fd, learn_fd, sizeof(p->learn_fd));
+	memcpy(p->ports_fd, ports_fd, sizeof(p->ports_fd));
 }
 
 /* True if this warning may be logged: at most PX_LOG_PER_S a second. The first one after a
@@ -451,12 +453,19 @@ struct judgement {
 static bool judge_name(const struct proxy *p, const char *name, size_t len, struct judgement *j)
 {
 	bool listed = policy_match_name(p->cfg.pol, name, len, &j->src);
+	struct policy_port_hit hit;
 	const struct depends_entry *e;
 
 	j->blocked = listed == p->cfg.mode->listed_blocks;
 	j->via = NULL;
 	if (!listed)
 		j->src.file = NULL;
+	/* An allowlist's port rule lets the name resolve; its port decides at connect. */
+	if (j->blocked && !p->cfg.mode->listed_blocks &&
+	    policy_match_ports(p->cfg.pol, name, len, &hit, 1)) {
+		j->blocked = false;
+		j->src = hit.src;
+	}
 	if (!j->blocked && (e = depends_blocked(p->cfg.deps, name, len, &j->src))) {
 		j->blocked = true;
 		j->via = e->via;
@@ -661,14 +670,60 @@ static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const c
 	}
 }
 
+/* The addresses of an answer for name, on the ports its port rules name: refused there for the
+ * rest of the run (a blocklist's rules), or allowed there for TTL + grace (an allowlist's). */
+static void learn_ports(struct proxy *p, const struct walk_ctx *w, const char *name)
+{
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
+	bool block = p->cfg.mode->listed_blocks;
+	uint32_t id = n && w->naddrs ? name_id(p, name) : 0;
+	uint64_t now = now_ns();
+
+	for (size_t i = 0; i < w->naddrs && n; i++) {
+		int fd = p->ports_fd[w->addrs[i].v6];
+		uint64_t life = (uint64_t)w->addrs[i].ttl + p->cfg.grace_s;
+		struct dg_port v = {block ? UINT64_MAX : now + life * 1000000000u, 0, id}, old;
+		struct dg_plpm6 key = {w->addrs[i].v6 ? 160 : 64, 0, 0, {0}};
+
+		memcpy(key.addr, w->addrs[i].addr, w->addrs[i].v6 ? 16 : 4);
+		for (size_t h = 0; h < n && fd >= 0; h++) {
+			for (int k = 0; k < 2; k++) {
+				if (hits[h].proto && hits[h].proto != protos[k])
+					continue;
+				key.port = htons(hits[h].port);
+				key.proto = protos[k];
+				v.rule = hits[h].src.index;
+				if (bpf_map_lookup_elem(fd, &key, &old) == 0 &&
+				    old.expires >= v.expires)
+					continue;
+				if (bpf_map_update_elem(fd, &key, &v, BPF_ANY))
+					log_warn("failed to tell the kernel about an address of %s "
+						 "on port %u",
+						 name, hits[h].port);
+			}
+		}
+	}
+}
+
 /* What the addresses of a checked answer mean: those of a blocked name are refused (an allowlist
- * refuses them anyway); those of an allowed one are needed only when unknown ones are refused. */
+ * refuses them anyway); those of an allowed one are needed only when unknown ones are refused,
+ * and then not when only a port rule allows the name. Port rules refuse or allow the
+ * addresses of a name they match on their ports. */
 static void learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked, const char *name)
 {
+	const struct policy *pol = p->cfg.pol;
+	bool ports = !blocked && policy_has_ports(pol);
+
 	if (blocked && p->cfg.mode->learn_blocked)
 		learn(p, w, true, name);
-	else if (!blocked && p->cfg.mode->deny_unknown)
+	else if (!blocked && p->cfg.mode->deny_unknown &&
+		 (p->cfg.mode->listed_blocks || !ports ||
+		  policy_match_name(pol, name, strlen(name), NULL)))
 		learn(p, w, false, name);
+	if (ports)
+		learn_ports(p, w, name);
 }
 
 /* Forget the upstream id a slot holds, unless another slot has taken it since. */
@@ -781,8 +836,9 @@ static void watch_run(struct proxy *p, uint64_t now)
 	}
 }
 
-/* Watch a blocked name (not under an allowlist: there every unknown address is refused). */
-static void watch_add(struct proxy *p, const char *name, size_t len)
+/* Watch a blocked name (not under an allowlist: there every unknown address is refused); ports:
+ * only its port rules block it. */
+static void watch_add(struct proxy *p, const char *name, size_t len, bool ports)
 {
 	uint32_t h = str_hash(name);
 	size_t mask = sizeof(p->watch_idx) / sizeof(p->watch_idx[0]) - 1;
@@ -790,14 +846,21 @@ static void watch_add(struct proxy *p, const char *name, size_t len)
 
 	if (!p->cfg.mode->learn_blocked || len > DG_NAME_MAX || strchr(name, '\\'))
 		return;
-	for (; *slot; slot = &p->watch_idx[++h & mask])
-		if (!strcmp(p->watch[*slot - 1].name, name))
+	for (; *slot; slot = &p->watch_idx[++h & mask]) {
+		struct watch *w = &p->watch[*slot - 1];
+
+		if (!strcmp(w->name, name)) {
+			if (w->ports && !ports) /* blocked whole now: due again, for every port */
+				w->ports = false, w->due = w->busy ? w->due : 0, p->watch_due = 0;
 			return;
+		}
+	}
 	if (p->nwatch == PX_WATCH) {
 		log_debug("not resolving %s: already watching %d blocked names", name, PX_WATCH);
 		return;
 	}
 	memcpy(p->watch[p->nwatch].name, name, len + 1);
+	p->watch[p->nwatch].ports = ports;
 	*slot = (uint16_t)++p->nwatch;
 	p->watch_unseen++;
 	p->watch_due = 0;
@@ -815,11 +878,15 @@ void proxy_watch_policy(struct proxy *p)
 		char name[DG_NAME_MAX + 1];
 		size_t len = (uint8_t)rec[0];
 
-		if (!(pol->names[i].covers & POLICY_SELF))
+		bool ports = false;
+
+		for (uint32_t k = pol->names[i].ports; k && !ports; k = pol->ports[k - 1].next)
+			ports = pol->ports[k - 1].covers & POLICY_SELF;
+		if (!(pol->names[i].covers & POLICY_SELF) && !ports)
 			continue; /* "*.NAME": NAME itself is not blocked */
 		memcpy(name, rec + 1, len);
 		name[len] = '\0';
-		watch_add(p, name, len);
+		watch_add(p, name, len, !(pol->names[i].covers & POLICY_SELF));
 	}
 	if (n < pol->nnames)
 		log_info("resolving the first %zu of %zu blocked names for their addresses; the "
@@ -827,7 +894,8 @@ void proxy_watch_policy(struct proxy *p)
 			 n, pol->nnames);
 	for (size_t i = 0; p->cfg.deps && i < p->cfg.deps->n; i++)
 		if (p->cfg.deps->e[i].via)
-			watch_add(p, p->cfg.deps->e[i].service, strlen(p->cfg.deps->e[i].service));
+			watch_add(p, p->cfg.deps->e[i].service, strlen(p->cfg.deps->e[i].service),
+				  false);
 	watch_run(p, proxy_now_ms());
 }
 
@@ -859,6 +927,47 @@ static void prune_learned(struct proxy *p, int fd, size_t keylen)
 	free(stale);
 }
 
+/* Does a port rule of the policy still put name's address on key's port and protocol? */
+static bool port_still(const struct proxy *p, const char *name, const struct dg_plpm6 *key)
+{
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
+
+	for (size_t i = 0; i < n; i++)
+		if (htons(hits[i].port) == key->port &&
+		    (!hits[i].proto || hits[i].proto == key->proto))
+			return true;
+	return false;
+}
+
+/* The same for the addresses names' port rules put in dg_ports4/6 (the address rules there are
+ * progs_prune_nets'). */
+static void prune_ports(struct proxy *p, int fd)
+{
+	static struct dg_plpm6 stale[4096];
+	struct dg_plpm6 key, next;
+	struct dg_port v;
+	size_t n;
+	void *at;
+
+	do { /* in rounds: a trie's next key after a deleted one starts over */
+		for (n = 0, at = NULL;
+		     fd >= 0 && n < 4096 && !bpf_map_get_next_key(fd, at, &next);) {
+			const char *name;
+
+			key = next;
+			at = &key;
+			if (bpf_map_lookup_elem(fd, &key, &v) || !v.name)
+				continue;
+			name = proxy_learned_name(p, v.name);
+			if (!name || !port_still(p, name, &key))
+				stale[n++] = key;
+		}
+		for (size_t i = 0; i < n; i++)
+			bpf_map_delete_elem(fd, &stale[i]);
+	} while (n == 4096);
+}
+
 void proxy_policy_changed(struct proxy *p)
 {
 	for (int i = 0; i < PX_UDP_SLOTS; i++) {
@@ -871,6 +980,8 @@ void proxy_policy_changed(struct proxy *p)
 	memset(p->watch_idx, 0, sizeof(p->watch_idx));
 	prune_learned(p, p->learn_fd[0], 4);
 	prune_learned(p, p->learn_fd[1], 16);
+	prune_ports(p, p->ports_fd[0]);
+	prune_ports(p, p->ports_fd[1]);
 	proxy_watch_policy(p);
 }
 
@@ -893,11 +1004,16 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 	for (size_t i = 0; i < wc.naddrs; i++)
 		if (wc.addrs[i].ttl < w->minttl)
 			w->minttl = wc.addrs[i].ttl;
-	learn(p, &wc, true, w->name);
+	if (w->ports)
+		learn_ports(p, &wc, w->name);
+	else
+		learn(p, &wc, true, w->name);
 	for (size_t i = 0; i < wc.naddrs; i++) /* a name the deploy asked for: its row says it */
 		audit_resolved(w->name, wc.addrs[i].v6, wc.addrs[i].addr);
 	log_debug("blocked name %s. gave %zu addresses%s", w->name, wc.naddrs,
-		  wc.naddrs ? ", now refused" : "");
+		  !wc.naddrs ? ""
+		  : w->ports ? ", now refused on its rules' ports"
+			     : ", now refused");
 }
 
 static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage *to,
@@ -953,7 +1069,7 @@ static int judge_query(struct proxy *p, const struct dns_query *q, const struct 
 		judge_name(p, q->name, q->namelen, &j);
 	log_query(p, q, w, reason, &j, count_name(p, q->name, NULL, w, &j, reason));
 	if (j.blocked && !door)
-		watch_add(p, q->name, q->namelen);
+		watch_add(p, q->name, q->namelen, false);
 	*blocked = j.blocked;
 	if (!j.blocked || p->cfg.audit || (!door && !answers_blocked(p)))
 		return PX_FORWARD;

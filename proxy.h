@@ -38,7 +38,7 @@ struct proxy;
 int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
 /* The BPF maps, once they exist: who sent each query, and the learned IPv4 and IPv6 addresses.
  * Until then nothing is attributed or learned. */
-void proxy_set_maps(struct proxy *p, int queries_fd, int learn4_fd, int learn6_fd);
+void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], const int ports_fd[2]);
 /* Start resolving the blocked names, for their addresses (blocklist and strict methods). */
 void proxy_watch_policy(struct proxy *p);
 /* The policy was replaced (SIGHUP): drop what the old one taught the kernel that the new one

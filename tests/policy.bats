@@ -13,6 +13,28 @@ setup_file() {
 	printf '=github.com   # only the apex\ninclude sub/more.txt\n' >"$W/main.txt"
 	printf '*.example.org   # below only\ndeploy-*.internal.example   # the deploy services\n' \
 		>"$W/sub/more.txt"
+	# connect and send to each PROTO:HOST:PORT, printing how it went: connected (or sent), EPERM
+	# (refused by the guard), ECONNREFUSED (let through to a port where nothing listens)
+	cat >"$W/ports.py" <<-'PY'
+		import errno, socket, sys
+		for arg in sys.argv[1:]:
+		    proto, rest = arg.split(":", 1)
+		    host, port = rest.rsplit(":", 1)
+		    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+		    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+		    s = socket.socket(family, kind)
+		    s.settimeout(3)
+		    try:
+		        if proto == "tcp":
+		            s.connect((host.strip("[]"), int(port)))
+		            r = "connected"
+		        else:
+		            s.sendto(b"x", (host.strip("[]"), int(port)))
+		            r = "sent"
+		    except OSError as e:
+		        r = errno.errorcode.get(e.errno, str(e))
+		    print(arg + "=" + r)
+	PY
 }
 
 @test "policy names: =NAME, *.NAME and a glob in the first label, from an included file, judged through real lookups" {
@@ -72,4 +94,40 @@ except OSError as e:
 	[[ "$output" == *"DoH side doors"*"blocked"*"a private DoH endpoint on an allowed host is not"* ]]
 	run dg --block-doh -a "$W/none.txt" -- true
 	[[ "$output" == *"--block-doh is for blocklists"* ]]
+}
+
+@test "policy ports: NAME:PORT/PROTO, ADDR:PORT, [V6]:PORT and :PORT/PROTO block only their ports, the name resolving, an address pinned in the script too; an allowlist allows only those ports" {
+	printf 'github.com:80/tcp   # no web to github\n192.0.2.30:8080   # the other port\n:9999/udp\n' \
+		>"$W/ports.txt"
+	run dg -b "$W/ports.txt" -- sh -c 'getent hosts github.com >/dev/null; echo "dns=$?"
+		python3 "$0" tcp:192.0.2.10:80 tcp:192.0.2.10:8080 udp:192.0.2.10:80 \
+			"tcp:[2001:db8:2::10]:80" tcp:192.0.2.30:8080 tcp:192.0.2.30:80 \
+			udp:192.0.2.31:9999 tcp:192.0.2.31:9999 "udp:[2001:db8:2::30]:9999"' "$W/ports.py"
+	echo "$output"
+	[ "${lines[0]}" = dns=0 ] # the name resolves: its port rule decides at connect
+	[ "${lines[1]}" = tcp:192.0.2.10:80=EPERM ]
+	[ "${lines[2]}" = tcp:192.0.2.10:8080=ECONNREFUSED ]
+	[ "${lines[3]}" = udp:192.0.2.10:80=sent ] # the rule is /tcp
+	[ "${lines[4]}" = "tcp:[2001:db8:2::10]:80=EPERM" ]
+	[ "${lines[5]}" = tcp:192.0.2.30:8080=EPERM ]
+	[ "${lines[6]}" = tcp:192.0.2.30:80=connected ]
+	[ "${lines[7]}" = udp:192.0.2.31:9999=EPERM ]
+	[ "${lines[8]}" = tcp:192.0.2.31:9999=ECONNREFUSED ]
+	[ "${lines[9]}" = "udp:[2001:db8:2::30]:9999=EPERM" ]
+	log_line "WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect domain=github.com\\. ip=192.0.2.10 port=80 .*rule=$W/ports.txt:1 ruleComment=\"no web to github\""
+	log_line "WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.30 port=8080 .*rule=$W/ports.txt:2 ruleComment=\"the other port\""
+	log_line "WARN IP BLOCKED reason=FromConnect blocked=true blockedAt=connect ip=192.0.2.31 port=9999 .*rule=$W/ports.txt:3"
+	! grep -q 'DNS BLOCKED.*domain=github.com\. ' "$LOG" || false
+	# an address pinned in the script, its name never asked: the name's port rule still holds
+	run dg -b "$W/ports.txt" -- python3 "$W/ports.py" tcp:192.0.2.10:80 tcp:192.0.2.10:8080
+	[ "$output" = $'tcp:192.0.2.10:80=EPERM\ntcp:192.0.2.10:8080=ECONNREFUSED' ]
+	# an allowlist: the same forms allow only their ports
+	printf 'github.com:80/tcp\n192.0.2.30:8080\n' >"$W/ports-allow.txt"
+	run dg -a "$W/ports-allow.txt" -- sh -c 'getent hosts github.com >/dev/null; echo "dns=$?"
+		getent hosts pkgs.example.org >/dev/null; echo "other=$?"
+		python3 "$0" tcp:github.com:80 tcp:github.com:8080 udp:github.com:80 \
+			tcp:192.0.2.30:8080 tcp:192.0.2.30:80' "$W/ports.py"
+	echo "$output"
+	[ "$output" = $'dns=0\nother=2\ntcp:github.com:80=connected\ntcp:github.com:8080=EPERM\nudp:github.com:80=EPERM\ntcp:192.0.2.30:8080=ECONNREFUSED\ntcp:192.0.2.30:80=EPERM' ]
+	log_line "WARN IP BLOCKED reason=NotAllowed blocked=true blockedAt=connect .*ip=192.0.2.10 port=8080 "
 }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "../depends.h"
@@ -260,6 +261,22 @@ static void test_bad_lines_name_file_and_line(void **state)
 	    {".github.com", "empty label"},
 	    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
 	     "label longer than 63 characters"},
+	    {"github.com:0", "invalid port '0' (1..65535)"},
+	    {"github.com:65536", "invalid port '65536' (1..65535)"},
+	    {"github.com:", "invalid port '' (1..65535)"},
+	    {"github.com:https", "invalid port 'https' (1..65535)"},
+	    {"github.com:+443", "invalid port '+443' (1..65535)"},
+	    {"github.com:443/sctp", "unknown protocol 'sctp' after the port (tcp or udp)"},
+	    {"github.com:443/", "unknown protocol '' after the port"},
+	    {":", "invalid port '' (1..65535)"},
+	    {":25/25", "unknown protocol '25' after the port"},
+	    {"[2001:db8::1", "'[' without ']' in '[2001:db8::1'"},
+	    {"[2001:db8::1]443", "'443' after ']': write [ADDR]:PORT"},
+	    {"[192.0.2.1]:443", "invalid IPv6 address '192.0.2.1'"},
+	    {"[]:443", "invalid IPv6 address ''"},
+	    {"192.0.2.1/33:443", "invalid prefix length '/33' (0..32)"},
+	    {"gith@b.com:443", "invalid character '@' in name"},
+	    {"2001:db8::1:443/tcp", "invalid prefix length '/tcp' (0..128)"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -276,6 +293,94 @@ static void test_bad_lines_name_file_and_line(void **state)
 		unlink(path);
 		policy_free(&p);
 	}
+}
+
+/* Address rules with a port: the forms, and what each holds. */
+static void test_address_ports(void **state)
+{
+	static const struct {
+		const char *rule;
+		int family, prefix, port, proto;
+		const char *addr;
+	} cases[] = {
+	    {"192.0.2.10:443", AF_INET, 32, 443, 0, "192.0.2.10"},
+	    {"198.18.0.0/15:53/udp", AF_INET, 15, 53, IPPROTO_UDP, "198.18.0.0"},
+	    {"[2001:db8::1]:443", AF_INET6, 128, 443, 0, "2001:db8::1"},
+	    {"[2001:db8::/32]:22/TCP", AF_INET6, 32, 22, IPPROTO_TCP, "2001:db8::"},
+	    {"[2001:db8::1]", AF_INET6, 128, 0, 0, "2001:db8::1"},
+	    {"2001:db8::1", AF_INET6, 128, 0, 0, "2001:db8::1"},
+	    {":25", AF_UNSPEC, 0, 25, 0, NULL},
+	    {":25/tcp # no mail", AF_UNSPEC, 0, 25, IPPROTO_TCP, NULL},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy p = {0};
+		char line[64], err[256];
+		uint8_t addr[16] = {0};
+
+		snprintf(line, sizeof(line), "%s", cases[i].rule);
+		if (policy_add_line(&p, line, 0, 1, err, sizeof(err)))
+			fail_msg("'%s': %s", cases[i].rule, err);
+		assert_int_equal(p.nnets, 1);
+		assert_int_equal(p.nnames, 0);
+		assert_int_equal(p.nets[0].family, cases[i].family);
+		assert_int_equal(p.nets[0].prefix, cases[i].prefix);
+		assert_int_equal(p.nets[0].port, cases[i].port);
+		assert_int_equal(p.nets[0].proto, cases[i].proto);
+		if (cases[i].addr)
+			inet_pton(cases[i].family, cases[i].addr, addr);
+		assert_memory_equal(p.nets[0].addr, addr, 16);
+		assert_false(policy_has_ports(&p)); /* names' port rules only */
+		policy_free(&p);
+	}
+}
+
+/* Name rules with a port match as the rule without would, but only through policy_match_ports:
+ * each form, several ports on one name, and the rule of each hit. */
+static void test_name_ports(void **state)
+{
+	struct policy p = {0};
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	struct policy_src src;
+	char err[256];
+	const char *path = write_tmp("example.com:443 # web only\n=example.com:22/tcp\n"
+				     "*.example.org:8080/udp\napi-*.example.net:443\n"
+				     "example.net\n");
+
+	(void)state;
+	assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
+	assert_true(policy_has_ports(&p));
+	assert_false(match(&p, "example.com")); /* a port rule does not block the name */
+	assert_false(match(&p, "api.example.com"));
+	assert_int_equal(policy_match_ports(&p, "example.com", 11, hits, POLICY_PORT_HITS), 2);
+	/* the newest rule of a name comes first */
+	assert_int_equal(hits[0].port, 22);
+	assert_int_equal(hits[0].proto, IPPROTO_TCP);
+	assert_int_equal(hits[0].src.line, 2);
+	assert_int_equal(hits[1].port, 443);
+	assert_int_equal(hits[1].proto, 0);
+	assert_string_equal(hits[1].src.comment, "web only");
+	assert_true(policy_src_of_port(&p, hits[1].src.index, &src));
+	assert_int_equal(src.line, 1);
+	assert_int_equal(policy_match_ports(&p, "a.example.com", 13, hits, POLICY_PORT_HITS), 1);
+	assert_int_equal(hits[0].port, 443);
+	assert_int_equal(policy_match_ports(&p, "example.org", 11, hits, POLICY_PORT_HITS), 0);
+	assert_int_equal(policy_match_ports(&p, "x.example.org", 13, hits, POLICY_PORT_HITS), 1);
+	assert_int_equal(hits[0].proto, IPPROTO_UDP);
+	assert_int_equal(policy_match_ports(&p, "api-eu.example.net", 18, hits, 1), 1);
+	assert_int_equal(hits[0].src.line, 4);
+	assert_true(policy_src_of_port(&p, hits[0].src.index, &src));
+	assert_int_equal(src.line, 4);
+	assert_true(match(&p, "api-eu.example.net")); /* by example.net, not by the port glob */
+	assert_true(policy_match_name(&p, "api-eu.example.net", 18, &src));
+	assert_int_equal(src.line, 5);
+	assert_false(match(&p, "api-eu.example.com"));
+	assert_int_equal(policy_match_ports(&p, "example.net", 11, NULL, 0), 0);
+	assert_int_equal(policy_match_ports(&p, "github.com", 10, NULL, 0), 0);
+	assert_false(policy_src_of_port(&p, 99, &src));
+	assert_false(policy_src_of_port(&p, 0x80000000u | 99, &src));
+	unlink(path);
+	policy_free(&p);
 }
 
 /* Globs in the first label, "*.NAME" and "=NAME" side by side, with the rule each match names. */
@@ -329,6 +434,9 @@ static void test_too_broad(void **state)
 	    {"dev-*.com", "'dev-*.com' would allow every name it matches under com"},
 	    {"0.0.0.0/0", "'0.0.0.0/0' would allow every IPv4 address"},
 	    {"::/0", "'::/0' would allow every IPv6 address"},
+	    {":25", "':25' would allow port 25 of every address"},
+	    {"*.com:443", "'*.com' would allow every name under com, a public suffix"},
+	    {"0.0.0.0/0:443/tcp", "'0.0.0.0/0' would allow every IPv4 address"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -349,7 +457,7 @@ static void test_too_broad(void **state)
 		policy_free(&p);
 		p = (struct policy){0}; /* a blocklist takes them, with one warning for a TLD */
 		assert_int_equal(policy_load(&p, path, err, sizeof(err)), 0);
-		if (i == 1 || i == 2)
+		if (i == 1 || i == 2 || i == 9)
 			assert_non_null(strstr(p.warning, ":3: '"));
 		else if (i != 0 && i != 5)
 			assert_string_equal(p.warning, "");
@@ -477,6 +585,8 @@ int main(void)
 	    cmocka_unit_test(test_manifest_chains),
 	    cmocka_unit_test(test_manifest_errors_name_file_and_line),
 	    cmocka_unit_test(test_addresses_and_prefixes),
+	    cmocka_unit_test(test_address_ports),
+	    cmocka_unit_test(test_name_ports),
 	    cmocka_unit_test(test_bad_lines_name_file_and_line),
 	    cmocka_unit_test(test_long_name_and_missing_file),
 	    cmocka_unit_test(test_many_rules),

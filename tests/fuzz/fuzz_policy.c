@@ -40,6 +40,18 @@ static void manifest(const struct policy *p, const uint8_t *data, size_t size)
 	close(fd);
 }
 
+/* The port rules a name matches: as many as reported, each with a port and a source. */
+static void check_ports(const struct policy *p, const char *name, size_t len)
+{
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	struct policy_src src;
+	size_t n = policy_match_ports(p, name, len, hits, POLICY_PORT_HITS);
+
+	assert(n <= POLICY_PORT_HITS && !n == !policy_match_ports(p, name, len, NULL, 0));
+	for (size_t i = 0; i < n; i++)
+		assert(hits[i].port && policy_src_of_port(p, hits[i].src.index, &src));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* the first byte picks the mode: an allowlist checks breadth (and reads the suffix list) */
@@ -62,8 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(copy, sizeof(copy), "%s", line);
 		if (policy_add_line(&p, line, 0, ++n, err, sizeof(err)))
 			assert(err[0]);
-		/* every line is also a name to look up */
+		/* every line is also a name to look up, with and without its ports */
 		policy_match_name(&p, copy, strnlen(copy, DG_NAME_MAX), &src);
+		check_ports(&p, copy, strnlen(copy, DG_NAME_MAX));
 	}
 	policy_match_name(&p, "github.com", 10, &src);
 	policy_match_name(&p, "api-eu.x.example.com", 20, &src);

@@ -52,6 +52,9 @@ SEEDS = {
         "names": b"# deploy blocklist\ngithub.com\n*.githubusercontent.com\n  api.example.org  # trailing\n",
         "nets": b"192.0.2.0/24\n2001:db8::/32\n198.18.0.1\n::ffff:192.0.2.1\n",
         "bad": b"not a rule at all\n300.1.1.1/33\n-bad-.example\n",
+        "ports": b"example.com:443 # web\n=example.com:22/tcp\n*.example.org:8080/udp\n"
+        b"api-*.example.net:443\n198.18.0.0/15:53/udp\n[2001:db8::1]:443\n:25\n:53/TCP\n"
+        b"[2001:db8::/32]:22\nexample.com:0\n[::1\n:99999/sctp\n",
     },
 }
 
