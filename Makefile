@@ -10,14 +10,15 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o build/bpf_text.o build/doh_list.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable
-FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json
+FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json \
+	   tests/fuzz/fuzz_cache
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	       -fno-sanitize-recover=all
 FUZZ_SECONDS ?= 600
@@ -80,6 +81,8 @@ tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c depends.c policy.h dep
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_policy.c policy.c depends.c
 tests/fuzz/fuzz_json: tests/fuzz/fuzz_json.c json.c json.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_json.c json.c
+tests/fuzz/fuzz_cache: tests/fuzz/fuzz_cache.c cache.c sha256.c cache.h sha256.h
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_cache.c cache.c sha256.c
 
 # Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch
 # directory, the seeds (and any crash turned regression seed) are replayed first. A crash leaves

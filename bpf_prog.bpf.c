@@ -2,12 +2,14 @@
  * and friends, map.update() methods), after bpf_prog.h, the structs and codes they share with
  * deployguard. Programs return 1 to allow and 0 to deny; the recvmsg programs always return 1.
  *
- * -D constants: DG_PROXY_PORT (host order), DG_AUDIT (0/1: log, never deny), DG_DENY_UNKNOWN
+ * -D constants: DG_AUDIT (0/1: log, never deny), DG_DENY_UNKNOWN
  * (0/1: only allowed and learned addresses may be reached), DG_NETS_ALLOW (0/1: address rules
- * allow rather than block), DG_NNETS4, DG_NNETS6 (LPM sizes), DG_CGROUP_ID, DG_SOCK_OWNER
- * (0/1: dg_sock may use socket storage), DG_SELF (deployguard's pid: its own cgroup moves are
- * not escapes), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked),
- * DG_CONNECT_ACTION (a DG_CA_ code: what a refused connect or send gets).
+ * allow rather than block), DG_NNETS4, DG_NNETS6, DG_NPORTS4, DG_NPORTS6 (LPM sizes, which
+ * a cached program's maps take from the run), DG_SOCK_OWNER (0/1: dg_sock may use socket
+ * storage), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked),
+ * DG_CONNECT_ACTION (a DG_CA_ code: what a refused connect or send gets), DG_OFF_* (the escape
+ * guard's offsets). What differs from run to run (the proxy's port, the cgroup, deployguard's
+ * pid) is in dg_conf instead.
  */
 #include "bpf_prog.h"
 
@@ -56,6 +58,15 @@ BPF_TABLE("lru_hash", struct dg_ip6, u32, dg_reached, 32768);
 BPF_RINGBUF_OUTPUT(dg_events, 64);
 /* Processes of the guarded subtree: tgid -> start (ns since boot; 0: not checked). */
 BPF_TABLE("hash", u32, u64, dg_members, DG_NMEMBERS);
+BPF_ARRAY(dg_conf, struct dg_conf, 1);
+
+/* This run's struct dg_conf: never NULL once deployguard has attached (an array's entry). */
+static __always_inline const struct dg_conf *dg_cf(void)
+{
+	int k = 0;
+
+	return dg_conf.lookup(&k);
+}
 
 /* Note the current task as the socket's owner in its storage O (may be NULL). */
 static __always_inline void dg_own(struct dg_orig *o)
@@ -244,9 +255,13 @@ static __always_inline int dg_out4(struct bpf_sock_addr *ctx, int is_connect)
 	struct dg_why why = {};
 
 	if (ctx->user_port == dg_htons(53)) {
+		const struct dg_conf *cf = dg_cf();
+
+		if (!cf)
+			return 0;
 		dg_remember(ctx, DG_AF_INET, addr.a[0], &addr);
 		ctx->user_ip4 = DG_LOOP4;
-		ctx->user_port = dg_htons(DG_PROXY_PORT);
+		ctx->user_port = cf->proxy_port;
 		return 1;
 	}
 	dg_judge4(addr.a[0], ctx->user_port, ctx->protocol, &why);
@@ -272,6 +287,10 @@ static __always_inline int dg_out6(struct bpf_sock_addr *ctx, int is_connect)
 	struct dg_why why = {};
 
 	if (ctx->user_port == dg_htons(53)) {
+		const struct dg_conf *cf = dg_cf();
+
+		if (!cf)
+			return 0;
 		dg_remember(ctx, DG_AF_INET6, 0, &addr);
 		if (dg_mapped(&addr)) {
 			ctx->user_ip6[3] = DG_LOOP4;
@@ -281,7 +300,7 @@ static __always_inline int dg_out6(struct bpf_sock_addr *ctx, int is_connect)
 			ctx->user_ip6[2] = 0;
 			ctx->user_ip6[3] = dg_htonl(1);
 		}
-		ctx->user_port = dg_htons(DG_PROXY_PORT);
+		ctx->user_port = cf->proxy_port;
 		return 1;
 	}
 	dg_judge6(&addr, ctx->user_port, ctx->protocol, &why);
@@ -302,9 +321,10 @@ int dg_sendmsg6(struct bpf_sock_addr *ctx)
  * the resolver the socket addressed, so resolvers that check the source accept it. Always 1. */
 int dg_recvmsg4(struct bpf_sock_addr *ctx)
 {
+	const struct dg_conf *cf;
 	struct dg_orig *o;
 
-	if (ctx->user_ip4 != DG_LOOP4 || ctx->user_port != dg_htons(DG_PROXY_PORT))
+	if (ctx->user_ip4 != DG_LOOP4 || !(cf = dg_cf()) || ctx->user_port != cf->proxy_port)
 		return 1;
 	o = dg_socks.sk_storage_get(ctx->sk, 0, 0);
 	if (o && o->family == DG_AF_INET) {
@@ -318,10 +338,11 @@ int dg_recvmsg4(struct bpf_sock_addr *ctx)
 int dg_recvmsg6(struct bpf_sock_addr *ctx)
 {
 	u32 a3 = ctx->user_ip6[3];
+	const struct dg_conf *cf;
 	struct dg_orig *o;
 
-	if (ctx->user_port != dg_htons(DG_PROXY_PORT) || ctx->user_ip6[0] != 0 ||
-	    ctx->user_ip6[1] != 0)
+	if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || !(cf = dg_cf()) ||
+	    ctx->user_port != cf->proxy_port)
 		return 1;
 	if (!(ctx->user_ip6[2] == 0 && a3 == dg_htonl(1)) &&
 	    !(ctx->user_ip6[2] == dg_htonl(0xffff) && a3 == DG_LOOP4))
@@ -412,16 +433,16 @@ static __always_inline int dg_current_member(void)
 	return dg_member(tgid, dg_started((void *)bpf_get_current_task()));
 }
 
-/* Cgroup C is the guarded one or below it: 1; elsewhere on cgroup2: 0; on a v1 hierarchy: -1. */
-static __always_inline int dg_inside(const void *c)
+/* Cgroup C is the guarded one (id CG) or below it: 1; elsewhere on cgroup2: 0; on a v1
+ * hierarchy: -1. */
+static __always_inline int dg_inside(const void *c, u64 cg)
 {
 	const void *root = (void *)dg_kread(c, DG_OFF_CGROUP_ROOT, 8);
 
 	if (!root || dg_kread(root, DG_OFF_ROOT_HIERARCHY, 4) != 0)
 		return -1; /* moves on a v1 hierarchy leave the guard as it is */
 	for (int i = 0; i < DG_MAX_DEPTH && c; i++) {
-		if (dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8) ==
-		    DG_CGROUP_ID)
+		if (dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8) == cg)
 			return 1;
 		c = (void *)dg_kread(c, DG_OFF_CGROUP_PARENT, 8); /* the parent css is its cgroup */
 	}
@@ -465,9 +486,10 @@ static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void
  * so it can read the command line while the process is young. Return value unused. */
 int dg_exec(struct bpf_raw_tracepoint_args *ctx)
 {
+	const struct dg_conf *cf = dg_cf();
 	struct dg_event ev = {};
 
-	if (bpf_get_current_cgroup_id() != DG_CGROUP_ID)
+	if (!cf || bpf_get_current_cgroup_id() != cf->cgroup_id)
 		return 0;
 	ev.type = DG_EV_EXEC;
 	ev.pid = bpf_get_current_pid_tgid() >> 32;
@@ -488,14 +510,19 @@ int dg_attach(struct bpf_raw_tracepoint_args *ctx)
 	const void *dst = (void *)ctx->args[0], *task = (void *)ctx->args[2];
 	u32 tgid = (u32)dg_kread(task, DG_OFF_TASK_TGID, 4),
 	    self = bpf_get_current_pid_tgid() >> 32;
+	const struct dg_conf *cf = dg_cf();
 	u64 start = dg_started(task);
-	int inside = dg_inside(dst);
+	int inside;
+
+	if (!cf)
+		return 0;
+	inside = dg_inside(dst, cf->cgroup_id);
 
 	if (inside > 0) {
 		dg_members.update(&tgid, &start); /* joined: COMMAND, or a process of attach mode */
 		return 0;
 	}
-	if (inside < 0 || self == DG_SELF || !dg_member(tgid, start))
+	if (inside < 0 || self == cf->self || !dg_member(tgid, start))
 		return 0; /* not ours, or deployguard itself (--leftovers leave) */
 	if (self == tgid || dg_current_member())
 		bpf_send_signal(9); /* SIGKILL, delivered before the write returns */
@@ -650,6 +677,7 @@ static __always_inline int dg_quiet_drop(u32 proto)
  * deployguard attached, ICMP and other protocols). */
 int dg_egress(struct __sk_buff *skb)
 {
+	const struct dg_conf *cf = dg_cf();
 	u8 buf[40], *hdr;
 	u16 pbuf[2], ports[2] = {}, *p;
 	u32 l4, proto, family, judged = 0;
@@ -684,7 +712,7 @@ int dg_egress(struct __sk_buff *skb)
 		ports[0] = p[0];
 		ports[1] = p[1];
 	}
-	if (ports[1] == dg_htons(DG_PROXY_PORT) &&
+	if (cf && ports[1] == cf->proxy_port &&
 	    (family == DG_AF_INET
 		 ? daddr.a[0] == DG_LOOP4
 		 : (daddr.a[0] | daddr.a[1] | daddr.a[2]) == 0 && daddr.a[3] == dg_htonl(1))) {

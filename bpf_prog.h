@@ -26,6 +26,16 @@ struct dg_orig {
 	char comm[16];
 };
 
+/* dg_conf, its one entry: what differs from run to run, written by deployguard before it
+ * attaches. Kept out of the -D constants so that one compiled program serves every run of a
+ * mode on a kernel (the compile cache). */
+struct dg_conf {
+	__u64 cgroup_id;  /* the guarded cgroup's id */
+	__u32 self;	  /* deployguard's pid: its own cgroup moves are not escapes */
+	__u16 proxy_port; /* the DNS proxy's port, network order */
+	__u16 pad;
+};
+
 /* dg_queries: who sent a query to the proxy, named as the proxy sees the query: the client's
  * source port and DNS id (UDP), or the port only (TCP SYN); host order. */
 struct dg_sender {
@@ -159,6 +169,7 @@ struct dg_unix {
 /* The sizes both sides must agree on. */
 _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
+_Static_assert(sizeof(struct dg_conf) == 16, "struct dg_conf");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
 _Static_assert(sizeof(struct dg_plpm4) == 12 && sizeof(struct dg_plpm6) == 24, "port LPM keys");
 _Static_assert(sizeof(struct dg_port) == 16, "struct dg_port");
@@ -200,7 +211,7 @@ static const struct dg_prog {
 #define DG_CALLS_EGRESS {BPF_FUNC_map_lookup_elem, BPF_FUNC_skb_load_bytes, \
 	BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, \
 	BPF_FUNC_ringbuf_output}
-#define DG_CALLS_EXEC {BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
+#define DG_CALLS_EXEC {BPF_FUNC_map_lookup_elem, BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
 	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output, BPF_FUNC_get_current_task, \
 	BPF_FUNC_probe_read_kernel}
 #define DG_CALLS_GUARD {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
@@ -219,9 +230,9 @@ static const struct dg_prog {
 	{"dg_sendmsg6", DG_ADDR, BPF_CGROUP_UDP6_SENDMSG, NULL, "cgroup/connect, sendmsg",
 	 DG_CALLS_ADDR, BPF_FUNC_set_retval, 0},
 	{"dg_recvmsg4", DG_ADDR, BPF_CGROUP_UDP4_RECVMSG, NULL, "cgroup/recvmsg",
-	 {BPF_FUNC_sk_storage_get}, 0, 0},
+	 {BPF_FUNC_map_lookup_elem, BPF_FUNC_sk_storage_get}, 0, 0},
 	{"dg_recvmsg6", DG_ADDR, BPF_CGROUP_UDP6_RECVMSG, NULL, "cgroup/recvmsg",
-	 {BPF_FUNC_sk_storage_get}, 0, 0},
+	 {BPF_FUNC_map_lookup_elem, BPF_FUNC_sk_storage_get}, 0, 0},
 	{"dg_egress", BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, NULL, "cgroup_skb/egress",
 	 DG_CALLS_EGRESS, 0, 0},
 	{"dg_exec", BPF_PROG_TYPE_RAW_TRACEPOINT, 0, "sched_process_exec", "raw_tracepoint",
@@ -251,7 +262,7 @@ static const struct dg_prog {
 /* The maps deployguard itself reads and writes, in the order of enum dg_map. */
 static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	 "dg_ports4", "dg_ports6",
 				      "dg_events", "dg_queries", "dg_learn4", "dg_learn6",
-				      "dg_socks",  "dg_members"};
+				      "dg_socks",  "dg_members", "dg_conf"};
 enum dg_map {
 	M_NETS4,
 	M_NETS6,
@@ -263,6 +274,7 @@ enum dg_map {
 	M_LEARN6,
 	M_SOCKS,
 	M_MEMBERS,
+	M_CONF,
 	DG_NMAPS
 };
 _Static_assert(sizeof(dg_maps) / sizeof(dg_maps[0]) == DG_NMAPS, "one name per map");

@@ -97,6 +97,7 @@
 #include "policy.h"
 #include "probe.h"
 #include "proc.h"
+#include "cache.h"
 #include "progs.h"
 #include "proxy.h"
 #include "rehearse.h"
@@ -123,6 +124,7 @@ static struct env {
 	enum { DG_LEFT_LEAVE, DG_LEFT_WAIT, DG_LEFT_KILL } leftovers;
 	bool leftovers_set;
 	const char *kernel_headers;
+	bool no_cache; /* --no-cache */
 	bool fail_open;
 	bool keep_nss;		    /* --keep-nsswitch: COMMAND resolves as the host does */
 	bool fail_on_block;	    /* --fail-on-block */
@@ -241,6 +243,9 @@ static const char usage[] =
     "                         if deployguard made the cgroup), wait (guard until they exit),\n"
     "                         or kill\n"
     "      --kernel-headers DIR  compile the BPF programs against this kernel header tree\n"
+    "      --no-cache         compile the BPF programs even if the compile cache\n"
+    "                         (/var/cache/deployguard) holds them for this kernel, and\n"
+    "                         store nothing there\n"
     "      --fail-open        if the guard cannot be set up, warn and run COMMAND unguarded\n"
     "                         (default: exit 125, COMMAND not run)\n"
     "      --keep-nsswitch    let COMMAND resolve names as the host does, even where nscd or\n"
@@ -452,7 +457,7 @@ static int parse_leftovers(const char *arg)
 }
 
 /* The options a rehearsal passes on to each of its runs, and those of its audit run only. */
-static const char pass_opts[] = "GLuKWPMNdgUFoYv", audit_opts[] = "abSZ";
+static const char pass_opts[] = "GLuKWPMNdgUFoYvx", audit_opts[] = "abSZ";
 
 static const struct option opts[] = {
     {"blocklist", required_argument, NULL, 'b'},
@@ -499,6 +504,7 @@ static const struct option opts[] = {
     {"version", no_argument, NULL, 'V'},
     {"dump-bpf", no_argument, NULL, 'D'},
     {"check", no_argument, NULL, 'c'},
+    {"no-cache", no_argument, NULL, 'x'},
     {0},
 };
 
@@ -747,6 +753,9 @@ static int parse_args(int argc, char **argv)
 		case 'Y':
 			env.syslog = true;
 			break;
+		case 'x':
+			env.no_cache = true;
+			break;
 		case 'v':
 			env.verbose++;
 			break;
@@ -819,6 +828,15 @@ static int parse_args(int argc, char **argv)
 		      : env.strict	  ? &policy_strict
 					  : &policy_blocklist;
 	return 0;
+}
+
+/* The compile cache: DEPLOYGUARD_CACHE (tests give each run a directory of its own), or the
+ * system's. */
+static const char *cache_dir(void)
+{
+	const char *d = getenv("DEPLOYGUARD_CACHE");
+
+	return d && *d ? d : CACHE_DIR;
 }
 
 /* The programs' -D constants for this run's options, policy, proxy port and cgroup. */
@@ -1371,6 +1389,33 @@ static int setup(struct run *r)
 	return 0;
 }
 
+/* --check's row for the compile cache: whether this start used it. */
+static void check_cache(const struct run *r, int err)
+{
+	static const char *const what[] = {[PROGS_CACHE_OFF] = "off",
+					   [PROGS_CACHE_USED] = "used",
+					   [PROGS_CACHE_STORED] = "stored",
+					   [PROGS_CACHE_UNUSABLE] = "unusable"};
+	char detail[PATH_MAX + 128];
+
+	if (r->bpf.cache == PROGS_CACHE_OFF)
+		snprintf(detail, sizeof(detail), "%s",
+			 env.no_cache	    ? "--no-cache: compiled, nothing stored"
+			 : env.verbose >= 3 ? "-vvv compiles, for the verifier's logs"
+					    : "the kernel has no build id (/sys/kernel/notes)");
+	else if (r->bpf.cache == PROGS_CACHE_UNUSABLE)
+		snprintf(detail, sizeof(detail), "%s is unfit (see above): compiled",
+			 r->bpf.cache_dir);
+	else
+		snprintf(detail, sizeof(detail), "%s/%.12s...: %s", r->bpf.cache_dir,
+			 r->bpf.cache_key,
+			 r->bpf.cache == PROGS_CACHE_USED
+			     ? "loaded with libbpf, no compile"
+			     : "compiled now and stored: the next start loads it with libbpf");
+	if (!err)
+		probe_note("compile cache", what[r->bpf.cache], detail);
+}
+
 /* deployguard --check: the probes, then the real thing on a scratch cgroup: compile, load and
  * attach every program, and take them off again. 0 when a guarded run would work, else 1. */
 static int check(struct run *r)
@@ -1401,6 +1446,7 @@ static int check(struct run *r)
 		return 1;
 	probe_cgroup_kill(r->cg_path);
 	err = flags(r, 53, (unsigned long)st.st_ino);
+	progs_offsets(&r->bpf); /* for the escape guard's row: a cached start needs none */
 	if (probe_has(PROBE_ESCAPE_GUARD))
 		probe_note(
 		    "escape guard", "ok",
@@ -1425,8 +1471,10 @@ static int check(struct run *r)
 			   "logged (WARN DELEGATED)");
 	if (!err)
 		err = progs_build(&r->bpf, env.verbose, &failed);
-	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s", DG_NPROGS, LIBBCC_VERSION);
+	snprintf(detail, sizeof(detail), "%zu programs, libbcc %s%s", DG_NPROGS, LIBBCC_VERSION,
+		 r->bpf.cache == PROGS_CACHE_USED ? ", compiled on an earlier start" : "");
 	probe_row("compile", err && failed != BUILD_LOAD, err ? "see above" : detail);
+	check_cache(r, err);
 	if (!err || failed == BUILD_LOAD)
 		probe_row("load", err, err ? "see above" : "every program passes the verifier");
 	if (!err) {
@@ -1469,6 +1517,7 @@ int main(int argc, char **argv)
 	r.start_ms = proc_wall_ms();
 	if (parse_args(argc, argv))
 		return DG_EXIT_FAIL;
+	r.bpf.cache_dir = env.no_cache ? NULL : cache_dir();
 	if (env.merge)
 		return report_merge(env.cmd.argv);
 	log_set_verbose(env.verbose);

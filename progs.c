@@ -27,6 +27,7 @@
 #include <bpf/bpf.h>
 
 #include "audit.h"
+#include "cache.h"
 #include "fdpass.h"
 #include "kheaders.h"
 #include "log.h"
@@ -62,18 +63,32 @@ static size_t count_nets(const struct policy *p, int family, bool ports)
 	return n;
 }
 
-/* The -D constants of the BPF text (and, with --dump-bpf, the text itself). */
+void progs_offsets(struct progs *r)
+{
+	if (r->offsets)
+		return;
+	r->offsets = true;
+	if (kheaders_offsets(r->cflags, &r->ncflags, PROGS_MAX_CFLAGS, r->guard_why,
+			     sizeof(r->guard_why)) == 0)
+		return;
+	snprintf(r->guard_why + strlen(r->guard_why), sizeof(r->guard_why) - strlen(r->guard_why),
+		 ": a process that leaves the cgroup goes unseen, and is not stopped");
+	probe_fallback(PROBE_ESCAPE_GUARD, "escape guard", r->guard_why);
+}
+
+/* The -D constants of the BPF text (and, with --dump-bpf, the text itself); what differs from
+ * run to run goes in dg_conf instead. */
 int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy *pol)
 {
-	char why[256];
 	int err = r->headers[0] ? 0
 				: kheaders_find(c->kernel_headers, r->headers, sizeof(r->headers),
 						r->cflags + r->ncflags, &r->ncflags);
 
+	r->conf = (struct dg_conf){.cgroup_id = c->cgroup_id,
+				   .self = (uint32_t)getpid(),
+				   .proxy_port = htons((uint16_t)c->proxy_port)};
 	if (!err)
 		err = add_cflag(r, "-DDG_BPF=%lu", 1);
-	if (!err)
-		err = add_cflag(r, "-DDG_PROXY_PORT=%lu", c->proxy_port);
 	if (!err)
 		err = add_cflag(r, "-DDG_AUDIT=%lu", c->audit);
 	if (!err)
@@ -95,26 +110,20 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 	if (!err)
 		err = add_cflag(r, "-DDG_NPORTS6=%lu", r->ports_max[1]);
 	if (!err)
-		err = add_cflag(r, "-DDG_CGROUP_ID=%luULL", c->cgroup_id);
-	if (!err)
 		err = add_cflag(r, "-DDG_SOCK_OWNER=%lu", c->sock_owner);
-	if (!err && kheaders_offsets(r->cflags, &r->ncflags, PROGS_MAX_CFLAGS, why, sizeof(why))) {
-		snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			 ": a process that leaves the cgroup goes unseen, and is not stopped");
-		probe_fallback(PROBE_ESCAPE_GUARD, "escape guard", why);
-	}
-	if (!err)
-		err = add_cflag(r, "-DDG_SELF=%lu", (unsigned long)getpid());
 	if (!err)
 		err = add_cflag(r, "-DDG_NMEMBERS=%lu", DG_MEMBERS);
 	if (!err)
 		err = add_cflag(r, "-DDG_MAX_DEPTH=%lu", DG_MAX_DEPTH);
 	if (err || !c->dump)
 		return err;
+	progs_offsets(r);
 	if (getenv("BCC_KERNEL_SOURCE"))
 		printf("// env: BCC_KERNEL_SOURCE=%s\n", getenv("BCC_KERNEL_SOURCE"));
 	for (int i = 0; i < r->ncflags; i++)
 		printf("// cflag: %s\n", r->cflags[i]);
+	printf("// dg_conf: cgroup_id=%llu self=%u proxy_port=%u\n",
+	       (unsigned long long)r->conf.cgroup_id, r->conf.self, c->proxy_port);
 	fputs(dg_bpf_text, stdout);
 	return 0;
 }
@@ -128,6 +137,9 @@ static struct {
 	__typeof__(bpf_module_kern_version) *kern_version;
 	__typeof__(bcc_func_load) *load;
 	__typeof__(bpf_table_fd) *table_fd;
+	__typeof__(bpf_num_tables) *num_tables;
+	__typeof__(bpf_table_name) *table_name;
+	__typeof__(bpf_table_fd_id) *table_fd_id;
 } bcc;
 
 static int bcc_open(void)
@@ -138,7 +150,10 @@ static int bcc_open(void)
 					    "bpf_module_license",
 					    "bpf_module_kern_version",
 					    "bcc_func_load",
-					    "bpf_table_fd"};
+					    "bpf_table_fd",
+					    "bpf_num_tables",
+					    "bpf_table_name",
+					    "bpf_table_fd_id"};
 	void **sym = (void **)&bcc; /* filled in the order of names */
 	void *h = dlopen(DG_LIBBCC, RTLD_NOW | RTLD_LOCAL);
 
@@ -221,6 +236,208 @@ static int bpf_load(void *mod, int *prog_fd, int verbose)
 	return 0;
 }
 
+/* The raw BTF of object id (what the kernel holds: the maps' key and value types), or NULL. */
+static void *raw_btf(uint32_t id, uint32_t *size)
+{
+	struct bpf_btf_info info = {0};
+	uint32_t len = sizeof(info), n;
+	int fd = bpf_btf_get_fd_by_id(id);
+	void *buf = NULL;
+
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) && (n = info.btf_size) &&
+	    (buf = malloc(n))) {
+		info = (struct bpf_btf_info){.btf = (uintptr_t)buf, .btf_size = n};
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.btf_size != n) {
+			free(buf);
+			buf = NULL;
+		}
+		*size = n;
+	}
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* Module mod's maps as the kernel made them, into e; fds[i] is map i's. NULL or what is wrong. */
+static const char *entry_maps(void *mod, struct cache_entry *e, int *fds, void **btf)
+{
+	size_t n = bcc.num_tables(mod);
+	uint32_t btf_id = 0;
+
+	if (n > CACHE_MAX_MAPS)
+		return "more maps than an entry holds";
+	for (size_t i = 0; i < n; i++, e->nmaps++) {
+		struct bpf_map_info info = {0};
+		uint32_t len = sizeof(info);
+		const char *name = bcc.table_name(mod, i);
+
+		if (!name || (fds[i] = bcc.table_fd_id(mod, i)) < 0 ||
+		    bpf_obj_get_info_by_fd(fds[i], &info, &len))
+			return "a map without a name or fd";
+		if (info.btf_id && btf_id && info.btf_id != btf_id)
+			return "maps of two BTF objects";
+		btf_id = info.btf_id ? info.btf_id : btf_id;
+		e->maps[i] = (struct cache_map){.type = info.type,
+						.key_size = info.key_size,
+						.value_size = info.value_size,
+						.max_entries = info.max_entries,
+						.flags = info.map_flags,
+						.btf_key = info.btf_key_type_id,
+						.btf_value = info.btf_value_type_id};
+		snprintf(e->maps[i].name, sizeof(e->maps[i].name), "%s", name);
+	}
+	if (btf_id && !(*btf = raw_btf(btf_id, &e->btf_size)))
+		return "its BTF could not be read back";
+	e->btf = *btf;
+	return NULL;
+}
+
+/* Each program's instructions, a map's fd replaced by its index among the maps. */
+static const char *entry_progs(void *mod, struct cache_entry *e, const int *fds,
+			       struct bpf_insn **copy)
+{
+	for (size_t i = 0; i < DG_NPROGS; i++, e->nprogs++) {
+		const char *name = dg_progs[i].name;
+		struct bpf_insn *in = bcc.start(mod, name);
+		uint32_t n = (uint32_t)(bcc.size(mod, name) / sizeof(*in));
+
+		if (!in || !n || !(copy[i] = malloc(n * sizeof(*in))))
+			return "a program missing";
+		memcpy(copy[i], in, n * sizeof(*in));
+		for (uint32_t j = 0; j + 1 < n; j++) {
+			uint32_t m = 0;
+
+			if (copy[i][j].code != (BPF_LD | BPF_IMM | BPF_DW))
+				continue;
+			if (copy[i][j].src_reg == BPF_PSEUDO_MAP_FD) {
+				while (m < e->nmaps && fds[m] != copy[i][j].imm)
+					m++;
+				if (m == e->nmaps)
+					return "a reference to a map libbcc does not list";
+				copy[i][j].imm = (int32_t)m;
+			}
+			j++; /* its second half */
+		}
+		e->progs[i] = (struct cache_prog){.ninsns = n, .insns = copy[i]};
+		snprintf(e->progs[i].name, sizeof(e->progs[i].name), "%s", name);
+	}
+	return NULL;
+}
+
+/* The compiler's child, once every program loaded: store what libbcc made for the next start.
+ * A failure costs that start a compile, nothing more: said, not fatal. */
+static void store_entry(void *mod, const struct progs *r)
+{
+	struct bpf_insn *copy[DG_NPROGS] = {NULL};
+	struct cache_entry e = {.nmaps = 0};
+	int fds[CACHE_MAX_MAPS], err;
+	void *btf = NULL;
+	const char *why = entry_maps(mod, &e, fds, &btf);
+
+	_Static_assert(DG_NPROGS <= CACHE_MAX_PROGS, "an entry holds every program");
+	if (!why)
+		why = entry_progs(mod, &e, fds, copy);
+	memcpy(e.key, r->cache_key, sizeof(e.key));
+	snprintf(e.license, sizeof(e.license), "%s", bcc.license(mod));
+	memcpy(e.guard_why, r->guard_why, sizeof(e.guard_why));
+	if (!why && (err = cache_write(r->cache_dir, &e)))
+		why = strerror(-err);
+	if (why)
+		log_warnx("failed to store the compiled programs in the compile cache %s: %s (the "
+			  "next start compiles again)",
+			  r->cache_dir, why);
+	else
+		log_debug("compile cache: stored %s/%s", r->cache_dir, r->cache_key);
+	for (size_t i = 0; i < DG_NPROGS; i++)
+		free(copy[i]);
+	free(btf);
+}
+
+/* The LPM tries take their sizes from this run's policy, not from the entry's compile. */
+static uint32_t map_size(const struct progs *r, const struct cache_map *m)
+{
+	for (int k = M_NETS4; k <= M_PORTS6; k++)
+		if (!strcmp(m->name, dg_maps[k]))
+			return (uint32_t)(k <= M_NETS6 ? r->nets_max[k - M_NETS4]
+						       : r->ports_max[k - M_PORTS4]);
+	return m->max_entries;
+}
+
+static int cached_prog(struct progs *r, const struct cache_entry *e, size_t i, const int *fds)
+{
+	const struct dg_prog *p = &dg_progs[i];
+	const struct cache_prog *cp = NULL;
+	struct bpf_insn *in;
+	int err = 0;
+
+	for (uint32_t k = 0; k < e->nprogs && !cp; k++)
+		cp = strcmp(e->progs[k].name, p->name) ? NULL : &e->progs[k];
+	if (!cp || !(in = malloc(cp->ninsns * sizeof(*in))))
+		return cp ? -ENOMEM : -ENOENT;
+	memcpy(in, cp->insns, cp->ninsns * sizeof(*in));
+	for (uint32_t j = 0; j + 1 < cp->ninsns; j++) {
+		if (in[j].code != (BPF_LD | BPF_IMM | BPF_DW))
+			continue;
+		if (in[j].src_reg == BPF_PSEUDO_MAP_FD)
+			in[j].imm = fds[in[j].imm]; /* cache_read checked the index */
+		j++;
+	}
+	if (helpers_listed(p, in, cp->ninsns)) {
+		err = -EINVAL;
+	} else {
+		LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = p->tp ? 0 : p->attach);
+
+		r->prog_fd[i] = bpf_prog_load(p->type, p->name, e->license, in, cp->ninsns, &o);
+		err = r->prog_fd[i] < 0 ? -errno : 0;
+	}
+	free(in);
+	return err;
+}
+
+/* Make the entry's maps (and their BTF) and load its programs with libbpf, as libbcc would. */
+static int load_cached(struct progs *r, const struct cache_entry *e)
+{
+	int fds[CACHE_MAX_MAPS], btf_fd = -1, err = 0;
+
+	for (uint32_t i = 0; i < e->nmaps; i++)
+		fds[i] = -1;
+	if (e->btf_size && (btf_fd = bpf_btf_load(e->btf, e->btf_size, NULL)) < 0)
+		err = -errno;
+	for (uint32_t i = 0; i < e->nmaps && !err; i++) {
+		const struct cache_map *m = &e->maps[i];
+		LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = m->flags);
+
+		if (m->btf_key || m->btf_value) {
+			o.btf_fd = (uint32_t)btf_fd;
+			o.btf_key_type_id = m->btf_key;
+			o.btf_value_type_id = m->btf_value;
+		}
+		fds[i] = bpf_map_create(m->type, m->name, m->key_size, m->value_size,
+					map_size(r, m), &o);
+		err = fds[i] < 0 ? -errno : 0;
+	}
+	for (size_t i = 0; i < DG_NPROGS && !err; i++)
+		err = progs_loads(i) ? cached_prog(r, e, i, fds) : 0;
+	for (size_t k = 0; k < DG_NMAPS && !err; k++) {
+		uint32_t i = 0;
+
+		while (i < e->nmaps && strcmp(e->maps[i].name, dg_maps[k]))
+			i++;
+		err = i < e->nmaps ? 0 : -ENOENT;
+		if (!err) {
+			r->map_fd[k] = fds[i];
+			fds[i] = -1;
+		}
+	}
+	for (uint32_t i = 0; i < e->nmaps; i++) /* the programs hold the rest */
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (btf_fd >= 0)
+		close(btf_fd);
+	return err;
+}
+
 /* The compiler's child: compile, load, send the program and map fds, exit with the step that
  * failed. */
 static int bpf_build_child(const struct progs *r, int sock, int verbose)
@@ -237,6 +454,8 @@ static int bpf_build_child(const struct progs *r, int sock, int verbose)
 	}
 	if (bpf_load(mod, fds, verbose))
 		return BUILD_LOAD;
+	if (r->cache == PROGS_CACHE_STORED)
+		store_entry(mod, r);
 	for (size_t i = 0; i < DG_NPROGS; i++) /* the programs loaded, then the maps */
 		if (fds[i] >= 0)
 			fds[n++] = fds[i];
@@ -256,7 +475,7 @@ bool progs_loads(size_t i)
 /* libbcc brings LLVM and clang: 60 MiB resident from the moment they are mapped, more while
  * compiling. So a short-lived child maps them, compiles and loads, and passes back the fds of
  * the programs and maps; deployguard itself stays small for the whole run. */
-int progs_build(struct progs *r, int verbose, int *failed)
+static int compile(struct progs *r, int verbose, int *failed)
 {
 	int sv[2], fds[DG_NPROGS + DG_NMAPS], st = 0, err = 0, n = DG_NMAPS, at = 0;
 	pid_t pid;
@@ -294,6 +513,67 @@ int progs_build(struct progs *r, int verbose, int *failed)
 	}
 	*failed = WEXITSTATUS(st);
 	return *failed == BUILD_OK && r->map_fd[0] >= 0 ? 0 : -EINVAL;
+}
+
+static void close_fds(int *fd, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fd[i] >= 0)
+			close(fd[i]);
+		fd[i] = -1;
+	}
+}
+
+/* The entry of this start's key, loaded: 0. Else compile (and store, unless the directory is
+ * unfit: r->cache says). */
+static int from_cache(struct progs *r)
+{
+	struct cache_entry e;
+	int err = cache_read(r->cache_dir, r->cache_key, &e);
+
+	r->cache = err == -EPERM ? PROGS_CACHE_UNUSABLE : PROGS_CACHE_STORED;
+	if (err)
+		return err;
+	if ((err = load_cached(r, &e))) {
+		log_warnx("compile cache entry %s/%s: the kernel refused it (%s): removed, "
+			  "compiling again",
+			  r->cache_dir, r->cache_key, strerror(-err));
+		cache_drop(r->cache_dir, r->cache_key);
+		close_fds(r->prog_fd, DG_NPROGS);
+		close_fds(r->map_fd, DG_NMAPS);
+	} else {
+		r->cache = PROGS_CACHE_USED;
+		r->offsets = true; /* compiled in, or not: the entry says */
+		memcpy(r->guard_why, e.guard_why, sizeof(r->guard_why));
+		if (r->guard_why[0])
+			probe_fallback(PROBE_ESCAPE_GUARD, "escape guard", r->guard_why);
+		log_debug("compile cache: programs from %s/%s", r->cache_dir, r->cache_key);
+	}
+	cache_free(&e);
+	return err;
+}
+
+int progs_build(struct progs *r, int verbose, int *failed)
+{
+	int k = 0, err = -ENOENT;
+
+	r->cache = PROGS_CACHE_OFF;
+	if (r->cache_dir && verbose < 3 &&
+	    !cache_key(r->cache_key, dg_bpf_text, r->cflags, r->ncflags, r->headers))
+		err = from_cache(r);
+	else if (r->cache_dir && verbose < 3)
+		log_debug(
+		    "compile cache: not used, the kernel has no build id (/sys/kernel/notes)");
+	if (err) {
+		progs_offsets(r);
+		err = compile(r, verbose, failed);
+	}
+	*failed = err ? *failed : BUILD_OK;
+	if (!err && bpf_map_update_elem(r->map_fd[M_CONF], &k, &r->conf, BPF_ANY)) {
+		err = -errno;
+		log_warnx("failed to write dg_conf: %s", strerror(errno));
+	}
+	return err;
 }
 
 /* Links (and raw tracepoint fds) detach by themselves when deployguard exits, however it exits.

@@ -12,6 +12,9 @@
 #define PROGS_MAX_CFLAGS 40
 #define PROGS_MAX_ALSO	 8 /* --guard-also cgroups */
 
+/* Whether the compile cache served this start (see progs_build). */
+enum progs_cache { PROGS_CACHE_OFF, PROGS_CACHE_USED, PROGS_CACHE_STORED, PROGS_CACHE_UNUSABLE };
+
 /* What the programs hold, released by progs_close(). */
 struct progs {
 	int prog_fd[DG_NPROGS], link_fd[DG_NPROGS], map_fd[DG_NMAPS];
@@ -22,6 +25,12 @@ struct progs {
 	int ncflags;
 	size_t nets_max[2];  /* IPv4 and IPv6 address rules the LPM tries hold */
 	size_t ports_max[2]; /* and rules with a port, with the addresses names' port rules add */
+	struct dg_conf conf; /* dg_conf's entry: the proxy's port, the cgroup, deployguard's pid */
+	bool offsets;	     /* the escape guard's offsets were looked up (DG_OFF_* flags) */
+	char guard_why[256]; /* and why the guard is out, when it is */
+	const char *cache_dir; /* the compile cache, or NULL: compile every time */
+	char cache_key[65];
+	enum progs_cache cache;
 };
 
 /* What the -D constants of the text say (see bpf_prog.bpf.c). */
@@ -43,9 +52,14 @@ void progs_init(struct progs *p);
 /* The -D flags for policy pol (its address rules size the LPM tries), after finding the kernel
  * headers if no tree was found yet. */
 int progs_flags(struct progs *p, const struct progs_cfg *c, const struct policy *pol);
+/* The escape guard's offsets from the kernel's BTF, as -D flags (once; a cached start needs
+ * none): without them the guard is a fallback. */
+void progs_offsets(struct progs *p);
 /* Whether dg_progs[i] is loaded on this kernel: not when its hook is a fallback. */
 bool progs_loads(size_t i);
-/* Compile and load in a child; *failed is the step that failed. -vvv prints verifier logs. */
+/* Load the programs of the compile cache's entry for these flags and this kernel, or else
+ * compile and load in a child (which stores the entry); *failed is the step that failed. -vvv
+ * compiles (and prints the verifier's logs). Then dg_conf is filled. */
 int progs_build(struct progs *p, int verbose, int *failed);
 /* Attach every program to the cgroup (BPF links: they detach when deployguard exits). */
 int progs_attach(struct progs *p, int cg_fd, const char *cg_path);

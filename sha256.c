@@ -1,20 +1,13 @@
 /*
  * sha256.c: SHA-256 as FIPS 180-4 defines it: 512-bit blocks, a 64-round compression of eight
  * 32-bit words, the message padded with a 1 bit, zeros and its length in bits. Small and slow
- * enough: it hashes a few policy files once a run.
+ * enough: it hashes a few policy files and a compile cache entry (about 200 kB) once a run.
  */
 #include "sha256.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-struct sha256 {
-	uint32_t h[8];
-	uint8_t block[64];
-	size_t used;
-	uint64_t bytes;
-};
 
 static const uint32_t k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -56,7 +49,7 @@ static void compress(struct sha256 *s, const uint8_t *b)
 		s->h[i] += v[i];
 }
 
-static void init(struct sha256 *s)
+void sha256_init(struct sha256 *s)
 {
 	static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -66,8 +59,10 @@ static void init(struct sha256 *s)
 	s->bytes = 0;
 }
 
-static void update(struct sha256 *s, const uint8_t *p, size_t n)
+void sha256_update(struct sha256 *s, const void *data, size_t n)
 {
+	const uint8_t *p = data;
+
 	s->bytes += n;
 	while (n) {
 		size_t take = 64 - s->used < n ? 64 - s->used : n;
@@ -83,18 +78,18 @@ static void update(struct sha256 *s, const uint8_t *p, size_t n)
 	}
 }
 
-static void final(struct sha256 *s, char hex[65])
+void sha256_final(struct sha256 *s, char hex[65])
 {
 	uint64_t bits = s->bytes * 8;
 	uint8_t pad = 0x80, len[8];
 
-	update(s, &pad, 1);
+	sha256_update(s, &pad, 1);
 	pad = 0;
 	while (s->used != 56)
-		update(s, &pad, 1);
+		sha256_update(s, &pad, 1);
 	for (int i = 0; i < 8; i++)
 		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	update(s, len, 8);
+	sha256_update(s, len, 8);
 	for (int i = 0; i < 8; i++)
 		snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
 }
@@ -103,9 +98,9 @@ void sha256_hex(const void *p, size_t n, char hex[65])
 {
 	struct sha256 s;
 
-	init(&s);
-	update(&s, p, n);
-	final(&s, hex);
+	sha256_init(&s);
+	sha256_update(&s, p, n);
+	sha256_final(&s, hex);
 }
 
 int sha256_file(const char *path, char hex[65])
@@ -118,15 +113,15 @@ int sha256_file(const char *path, char hex[65])
 
 	if (!f)
 		return -1;
-	init(&s);
+	sha256_init(&s);
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		update(&s, buf, n);
+		sha256_update(&s, buf, n);
 	err = ferror(f) ? EIO : 0;
 	fclose(f);
 	if (err) {
 		errno = err;
 		return -1;
 	}
-	final(&s, hex);
+	sha256_final(&s, hex);
 	return 0;
 }

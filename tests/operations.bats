@@ -446,6 +446,69 @@ print("forked", n)'
 	[ "$status" -eq 125 ]
 }
 
+@test "compile cache: the first start stores, later starts load it and guard; a corrupt, foreign or refused entry is removed and recompiled, never loaded; --no-cache compiles" {
+	export DEPLOYGUARD_CACHE=$W/cache
+	printf 'github.com\n192.0.2.10\n' >"$W/cache.txt"
+	script='getent hosts github.com; echo dns=$?; curl -sS -m 5 http://192.0.2.10/; echo v4=$?'
+	guarded() { # the run blocked by name and by address
+		[[ "$output" == *"dns=2"*"v4=7"* ]] && blocked_line github.com. &&
+			grep -q 'WARN IP BLOCKED .*ip=192.0.2.10 port=80 ' "$LOG"
+	}
+	run dg -vv -b "$W/cache.txt" -- sh -c "$script"
+	guarded
+	grep -q "compile cache: stored $W/cache/" "$LOG"
+	entry=$(ls "$W/cache")
+	[ "$(stat -c %a "$W/cache")" = 700 ] && [ "$(stat -c %a "$W/cache/$entry")" = 600 ]
+	run "$DG" --check
+	[[ "$output" == *"compile cache "*" used "*"$W/cache/${entry:0:12}"*"loaded with libbpf, no compile"* ]]
+	# a policy of another size takes the same entry: the LPM tries are sized at load
+	printf '198.18.7.0/24\n2001:db8:7::/48\n' >>"$W/cache.txt"
+	: >"$LOG"
+	run dg -vv -b "$W/cache.txt" -- sh -c "$script"
+	guarded
+	grep -q "compile cache: programs from $W/cache/$entry" "$LOG"
+	! grep -q 'compile cache: stored' "$LOG"
+	# one byte flipped: its SHA-256 no longer matches
+	printf '\377' | dd of="$W/cache/$entry" bs=1 seek=3000 conv=notrunc status=none
+	: >"$LOG"
+	run dg -vv -b "$W/cache.txt" -- sh -c "$script"
+	[[ "$output" == *"compile cache entry $W/cache/$entry: its SHA-256 does not match: removed, compiling again"* ]]
+	guarded
+	grep -q "compile cache: stored $W/cache/$entry" "$LOG"
+	# another user's file
+	chown 65534 "$W/cache/$entry"
+	run dg -b "$W/cache.txt" -- sh -c "$script"
+	[[ "$output" == *"compile cache entry $W/cache/$entry: not a regular file of deployguard's user"* ]]
+	guarded
+	[ "$(stat -c %u "$W/cache/$entry")" = 0 ]
+	# a well-formed entry whose first instruction the verifier refuses (hash recomputed)
+	/usr/bin/python3 - "$W/cache/$entry" <<'PY'
+import hashlib, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read()[:-64])
+nmaps, nprogs = struct.unpack_from("II", b, 344)
+b[360 + 48 * nmaps + 24 * nprogs] = 0xff
+open(sys.argv[1], "wb").write(b + hashlib.sha256(b).hexdigest().encode())
+PY
+	: >"$LOG"
+	run dg -vv -b "$W/cache.txt" -- sh -c "$script"
+	[[ "$output" == *"compile cache entry $W/cache/$entry: the kernel refused it"*"removed, compiling again"* ]]
+	guarded
+	grep -q "compile cache: stored $W/cache/$entry" "$LOG"
+	# --no-cache: compiled, nothing read or stored
+	rm -rf "$W/cache"
+	: >"$LOG"
+	run dg -vv --no-cache -b "$W/cache.txt" -- sh -c "$script"
+	guarded
+	[ ! -e "$W/cache" ]
+	! grep -q 'compile cache' "$LOG"
+	# a directory others may write is not used
+	mkdir -m 0777 "$W/cache"
+	run dg -b "$W/cache.txt" -- sh -c "$script"
+	[[ "$output" == *"compile cache $W/cache is not a directory of deployguard's user that only it may write: not used"* ]]
+	guarded
+	[ -z "$(ls "$W/cache")" ]
+}
+
 @test "the load table: every program loads and attaches as dg_progs says; wrong contexts and hooks are refused" {
 	scratch_cgroup loadtable
 	dump=$(in_host "$DG" --upstream "$UPSTREAM4" -b "$W/github.txt" --dump-bpf -- true 2>/dev/null)
