@@ -82,7 +82,7 @@ tests/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c policy.c depends.c policy.h dep
 tests/fuzz/fuzz_json: tests/fuzz/fuzz_json.c json.c json.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_json.c json.c
 tests/fuzz/fuzz_cache: tests/fuzz/fuzz_cache.c cache.c sha256.c cache.h sha256.h
-	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_cache.c cache.c sha256.c
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_cache.c cache.c sha256.c -lbpf
 
 # Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch
 # directory, the seeds (and any crash turned regression seed) are replayed first. A crash leaves
@@ -111,8 +111,11 @@ bench/proxy_loop: bench/proxy_loop.c $(PROXY_SRC) $(wildcard *.h)
 	$(CC) $(CFLAGS) -o $@ bench/proxy_loop.c $(PROXY_SRC) -lbpf
 bench/floor: bench/floor.c bpf_prog.h build/bpf_text.c
 	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
+bench/floor_cached: bench/floor_cached.c cache.c sha256.c cache.h bpf_prog.h
+	$(CC) $(CFLAGS) -o $@ bench/floor_cached.c cache.c sha256.c -lbpf
 
-BENCH	:= bench/policy_load bench/hooks bench/empty.bpf.o bench/relay bench/proxy_loop bench/floor
+BENCH	:= bench/policy_load bench/hooks bench/empty.bpf.o bench/relay bench/proxy_loop bench/floor \
+	   bench/floor_cached
 bench: deployguard $(BENCH)
 	bench/run.sh
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <bcc/bcc_version.h>
+#include <bpf/bpf.h>
 
 #include "log.h"
 #include "sha256.h"
@@ -292,6 +293,73 @@ int cache_read(const char *dir, const char *key, struct cache_entry *e)
 	}
 	e->buf = buf;
 	return 0;
+}
+
+int cache_make_maps(const struct cache_entry *e, int *fds,
+		    uint32_t (*size)(const struct cache_map *m, void *arg), void *arg)
+{
+	int btf_fd = -1, err = 0;
+
+	for (uint32_t i = 0; i < e->nmaps; i++)
+		fds[i] = -1;
+	if (e->btf_size && (btf_fd = bpf_btf_load(e->btf, e->btf_size, NULL)) < 0)
+		err = -errno;
+	for (uint32_t i = 0; i < e->nmaps && !err; i++) {
+		const struct cache_map *m = &e->maps[i];
+		uint32_t max = size ? size(m, arg) : 0;
+		LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = m->flags);
+
+		if (m->btf_key || m->btf_value) {
+			o.btf_fd = (uint32_t)btf_fd;
+			o.btf_key_type_id = m->btf_key;
+			o.btf_value_type_id = m->btf_value;
+		}
+		fds[i] = bpf_map_create(m->type, m->name, m->key_size, m->value_size,
+					max ? max : m->max_entries, &o);
+		err = fds[i] < 0 ? -errno : 0;
+	}
+	for (uint32_t i = 0; err && i < e->nmaps; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	if (btf_fd >= 0)
+		close(btf_fd); /* the maps hold it */
+	return err;
+}
+
+int cache_load_prog(const struct cache_entry *e, const char *name, enum bpf_prog_type type,
+		    enum bpf_attach_type attach, const int *fds,
+		    int (*check)(const struct bpf_insn *in, uint32_t n, void *arg), void *arg)
+{
+	const struct cache_prog *p = NULL;
+	struct bpf_insn *in;
+	int fd;
+
+	for (uint32_t k = 0; k < e->nprogs && !p; k++)
+		p = strcmp(e->progs[k].name, name) ? NULL : &e->progs[k];
+	if (!p)
+		return -ENOENT;
+	if (!(in = malloc(p->ninsns * sizeof(*in))))
+		return -ENOMEM;
+	memcpy(in, p->insns, p->ninsns * sizeof(*in));
+	for (uint32_t j = 0; j + 1 < p->ninsns; j++) {
+		if (in[j].code != (BPF_LD | BPF_IMM | BPF_DW))
+			continue;
+		if (in[j].src_reg == BPF_PSEUDO_MAP_FD)
+			in[j].imm = fds[in[j].imm]; /* cache_read checked the index */
+		j++;
+	}
+	if (check && check(in, p->ninsns, arg)) {
+		fd = -EINVAL;
+	} else {
+		LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = attach);
+
+		fd = bpf_prog_load(type, name, e->license, in, p->ninsns, &o);
+		fd = fd < 0 ? -errno : fd;
+	}
+	free(in);
+	return fd;
 }
 
 static int put(int fd, struct sha256 *s, const void *p, size_t n)

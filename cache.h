@@ -44,6 +44,16 @@ int cache_key(char key[65], const char *text, char *const *cflags, int ncflags,
  * before anything of it is used: 0; -ENOENT when there is none; another -errno when one was
  * there but unfit (then it is removed, with a warning that says why). */
 int cache_read(const char *dir, const char *key, struct cache_entry *e);
+/* Make e's BTF and maps with libbpf: fds[i] is maps[i]'s (all -1 on failure, which returns
+ * -errno). size, when given, may give a map another max_entries than the entry's (0: keep). */
+int cache_make_maps(const struct cache_entry *e, int *fds,
+		    uint32_t (*size)(const struct cache_map *m, void *arg), void *arg);
+/* Load e's program name, of type and expected attach type attach, with libbpf: its fd or
+ * -errno. Its map references become the fds of cache_make_maps; check, when given, sees the
+ * instructions first, and a non-zero return refuses them (-EINVAL). */
+int cache_load_prog(const struct cache_entry *e, const char *name, enum bpf_prog_type type,
+		    enum bpf_attach_type attach, const int *fds,
+		    int (*check)(const struct bpf_insn *in, uint32_t n, void *arg), void *arg);
 /* Store e as key's entry (atomically: a temporary file renamed), making dir (0700) if needed and
  * removing the least recently used entries beyond CACHE_MAX_ENTRIES. */
 int cache_write(const char *dir, const struct cache_entry *e);

@@ -355,70 +355,37 @@ static void store_entry(void *mod, const struct progs *r)
 }
 
 /* The LPM tries take their sizes from this run's policy, not from the entry's compile. */
-static uint32_t map_size(const struct progs *r, const struct cache_map *m)
+static uint32_t map_size(const struct cache_map *m, void *arg)
 {
+	const struct progs *r = arg;
+
 	for (int k = M_NETS4; k <= M_PORTS6; k++)
 		if (!strcmp(m->name, dg_maps[k]))
 			return (uint32_t)(k <= M_NETS6 ? r->nets_max[k - M_NETS4]
 						       : r->ports_max[k - M_PORTS4]);
-	return m->max_entries;
+	return 0;
 }
 
-static int cached_prog(struct progs *r, const struct cache_entry *e, size_t i, const int *fds)
+static int check_helpers(const struct bpf_insn *in, uint32_t n, void *prog)
 {
-	const struct dg_prog *p = &dg_progs[i];
-	const struct cache_prog *cp = NULL;
-	struct bpf_insn *in;
-	int err = 0;
-
-	for (uint32_t k = 0; k < e->nprogs && !cp; k++)
-		cp = strcmp(e->progs[k].name, p->name) ? NULL : &e->progs[k];
-	if (!cp || !(in = malloc(cp->ninsns * sizeof(*in))))
-		return cp ? -ENOMEM : -ENOENT;
-	memcpy(in, cp->insns, cp->ninsns * sizeof(*in));
-	for (uint32_t j = 0; j + 1 < cp->ninsns; j++) {
-		if (in[j].code != (BPF_LD | BPF_IMM | BPF_DW))
-			continue;
-		if (in[j].src_reg == BPF_PSEUDO_MAP_FD)
-			in[j].imm = fds[in[j].imm]; /* cache_read checked the index */
-		j++;
-	}
-	if (helpers_listed(p, in, cp->ninsns)) {
-		err = -EINVAL;
-	} else {
-		LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = p->tp ? 0 : p->attach);
-
-		r->prog_fd[i] = bpf_prog_load(p->type, p->name, e->license, in, cp->ninsns, &o);
-		err = r->prog_fd[i] < 0 ? -errno : 0;
-	}
-	free(in);
-	return err;
+	return helpers_listed(prog, in, n);
 }
 
 /* Make the entry's maps (and their BTF) and load its programs with libbpf, as libbcc would. */
 static int load_cached(struct progs *r, const struct cache_entry *e)
 {
-	int fds[CACHE_MAX_MAPS], btf_fd = -1, err = 0;
+	int fds[CACHE_MAX_MAPS], err = cache_make_maps(e, fds, map_size, r);
 
-	for (uint32_t i = 0; i < e->nmaps; i++)
-		fds[i] = -1;
-	if (e->btf_size && (btf_fd = bpf_btf_load(e->btf, e->btf_size, NULL)) < 0)
-		err = -errno;
-	for (uint32_t i = 0; i < e->nmaps && !err; i++) {
-		const struct cache_map *m = &e->maps[i];
-		LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = m->flags);
+	for (size_t i = 0; i < DG_NPROGS && !err; i++) {
+		const struct dg_prog *p = &dg_progs[i];
 
-		if (m->btf_key || m->btf_value) {
-			o.btf_fd = (uint32_t)btf_fd;
-			o.btf_key_type_id = m->btf_key;
-			o.btf_value_type_id = m->btf_value;
-		}
-		fds[i] = bpf_map_create(m->type, m->name, m->key_size, m->value_size,
-					map_size(r, m), &o);
-		err = fds[i] < 0 ? -errno : 0;
+		if (!progs_loads(i))
+			continue; /* its hook is a fallback on this kernel */
+		r->prog_fd[i] = cache_load_prog(e, p->name, p->type, p->tp ? 0 : p->attach, fds,
+						check_helpers, (void *)p);
+		err = r->prog_fd[i] < 0 ? r->prog_fd[i] : 0;
+		r->prog_fd[i] = err ? -1 : r->prog_fd[i];
 	}
-	for (size_t i = 0; i < DG_NPROGS && !err; i++)
-		err = progs_loads(i) ? cached_prog(r, e, i, fds) : 0;
 	for (size_t k = 0; k < DG_NMAPS && !err; k++) {
 		uint32_t i = 0;
 
@@ -433,8 +400,6 @@ static int load_cached(struct progs *r, const struct cache_entry *e)
 	for (uint32_t i = 0; i < e->nmaps; i++) /* the programs hold the rest */
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (btf_fd >= 0)
-		close(btf_fd);
 	return err;
 }
 

@@ -1,8 +1,9 @@
 #!/bin/bash
-# make bench, start-up part (issue 5, item 5): wall time and peak RSS (of the largest process,
-# so deployguard's compiler child counts) of `deployguard -b list -- true` vs bench/floor (compile
-# and load the same text with the same flags, nothing else), alternating; then deployguard's own
-# RSS while a guarded command runs. JSON lines {"cond", "round", "wall_s", "peak_rss_kb"} and
+# make bench, start-up part (issues 5 and 22): wall time and peak RSS (of the largest process,
+# so deployguard's compiler child counts) of `deployguard -b list -- true`, a first start (empty
+# compile cache) vs bench/floor (compile and load the same text with the same flags, nothing
+# else) and a cached start vs bench/floor_cached (load the same compiled programs with libbpf,
+# nothing else), alternating; then deployguard's own RSS while a guarded command runs. JSON lines {"cond", "round", "wall_s", "peak_rss_kb"} and
 # {"steady_rss_kb"}.
 # Usage: bench/startup.sh [ROUNDS]
 set -euo pipefail
@@ -34,9 +35,14 @@ print(json.dumps({"cond": sys.argv[1], "round": int(sys.argv[2]), "wall_s": roun
 		"$cond" "$round" "$@"
 }
 
+# A first start (an empty compile cache: compile and store) vs bench/floor; a cached start vs
+# bench/floor_cached, which loads the same entry with libbpf and does nothing else.
 for r in $(seq "$ROUNDS"); do
-	measure deployguard "$r" nsenter --net="/run/netns/$NS_HOST" "${DG[@]}" -- true
+	rm -rf "$W/cache"
+	measure first "$r" env DEPLOYGUARD_CACHE="$W/cache" nsenter --net="/run/netns/$NS_HOST" "${DG[@]}" -- true
 	measure floor "$r" env ${src:+BCC_KERNEL_SOURCE=$src} "$B/floor" "${flags[@]}"
+	measure cached "$r" env DEPLOYGUARD_CACHE="$W/cache" nsenter --net="/run/netns/$NS_HOST" "${DG[@]}" -- true
+	measure floor_cached "$r" "$B/floor_cached" "$W/cache" "$(ls "$W/cache")"
 done
 
 # Steady state: deployguard's RSS while the guarded command sleeps.

@@ -144,17 +144,31 @@ if cg:
                         "%.2f" % (dg / goal), dg <= goal))
     md.append("")
 
-# 5: start-up
+# 5: start-up: a first start (compile and store) against bench/floor.c (compile and load with
+# libbcc), a cached start against bench/floor_cached.c (load the same compiled programs with libbpf)
 su = parts["startup"]
 if su:
     rnd = lambda c, k: {x["round"]: x[k] for x in su if x.get("cond") == c}
-    dg, fl = rnd("deployguard", "wall_s"), rnd("floor", "wall_s")
-    ratio = med([dg[r] / fl[r] for r in dg if r in fl])
-    md += ["## Start-up (`deployguard -b list -- true` vs compiling and loading the same text)", "",
-           "| | wall s | peak RSS kB |", "| --- | ---: | ---: |",
-           "| deployguard | %s | %s |" % (spread(list(dg.values())), spread(list(rnd("deployguard", "peak_rss_kb").values()))),
-           "| floor (bench/floor.c) | %s | %s |" % (spread(list(fl.values())), spread(list(rnd("floor", "peak_rss_kb").values()))), ""]
-    targets.append(("start-up <= 1.15x the floor", "%.3fx" % ratio, "%.3f" % (ratio / 1.15), ratio <= 1.15))
+    md += ["## Start-up (`deployguard -b list -- true`)", "",
+           "A first start compiles with libbcc and stores the result; its floor (bench/floor.c) compiles and loads the same text. "
+           "A cached start loads the compile cache's entry with libbpf; its floor (bench/floor_cached.c) loads the same entry's programs and maps, nothing else.", "",
+           "| | wall s | peak RSS kB | ratio to its floor |", "| --- | ---: | ---: | ---: |"]
+    for cond, floor, what, goal, rss_goal in (("first", "floor", "first start", 1.15, None),
+                                              ("cached", "floor_cached", "cached start", 3.0, 10240)):
+        dg, fl = rnd(cond, "wall_s"), rnd(floor, "wall_s")
+        if not dg or not fl:
+            continue
+        ratio = med([dg[r] / fl[r] for r in dg if r in fl])
+        rss = rnd(cond, "peak_rss_kb")
+        md += ["| %s | %s | %s | %.3f |" % (what, spread(list(dg.values())), spread(list(rss.values())), ratio),
+               "| %s floor | %s | %s | |" % (what, spread(list(fl.values())), spread(list(rnd(floor, "peak_rss_kb").values())))]
+        targets.append(("%s <= %gx its floor" % (what, goal), "%.3fx (floor %.1f ms)" % (ratio, 1000 * med(list(fl.values()))),
+                        "%.3f" % (ratio / goal), ratio <= goal))
+        if rss_goal:
+            peak = med(list(rss.values()))
+            targets.append(("%s peak RSS <= %d MiB" % (what, rss_goal // 1024), "%.1f MiB" % (peak / 1024),
+                            "%.3f" % (peak / rss_goal), peak <= rss_goal))
+    md.append("")
     steady = [x["steady_rss_kb"] for x in su if "steady_rss_kb" in x]
     if steady:
         md += ["deployguard's RSS while a guarded command runs: %d kB." % steady[0], ""]
