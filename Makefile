@@ -134,7 +134,7 @@ tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
 	util-linux clang libclang-rt-14-dev libsqlite3-dev sqlite3 valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
-	graphviz lintian man-db systemd publicsuffix
+	graphviz lintian man-db systemd publicsuffix time
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -85,18 +85,32 @@ for name in sorted(b):
     if runs:
         print(json.dumps({\"stats\": sys.argv[1], \"prog\": name, \"runs\": runs, \"ns_per_run\": round((b[name][1] - a.get(name, [0, 0])[1]) / runs, 1)}))"'
 # The snapshots are taken outside the guard (a guarded process may not reach programs by id),
-# when the guarded shell asks, before and after each operation.
-mkfifo "$W/sreq" "$W/sack"
-(exec <"$W/sreq" >"$W/sack"; while read -r tag; do eval "$snap" >"$W/snap.$tag"; echo ok; done) &
-snapper=$!
-ops=("connect 198.18.0.1 9000 $N" "udp 198.18.0.1 9000 $((N * 20))" "sendto 198.18.0.1 9000 $((N * 20))"
-	"stream 198.18.0.1 9000 512" "blocked 192.0.2.10 80 $N")
-stats="exec 7>$W/sreq 8<$W/sack;"
-for i in "${!ops[@]}"; do
-	stats+="echo $i.0 >&7; read -r _ <&8; $B/hooks ${ops[$i]} >/dev/null; echo $i.1 >&7; read -r _ <&8;"
-done
-guarded "$stats"
-wait "$snapper"
-for i in "${!ops[@]}"; do
-	eval "$diff '${ops[$i]%% *}' \"\$(cat $W/snap.$i.0)\" \"\$(cat $W/snap.$i.1)\""
-done
+# when the guarded shell asks, before and after each operation. Usage: stats_run LIST TAG OP...
+stats_run() {
+	local list=$1 tag=$2 script="exec 7>$W/sreq 8<$W/sack;" snapper i
+	shift 2
+	local ops=("$@")
+	rm -f "$W/sreq" "$W/sack"
+	mkfifo "$W/sreq" "$W/sack"
+	(exec <"$W/sreq" >"$W/sack"; while read -r t; do eval "$snap" >"$W/snap.$t"; echo ok; done) &
+	snapper=$!
+	for i in "${!ops[@]}"; do
+		script+="echo $i.0 >&7; read -r _ <&8; $B/hooks ${ops[$i]} >/dev/null; echo $i.1 >&7; read -r _ <&8;"
+	done
+	in_host "$B/../deployguard" --upstream 198.18.0.1 -b "$list" -o /dev/null -- sh -c "$script"
+	wait "$snapper"
+	for i in "${!ops[@]}"; do
+		eval "$diff '${ops[$i]%% *}$tag' \"\$(cat $W/snap.$i.0)\" \"\$(cat $W/snap.$i.1)\""
+	done
+}
+stats_run "$W/list" "" "connect 198.18.0.1 9000 $N" "udp 198.18.0.1 9000 $((N * 20))" \
+	"sendto 198.18.0.1 9000 $((N * 20))" "stream 198.18.0.1 9000 512" "blocked 192.0.2.10 80 $N"
+# What rules with a port cost per connect and send: the same list with 10,000 of them added
+# (addresses of 198.19.0.0/16 and names, none of them matching, no traffic to any of them).
+{
+	cat "$W/list"
+	for i in $(seq 0 9999); do echo "198.19.$((i / 256)).$((i % 256)):$((1024 + i))"; done
+	for i in $(seq 0 99); do echo "svc$i.example.org:443/tcp"; done
+	echo ":25/tcp"
+} >"$W/ports"
+stats_run "$W/ports" ", 10k port rules" "connect 198.18.0.1 9000 $N" "sendto 198.18.0.1 9000 $((N * 20))"

@@ -22,17 +22,20 @@ dump=$(in_host "${DG[@]}" --dump-bpf -- true)
 mapfile -t flags < <(echo "$dump" | sed -n 's|^// cflag: ||p')
 src=$(echo "$dump" | sed -n 's|^// env: BCC_KERNEL_SOURCE=||p')
 
+# The peak RSS comes from GNU time, not from Python's own rusage: a child's peak counts its
+# moments before exec, when it was a copy of Python (10 MiB, more than a cached start).
 measure() { # COND ROUND COMMAND...: one JSON line
 	local cond=$1 round=$2
 	shift 2
 	/usr/bin/python3 -c '
-import json, os, resource, subprocess, sys, time
+import json, subprocess, sys, time
 t0 = time.monotonic()
-subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.run(["/usr/bin/time", "-f", "%M", "-o", sys.argv[3]] + sys.argv[4:], check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wall = time.monotonic() - t0
 print(json.dumps({"cond": sys.argv[1], "round": int(sys.argv[2]), "wall_s": round(wall, 4),
-                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))' \
-		"$cond" "$round" "$@"
+                  "peak_rss_kb": int(open(sys.argv[3]).read().split()[-1])}))' \
+		"$cond" "$round" "$W/rss" "$@"
 }
 
 # A first start (an empty compile cache: compile and store) vs bench/floor; a cached start vs
