@@ -208,6 +208,7 @@ $(DEB): deployguard man/deployguard.8 dist/* examples/*
 	gzip -9n <dist/changelog >build/deb/usr/share/doc/deployguard/changelog.Debian.gz
 	install -D -m 0644 dist/lintian-overrides build/deb/usr/share/lintian/overrides/deployguard
 	mkdir -p build/deb/DEBIAN && echo /etc/deployguard/blocklist.txt >build/deb/DEBIAN/conffiles
+	install -m 0755 dist/postrm build/deb/DEBIAN/postrm
 	printf 'Source: deployguard\n\nPackage: deployguard\nArchitecture: any\n' \
 		>build/deb-src/debian/control
 	deps=$$(cd build/deb-src && dpkg-shlibdeps -O ../deb/usr/sbin/deployguard 2>/dev/null | \

@@ -44,6 +44,8 @@ for f in ./usr/sbin/deployguard ./usr/share/man/man8/deployguard.8.gz \
 	./lib/systemd/system/deployguard@.service; do
 	grep -qx -- "$f" <<<"$contents" || fail "$deb has no $f"
 done
+dpkg-deb -I "$deb" postrm | grep -q '^	rm -rf /var/cache/deployguard$' ||
+	fail "no postrm that removes the compile cache on purge"
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libbpf1 libsqlite3-0 libbpfcc libc6; do
 	[[ "$depends" == *"$lib"* ]] || fail "Depends: $depends lacks $lib"
