@@ -240,7 +240,7 @@ print(\"alive\")" "$0/n.dg"' "$W" >"$W/n.out" 2>&1 &
 	[ "$output" = fw=1 ]
 }
 
-@test "attach mode: SIGHUP reloads the policy; a bad file keeps the policy in force and says why" {
+@test "attach mode: SIGHUP reloads the policy, includes and port rules too; a bad file keeps the policy in force and says why" {
 	scratch_cgroup reload
 	printf 'github.com\n192.0.2.31\n' >"$W/reload.txt"
 	dg_bg -b "$W/reload.txt" --cgroup "$CG" 2>"$W/r.err"
@@ -270,6 +270,24 @@ print(\"alive\")" "$0/n.dg"' "$W" >"$W/n.out" 2>&1 &
 	wait_line "policy reload failed, keeping the policy in force: $W/more.txt:2: one rule per line, found 'bad rule' .included from $W/reload.txt:2." "$W/r.err"
 	run in_cg sh -c 'getent hosts github.com; echo "gh=$?"; getent hosts api.github.com >/dev/null; echo "api=$?"'
 	[[ "$output" == "gh=2"*"api=0" ]]
+	# port rules come and go with a reload too, a name's and an address's
+	: >"$LOG"
+	printf 'github.com:80/tcp
+192.0.2.31:80
+' >"$W/reload.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reloaded: " "$LOG"
+	run in_cg sh -c 'getent hosts github.com >/dev/null; echo "gh=$?"
+		curl -sS -m 3 -o /dev/null http://github.com/ 2>/dev/null; echo "web=$?"
+		curl -sS -m 3 -o /dev/null http://192.0.2.31/pkg.txt 2>/dev/null; echo "mirror=$?"'
+	[[ "$output" == "gh=0"*"web=7"*"mirror=7" ]]
+	: >"$LOG"
+	printf 'pkgs.example.org\n' >"$W/reload.txt"
+	kill -HUP "$(cat "$W/dg.pid")"
+	wait_line "policy reloaded: 1 names, 0 addresses" "$LOG"
+	run in_cg sh -c 'curl -fsS -m 3 -o /dev/null http://github.com/; echo "web=$?"
+		curl -fsS -m 3 -o /dev/null http://192.0.2.31/pkg.txt; echo "mirror=$?"'
+	[[ "$output" == "web=0"*"mirror=0" ]]
 	kill -TERM "$(cat "$W/dg.pid")"
 	wait_pid "$!"
 }
