@@ -63,6 +63,17 @@
 #define PX_PROBE       8    /* slots in a bucket of senders; the oldest gives way */
 
 enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, L_N };
+/* The UDP sockets whose datagrams go out together (sendmmsg) at the end of a turn: the two
+ * listeners (answers) and the two upstream sockets (queries). */
+enum { O_UDP4, O_UDP6, O_UP4, O_UP6, PX_OUTQ };
+
+struct px_out {
+	int n;
+	struct mmsghdr hdr[PX_BATCH];
+	struct iovec iov[PX_BATCH];
+	struct sockaddr_storage to[PX_BATCH];
+	uint8_t buf[PX_BATCH][DNS_UDP_MAX]; /* pages a datagram never reached stay unmapped */
+};
 enum { T_FREE, T_READ, T_CONNECT, T_UPWRITE, T_UPREAD, T_WRITE };
 
 struct who {
@@ -146,6 +157,7 @@ struct proxy {
 	struct iovec pkt_iov[PX_BATCH];
 	struct mmsghdr pkt_hdr[PX_BATCH]; /* set up in proxy_open */
 	int pkt_n;			  /* datagrams the last udp_recv() read */
+	struct px_out *out;		  /* UDP sends of this turn, per socket (PX_OUTQ) */
 	int16_t owner[PX_TCP_SLOTS];	  /* pollfd past the fixed ones -> slot * 2 + is_upstream */
 	struct px_name *names;		  /* PX_NAMES */
 	uint32_t name_gen;
@@ -279,9 +291,10 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->names = calloc(PX_NAMES, sizeof(*p->names));
 	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
 	p->senders = calloc(PX_SENDERS, sizeof(*p->senders));
+	p->out = calloc(PX_OUTQ, sizeof(*p->out));
 	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++)
 		p->tcp[i].fd = p->tcp[i].ufd = -1;
-	if (!p->tcp || !p->names || !p->watch || !p->senders) {
+	if (!p->tcp || !p->names || !p->watch || !p->senders || !p->out) {
 		proxy_close(p);
 		return -ENOMEM;
 	}
@@ -410,6 +423,7 @@ void proxy_close(struct proxy *p)
 			close(p->tcp[i].ufd);
 	}
 	ring_buffer__free(p->queries);
+	free(p->out);
 	free(p->senders);
 	free(p->watch);
 	free(p->names);
@@ -761,11 +775,56 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 	return oldest;
 }
 
+/* The socket of out queue q. */
+static int out_fd(const struct proxy *p, int q)
+{
+	return q == O_UDP4 ? p->lfd[L_UDP4] : q == O_UDP6 ? p->lfd[L_UDP6] : p->ufd[q == O_UP6];
+}
+
+/* Send queue q's datagrams in one sendmmsg() (as a batch of queries came in one recvmmsg()):
+ * a datagram the kernel refuses is skipped, not the ones after it. */
+static void out_flush(struct proxy *p, int q)
+{
+	struct px_out *o = &p->out[q];
+	int fd = out_fd(p, q);
+
+	for (int at = 0, n; at<o->n; at += n> 0 ? n : 1)
+		if ((n = sendmmsg(fd, o->hdr + at, (unsigned)(o->n - at), MSG_DONTWAIT)) < 0)
+			log_debug("send of a datagram on socket %d failed: %s", q, strerror(errno));
+	o->n = 0;
+}
+
+static void out_flush_all(struct proxy *p)
+{
+	for (int q = 0; q < PX_OUTQ; q++)
+		if (p->out[q].n)
+			out_flush(p, q);
+}
+
+/* Queue a datagram on queue q (sent when the queue fills, and at the end of the turn). */
+static void out_queue(struct proxy *p, int q, const void *buf, size_t len,
+		      const struct sockaddr_storage *to, socklen_t tolen)
+{
+	struct px_out *o = &p->out[q];
+	int i = o->n;
+
+	if (out_fd(p, q) < 0 || len > sizeof(o->buf[i]))
+		return;
+	memcpy(o->buf[i], buf, len);
+	memcpy(&o->to[i], to, tolen);
+	o->iov[i] = (struct iovec){o->buf[i], len};
+	o->hdr[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &o->to[i],
+						 .msg_namelen = tolen,
+						 .msg_iov = &o->iov[i],
+						 .msg_iovlen = 1}};
+	if (++o->n == PX_BATCH)
+		out_flush(p, q);
+}
+
 /* Send (or resend) a slot's query to its current upstream under a fresh id. */
 static void udp_forward(struct proxy *p, struct udp_slot *s)
 {
 	const struct sockaddr_storage *up = &p->cfg.up[s->up];
-	int fd = p->ufd[up->ss_family == AF_INET6];
 
 	udp_drop_upid(p, s);
 	do
@@ -775,10 +834,8 @@ static void udp_forward(struct proxy *p, struct udp_slot *s)
 	s->qbuf[0] = (uint8_t)(s->upid >> 8);
 	s->qbuf[1] = (uint8_t)s->upid;
 	s->deadline = proxy_now_ms() + PX_TRY_MS;
-	if (fd < 0 ||
-	    sendto(fd, s->qbuf, s->qlen, 0, (const struct sockaddr *)up, p->cfg.uplen[s->up]) < 0)
-		log_debug("send to upstream %d failed: %s", s->up,
-			  strerror(fd < 0 ? EAFNOSUPPORT : errno));
+	out_queue(p, up->ss_family == AF_INET6 ? O_UP6 : O_UP4, s->qbuf, s->qlen, up,
+		  p->cfg.uplen[s->up]);
 }
 
 /* A watched name is done with one query: when both are, it is due again after the shortest TTL
@@ -1019,8 +1076,7 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage *to,
 		      socklen_t tolen, const uint8_t *buf, size_t len)
 {
-	if (sendto(p->lfd[lsock], buf, len, 0, (const struct sockaddr *)to, tolen) < 0)
-		log_debug("reply to client failed: %s", strerror(errno));
+	out_queue(p, lsock == L_UDP6 ? O_UDP6 : O_UDP4, buf, len, to, tolen);
 }
 
 /* Answer from here: blocked names, and what the gate refused. DNS_R_DROP sends nothing. */
@@ -1541,6 +1597,7 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 	}
 	if (n < max)
 		p->tcp_hi = hi; /* every slot was seen */
+	out_flush_all(p);	/* what the timeouts and the watch sent, before poll() waits */
 	if (next != UINT64_MAX) {
 		int64_t wait = next > now ? (int64_t)(next - now) : 0;
 
@@ -1567,4 +1624,5 @@ void proxy_dispatch(struct proxy *p, const struct pollfd *pfd, int n)
 			tcp_event(p, &p->tcp[p->owner[i - L_N - 2] / 2], p->owner[i - L_N - 2] % 2,
 				  ev);
 	}
+	out_flush_all(p);
 }
