@@ -42,16 +42,24 @@ static void walk(const struct cache_entry *e)
 	}
 }
 
+static char dir[] = "/tmp/dg-fuzz-cache.XXXXXX";
+
+static void cleanup(void)
+{
+	rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[] = "/tmp/dg-fuzz-cache.XXXXXX";
 	static int made;
 	char path[sizeof(dir) + 80];
 	struct cache_entry e;
 	uint8_t *buf;
 	int fd;
 
-	if (size < 72 || size > (1 << 20) || (!made && !(made = mkdtemp(dir) != NULL)))
+	if (!made && (made = mkdtemp(dir) != NULL))
+		atexit(cleanup); /* libFuzzer ends with exit() */
+	if (size < 72 || size > (1 << 20) || !made)
 		return 0;
 	buf = malloc(size + 65);
 	memcpy(buf, data, size);
