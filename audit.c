@@ -33,6 +33,7 @@ static struct {
 	bool syslog;	       /* --syslog: every line to syslog(3) too */
 	audit_known_fn *known; /* --history: did an earlier run reach it? */
 	bool last_fresh;       /* the row of the last audit_hit is new */
+	bool unflushed;	       /* audit_log wrote since the last audit_flush */
 } au = {.fmt = AUDIT_TEXT};
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose)
@@ -131,6 +132,16 @@ static size_t utf8_seq(const unsigned char *p)
 	return n;
 }
 
+/* How many bytes at s need no escaping in a quoted string: printable ASCII but '"' and '\\'. */
+static size_t plain_run(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+		p++;
+	return (size_t)(p - (const unsigned char *)s);
+}
+
 /* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string (valid UTF-8 as it is,
  * any other byte as \u00HH). */
 static void put_quoted_as(struct line *l, const char *s, bool json)
@@ -141,8 +152,12 @@ static void put_quoted_as(struct line *l, const char *s, bool json)
 	put(l, "\"", 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		char esc[6] = {'\\', (char)*p};
+		size_t run = plain_run((const char *)p);
 
-		if (json && *p >= 0x80 && (seq = utf8_seq(p))) {
+		if (run) { /* most of a line: copied at once, not byte by byte */
+			put(l, (const char *)p, run);
+			p += run - 1;
+		} else if (json && *p >= 0x80 && (seq = utf8_seq(p))) {
 			put(l, (const char *)p, seq);
 			p += seq - 1;
 		} else if (*p == '"' || *p == '\\') {
@@ -186,12 +201,14 @@ void audit_json_string(FILE *f, const char *s)
 	fwrite(l.buf, 1, l.len, f);
 }
 
-static bool has_ctl(const char *s)
+/* How many bytes at s a text line can carry unquoted: printable ASCII but '"' and ' '. */
+static size_t bare_run(const char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			return true;
-	return false;
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p > 0x20 && *p < 0x7f && *p != '"')
+		p++;
+	return (size_t)(p - (const unsigned char *)s);
 }
 
 /* " key=" (text) or ",\"key\":" (JSON, no comma first). */
@@ -211,14 +228,17 @@ static void put_key(struct line *l, bool *first, const char *key)
 
 static void put_str(struct line *l, bool *first, const char *key, const char *val, bool quote)
 {
+	size_t n;
+
 	if (!val)
 		return;
 	put_key(l, first, key);
 	/* Unquoted text values are generated or already escaped; quote anything else anyway. */
-	if (au.fmt == AUDIT_JSON || quote || !*val || strpbrk(val, "\" ") || has_ctl(val))
+	n = quote || au.fmt == AUDIT_JSON ? 0 : bare_run(val);
+	if (!n || val[n])
 		put_quoted(l, val);
 	else
-		put_s(l, val);
+		put(l, val, n);
 }
 
 static void put_num(struct line *l, bool *first, const char *key, long v)
@@ -287,12 +307,16 @@ void audit_log(const struct audit_event *e)
 		l.len--; /* cut: room for the newline */
 	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
 	fwrite(l.buf, 1, l.len, f);
+	au.unflushed = true;
 	audit_syslog_line(e->level, l.buf, l.len);
 }
 
+/* Once a turn of the poll loop: a turn that logged nothing costs no fflush. */
 void audit_flush(void)
 {
-	fflush(au.out ? au.out : stderr);
+	if (au.unflushed)
+		fflush(au.out ? au.out : stderr);
+	au.unflushed = false;
 }
 
 static uint32_t row_hash(const char *kind, const char *what)

@@ -77,8 +77,7 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	    (ev->reason == DG_R_NAME_PORT && policy_src_of_port(r->pol, ev->rule, &src))) {
 		if (ev->reason == DG_R_RULE)
 			policy_src_of_net(r->pol, ev->rule, &src);
-		snprintf(rule, sizeof(rule), "%s:%u", src.file, src.line);
-		e.rule = h.rule = rule;
+		e.rule = h.rule = policy_src_rule(&src, rule, sizeof(rule));
 		e.comment = h.comment = src.comment;
 	}
 	e.domain = ev->name ? proxy_learned_name(r->proxy, ev->name) : NULL;

@@ -145,6 +145,8 @@ bool policy_has_ports(const struct policy *p);
 void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src);
 /* The same for name rule i. */
 void policy_src_of_name(const struct policy *p, size_t i, struct policy_src *src);
+/* "FILE:LINE" of a rule into buf (cut to fit), as the log and the report name it; buf. */
+char *policy_src_rule(const struct policy_src *src, char *buf, size_t len);
 void policy_free(struct policy *p);
 
 #endif

@@ -462,7 +462,18 @@ struct judgement {
 	bool blocked;
 	struct policy_src src;
 	const char *via;
+	char rule[300]; /* src as "FILE:LINE", once it is asked for */
 };
+
+/* The judging rule's "FILE:LINE", or NULL; formatted once for the log line and the summary. */
+static const char *rule_of(struct judgement *j)
+{
+	if (!j->src.file)
+		return NULL;
+	if (!j->rule[0])
+		policy_src_rule(&j->src, j->rule, sizeof(j->rule));
+	return j->rule;
+}
 
 static bool judge_name(const struct proxy *p, const char *name, size_t len, struct judgement *j)
 {
@@ -472,6 +483,7 @@ static bool judge_name(const struct proxy *p, const char *name, size_t len, stru
 
 	j->blocked = listed == p->cfg.mode->listed_blocks;
 	j->via = NULL;
+	j->rule[0] = '\0';
 	if (!listed)
 		j->src.file = NULL;
 	/* An allowlist's port rule lets the name resolve; its port decides at connect. */
@@ -490,9 +502,8 @@ static bool judge_name(const struct proxy *p, const char *name, size_t len, stru
 /* Count a judged name for the summary and the report: its class, for the log line. asked is the
  * name the client asked for when name is where its answer led. */
 static const char *count_name(const struct proxy *p, const char *name, const char *asked,
-			      const struct who *w, const struct judgement *j, const char *reason)
+			      const struct who *w, struct judgement *j, const char *reason)
 {
-	char rule[300];
 	struct audit_hit h = {.kind = "dns",
 			      .what = name,
 			      .seen_as = {name, asked},
@@ -501,19 +512,16 @@ static const char *count_name(const struct proxy *p, const char *name, const cha
 			      .cmd = w->cmd,
 			      .reason = j->via ? "TransientDependency" : reason,
 			      .comment = j->src.file ? j->src.comment : NULL,
-			      .via = j->via};
+			      .via = j->via,
+			      .rule = rule_of(j)};
 
-	if (j->src.file) {
-		snprintf(rule, sizeof(rule), "%s:%u", j->src.file, j->src.line);
-		h.rule = rule;
-	}
 	return audit_hit(&h);
 }
 
 static void log_query(const struct proxy *p, const struct dns_query *q, const struct who *w,
-		      const char *reason, const struct judgement *j, const char *cls)
+		      const char *reason, struct judgement *j, const char *cls)
 {
-	char tbuf[8], rule[300];
+	char tbuf[8];
 	struct audit_event e = {
 	    .level = j->blocked ? "WARN" : "INFO",
 	    .event = j->blocked ? "DNS BLOCKED" : "DNS ALLOWED",
@@ -536,8 +544,7 @@ static void log_query(const struct proxy *p, const struct dns_query *q, const st
 	if (!j->blocked && audit_verbose() < 1)
 		return;
 	if (j->src.file) {
-		snprintf(rule, sizeof(rule), "%s:%u", j->src.file, j->src.line);
-		e.rule = rule;
+		e.rule = rule_of(j);
 		e.comment = j->src.comment;
 	}
 	audit_log(&e);
@@ -1115,7 +1122,7 @@ static const char *side_door(const struct dns_query *q, int *rcode)
 static int judge_query(struct proxy *p, const struct dns_query *q, const struct who *w,
 		       bool *blocked)
 {
-	struct judgement j = {0};
+	struct judgement j = {.rule = ""};
 	int rcode = block_rcode(p);
 	const char *door = side_door(q, &rcode), *reason = door ? door : "FromDNSRequest";
 

@@ -130,6 +130,35 @@ static void test_comments_are_reasons(void **state)
 	policy_free(&p);
 }
 
+/* A rule is named "FILE:LINE"; a buffer too small cuts the file's name, never the line. */
+static void test_rule_names(void **state)
+{
+	static const struct {
+		const char *file;
+		unsigned line;
+		size_t len;
+		const char *want;
+	} cases[] = {
+	    {"/etc/dg/list", 7, 64, "/etc/dg/list:7"},
+	    {"list", 0, 64, "list:0"},
+	    {"list", 4294967295u, 64, "list:4294967295"},
+	    {"/etc/dg/list", 12, 8, "/etc:12"},
+	    {"list", 123, 5, ":123"},
+	    {"list", 123, 4, ""},
+	    {"", 1, 3, ":1"},
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy_src src = {.file = cases[i].file, .line = cases[i].line};
+
+		memset(buf, 'x', sizeof(buf));
+		assert_ptr_equal(policy_src_rule(&src, buf, cases[i].len), buf);
+		assert_string_equal(buf, cases[i].want);
+	}
+}
+
 static bool blocks(const void *ctx, const char *name, size_t len)
 {
 	return policy_match_name(ctx, name, len, NULL);
@@ -582,6 +611,7 @@ int main(void)
 	    cmocka_unit_test(test_too_broad),
 	    cmocka_unit_test(test_includes),
 	    cmocka_unit_test(test_comments_are_reasons),
+	    cmocka_unit_test(test_rule_names),
 	    cmocka_unit_test(test_manifest_chains),
 	    cmocka_unit_test(test_manifest_errors_name_file_and_line),
 	    cmocka_unit_test(test_addresses_and_prefixes),
