@@ -48,66 +48,86 @@ void dns_rd_skip(struct dns_rd *r, size_t n)
 		r->off += n;
 }
 
+/* Lowercase for [A-Za-z0-9-_], 0 for every other byte. */
+static const uint8_t plain[256] = {
+    ['-'] = '-', ['_'] = '_',
+#define DIGIT(c) [c] = c
+    DIGIT('0'),	 DIGIT('1'),  DIGIT('2'),  DIGIT('3'),	DIGIT('4'),  DIGIT('5'),  DIGIT('6'),
+    DIGIT('7'),	 DIGIT('8'),  DIGIT('9'),
+#undef DIGIT
+#define LETTER(l) [l] = l, [l - 'a' + 'A'] = l
+    LETTER('a'), LETTER('b'), LETTER('c'), LETTER('d'), LETTER('e'), LETTER('f'), LETTER('g'),
+    LETTER('h'), LETTER('i'), LETTER('j'), LETTER('k'), LETTER('l'), LETTER('m'), LETTER('n'),
+    LETTER('o'), LETTER('p'), LETTER('q'), LETTER('r'), LETTER('s'), LETTER('t'), LETTER('u'),
+    LETTER('v'), LETTER('w'), LETTER('x'), LETTER('y'), LETTER('z'),
+#undef LETTER
+};
+
 /* Append one label as text: lowercase, and "\DDD" for anything but [a-z0-9-_] so that neither a
- * '.' inside a label nor a control byte can fake a label boundary or reach the log raw. */
+ * '.' inside a label nor a control byte can fake a label boundary or reach the log raw. A table,
+ * not snprintf: every query and answer name passes here. */
 static size_t put_label(char *out, size_t o, const uint8_t *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = l[i];
 
-		if (c >= 'A' && c <= 'Z')
-			c = (uint8_t)(c - 'A' + 'a');
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, 5, "\\%03u", c);
+		if (plain[c]) {
+			out[o++] = (char)plain[c];
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = (char)('0' + c / 100);
+		out[o++] = (char)('0' + c / 10 % 10);
+		out[o++] = (char)('0' + c % 10);
 	}
 	return o;
 }
 
+/* On any error the name is empty, never a half-read one: callers copy and log it. */
 size_t dns_rd_name(struct dns_rd *r, char *out)
 {
 	size_t pos = r->off, seg = r->off, o = 0, wire = 1;
+	const char *why = NULL;
 	int hops = 0;
 	bool jumped = false;
 
 	out[0] = '\0';
 	if (r->err)
 		return 0;
-	for (;;) {
-		uint8_t c;
+	while (!why) {
+		uint8_t c = pos < r->len ? r->buf[pos] : 0;
 
 		if (pos >= r->len)
-			return r->err = "name runs past the packet", 0;
-		c = r->buf[pos];
-		if (c == 0)
+			why = "name runs past the packet";
+		else if (c == 0)
 			break;
-		if ((c & 0xc0) == 0xc0) { /* RFC 1035 4.1.4 */
-			size_t ptr;
+		else if ((c & 0xc0) == 0xc0) { /* RFC 1035 4.1.4 */
+			size_t ptr =
+			    pos + 1 < r->len ? (size_t)(c & 0x3f) << 8 | r->buf[pos + 1] : 0;
 
 			if (pos + 1 >= r->len)
-				return r->err = "truncated compression pointer", 0;
-			ptr = (size_t)(c & 0x3f) << 8 | r->buf[pos + 1];
-			if (ptr >= seg || ++hops > DNS_MAX_HOPS)
-				return r->err = "compression pointer not strictly backwards", 0;
-			if (!jumped)
+				why = "truncated compression pointer";
+			else if (ptr >= seg || ++hops > DNS_MAX_HOPS)
+				why = "compression pointer not strictly backwards";
+			else if (!jumped)
 				r->off = pos + 2;
 			jumped = true;
 			pos = seg = ptr;
-			continue;
+		} else if (c & 0xc0)
+			why = "reserved label type";
+		else if ((wire += 1u + c) > 255)
+			why = "name longer than 255 octets";
+		else if (pos + 1 + c > r->len)
+			why = "label runs past the packet";
+		else {
+			if (o)
+				out[o++] = '.';
+			o = put_label(out, o, r->buf + pos + 1, c);
+			pos += 1u + c;
 		}
-		if (c & 0xc0)
-			return r->err = "reserved label type", 0;
-		wire += 1u + c;
-		if (wire > 255)
-			return r->err = "name longer than 255 octets", 0;
-		if (pos + 1 + c > r->len)
-			return r->err = "label runs past the packet", 0;
-		if (o)
-			out[o++] = '.';
-		o = put_label(out, o, r->buf + pos + 1, c);
-		pos += 1u + c;
 	}
+	if (why)
+		return r->err = why, out[0] = '\0', 0;
 	if (!jumped)
 		r->off = pos + 1;
 	out[o] = '\0';
@@ -145,6 +165,13 @@ int dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q, const c
 	if (q->qclass != DNS_C_IN)
 		return *why = "class is not IN", DNS_R_REFUSED;
 	return DNS_R_NOERROR;
+}
+
+void dns_query_copy(struct dns_query *dst, const struct dns_query *src)
+{
+	memcpy(dst, src, offsetof(struct dns_query, name));
+	memcpy(dst->name, src->name, src->namelen);
+	dst->name[src->namelen] = '\0';
 }
 
 size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, uint8_t *out,

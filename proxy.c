@@ -1162,13 +1162,15 @@ static void udp_query(struct proxy *p, int lsock, const uint8_t *pkt, size_t len
 		return;
 	}
 	s = udp_alloc(p);
-	*s = (struct udp_slot){.used = true, .qblocked = blocked, .lsock = lsock};
+	/* Zero the slot's fixed part only: the buffers below are 5 KiB and copied by length. */
+	memset(s, 0, offsetof(struct udp_slot, who));
+	s->used = true, s->qblocked = blocked, s->lsock = lsock;
 	s->fromlen = fromlen;
 	s->born = proxy_now_ms();
 	memcpy(&s->from, from, fromlen);
 	s->qlen = len;
 	memcpy(s->qbuf, pkt, len);
-	s->q = q;
+	dns_query_copy(&s->q, &q);
 	s->who = w;
 	udp_forward(p, s);
 }
@@ -1195,9 +1197,10 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 			 uint8_t *out, size_t outlen)
 {
 	struct walk_ctx wc;
-	struct dns_query as = *q;
+	struct dns_query as;
 	const char *why;
 
+	dns_query_copy(&as, q);
 	as.id = (uint16_t)(pkt[0] << 8 | pkt[1]); /* the walker matches the id we sent */
 	if (walk_answer(p, pkt, len, &as, &wc, &why)) {
 		log_malformed(p, "upstream", why, w);
@@ -1207,10 +1210,11 @@ static size_t vet_answer(struct proxy *p, uint8_t *pkt, size_t len, const uint8_
 	for (size_t i = 0; i < wc.naddrs; i++)
 		audit_resolved(q->name, wc.addrs[i].v6, wc.addrs[i].addr);
 	if (wc.j.blocked) {
-		struct dns_query target = *q;
+		struct dns_query target;
 
-		memcpy(target.name, wc.name, sizeof(wc.name));
+		dns_query_copy(&target, q);
 		target.namelen = strlen(wc.name);
+		memcpy(target.name, wc.name, target.namelen + 1);
 		log_query(p, &target, w, "FromDNSResponse", &wc.j,
 			  count_name(p, wc.name, q->name, w, &wc.j, "FromDNSResponse"));
 		if (answers_blocked(p))

@@ -1,4 +1,5 @@
 /* Unit tests for dns.c over a corpus of well-formed and malformed packets. No root needed. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +140,35 @@ static void test_unusual_bytes_are_escaped(void **state)
 	(void)state;
 	assert_int_equal(dns_parse_query(q, sizeof(q), &dq, &why), DNS_R_NOERROR);
 	assert_string_equal(dq.name, "a\\046b\\010\\034.com");
+}
+
+/* The table put_label uses against the rule it states, for every byte; and a name that fails
+ * half-way comes out empty, so that a copy of it by length ends where it should. */
+static void test_every_byte_and_a_half_read_name(void **state)
+{
+	uint8_t q[] = {HDR(1, 0x0100, 1, 0), 1, 0, 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+	static const uint8_t cut[] = {HDR(1, 0x0100, 1, 0), 3, 'c', 'o', 'm', 9, 'x'};
+	struct dns_query dq, copy;
+	const char *why;
+	char want[16];
+
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		q[DNS_HDR_LEN + 1] = (uint8_t)c;
+		if (isalnum(c) || c == '-' || c == '_')
+			snprintf(want, sizeof(want), "%c.com", tolower(c));
+		else
+			snprintf(want, sizeof(want), "\\%03d.com", c);
+		assert_int_equal(dns_parse_query(q, sizeof(q), &dq, &why), DNS_R_NOERROR);
+		assert_string_equal(dq.name, want);
+		assert_int_equal(dq.namelen, strlen(want));
+	}
+	assert_int_equal(dns_parse_query(cut, sizeof(cut), &dq, &why), DNS_R_FORMERR);
+	assert_string_equal(why, "label runs past the packet");
+	assert_string_equal(dq.name, "");
+	memset(&copy, 'x', sizeof(copy));
+	dns_query_copy(&copy, &dq);
+	assert_string_equal(copy.name, "");
 }
 
 static void test_reply_echoes_the_question(void **state)
@@ -297,6 +327,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_queries),
 	    cmocka_unit_test(test_name_length_limit),
 	    cmocka_unit_test(test_unusual_bytes_are_escaped),
+	    cmocka_unit_test(test_every_byte_and_a_half_read_name),
 	    cmocka_unit_test(test_reply_echoes_the_question),
 	    cmocka_unit_test(test_answer_walk_follows_cnames),
 	    cmocka_unit_test(test_malformed_answers),
