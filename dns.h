@@ -53,8 +53,7 @@ size_t dns_rd_name(struct dns_rd *r, char *out);
 /* Gate and parse a query. Returns DNS_R_NOERROR when it may go on to policy, else the rcode to
  * answer with, or DNS_R_DROP; *why says what was wrong. */
 int dns_parse_query(const uint8_t *pkt, size_t len, struct dns_query *q, const char **why);
-/* *dst = *src, copying the name only up to its end: a query is 1 KiB, its name a few dozen bytes.
- */
+/* *dst = *src, the name only up to its end: a query is 1 KiB, a name a few dozen bytes. */
 void dns_query_copy(struct dns_query *dst, const struct dns_query *src);
 /* Answer q with rcode, echoing its question (if any). Returns the reply length, 0 if no room. */
 size_t dns_build_reply(const uint8_t *query, const struct dns_query *q, int rcode, uint8_t *out,
