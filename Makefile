@@ -10,7 +10,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o build/bpf_text.o build/doh_list.o
+	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)

@@ -7,9 +7,9 @@
  * allow rather than block), DG_NNETS4, DG_NNETS6, DG_NPORTS4, DG_NPORTS6 (LPM sizes, which
  * a cached program's maps take from the run), DG_SOCK_OWNER (0/1: dg_sock may use socket
  * storage), DG_NMEMBERS (processes the guard can follow), DG_MAX_DEPTH (cgroup levels walked),
- * DG_CONNECT_ACTION (a DG_CA_ code: what a refused connect or send gets), DG_OFF_* (the escape
- * guard's offsets). What differs from run to run (the proxy's port, the cgroup, deployguard's
- * pid) is in dg_conf instead.
+ * DG_CONNECT_ACTION (a DG_CA_ code: what a refused connect or send gets), DG_NCGROUPS (cgroups
+ * a run can adopt), DG_OFF_* (the escape guard's offsets). What differs from run to run (the
+ * proxy's port, the cgroup, deployguard's pid) is in dg_conf instead.
  */
 #include "bpf_prog.h"
 
@@ -56,9 +56,12 @@ BPF_TABLE("lru_hash", struct dg_ip6, struct dg_learn, dg_learn6, 65536);
  * the connect program. One map for both families (see dg_reach_key). */
 BPF_TABLE("lru_hash", struct dg_ip6, u32, dg_reached, 32768);
 BPF_RINGBUF_OUTPUT(dg_events, 64);
-/* Processes of the guarded subtree: tgid -> start (ns since boot; 0: not checked). */
-BPF_TABLE("hash", u32, u64, dg_members, DG_NMEMBERS);
+/* Processes of the guarded subtree: tgid -> struct dg_member. */
+BPF_TABLE("hash", u32, struct dg_member, dg_members, DG_NMEMBERS);
 BPF_ARRAY(dg_conf, struct dg_conf, 1);
+/* Cgroups deployguard adopted (cgroup id -> 1): made during the run for guarded processes only,
+ * and given the cgroup programs (adopt.c). Whatever is below one is inside the guard. */
+BPF_TABLE("hash", u64, u32, dg_cgroups, DG_NCGROUPS);
 
 /* This run's struct dg_conf: never NULL once deployguard has attached (an array's entry). */
 static __always_inline const struct dg_conf *dg_cf(void)
@@ -416,15 +419,16 @@ static __always_inline u64 dg_started(const void *task)
 	return dg_kread((void *)dg_kread(task, DG_OFF_TASK_LEADER, 8), DG_OFF_TASK_START, 8);
 }
 
-/* tgid, which started at start, is a member (start 0: noted by deployguard, not checked). */
-static __always_inline int dg_member(u32 tgid, u64 start)
+/* tgid's entry if it is the member that started at start (start 0: noted by deployguard, not
+ * checked), else NULL. */
+static __always_inline struct dg_member *dg_member(u32 tgid, u64 start)
 {
-	u64 *s = dg_members.lookup(&tgid);
+	struct dg_member *m = dg_members.lookup(&tgid);
 
-	return s && (!*s || *s == start);
+	return m && (!m->start || m->start == start) ? m : 0;
 }
 
-static __always_inline int dg_current_member(void)
+static __always_inline struct dg_member *dg_current_member(void)
 {
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
@@ -433,8 +437,13 @@ static __always_inline int dg_current_member(void)
 	return dg_member(tgid, dg_started((void *)bpf_get_current_task()));
 }
 
-/* Cgroup C is the guarded one (id CG) or below it: 1; elsewhere on cgroup2: 0; on a v1
- * hierarchy: -1. */
+static __always_inline u64 dg_cgroup_id(const void *c)
+{
+	return dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8);
+}
+
+/* Cgroup C is the guarded one (id CG), an adopted one, or below one: 1; elsewhere on cgroup2:
+ * 0; on a v1 hierarchy: -1. */
 static __always_inline int dg_inside(const void *c, u64 cg)
 {
 	const void *root = (void *)dg_kread(c, DG_OFF_CGROUP_ROOT, 8);
@@ -442,7 +451,9 @@ static __always_inline int dg_inside(const void *c, u64 cg)
 	if (!root || dg_kread(root, DG_OFF_ROOT_HIERARCHY, 4) != 0)
 		return -1; /* moves on a v1 hierarchy leave the guard as it is */
 	for (int i = 0; i < DG_MAX_DEPTH && c; i++) {
-		if (dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8) == cg)
+		u64 id = dg_cgroup_id(c);
+
+		if (id == cg || dg_cgroups.lookup(&id))
 			return 1;
 		c = (void *)dg_kread(c, DG_OFF_CGROUP_PARENT, 8); /* the parent css is its cgroup */
 	}
@@ -474,7 +485,7 @@ static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void
 	t.moved_start = start;
 	bpf_get_current_comm(&t.comm, sizeof(t.comm));
 	if (c)
-		t.cgroup = dg_kread((void *)dg_kread(c, DG_OFF_CGROUP_KN, 8), DG_OFF_KN_ID, 8);
+		t.cgroup = dg_cgroup_id(c);
 	if (path)
 		bpf_probe_read_kernel_str(t.path, sizeof(t.path), path);
 	dg_args(t.cmd, sizeof(t.cmd), &t.cmd_len);
@@ -482,28 +493,40 @@ static __always_inline void dg_tamper(u32 what, u32 moved, u64 start, const void
 }
 #endif
 
-/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec in the cgroup,
- * so it can read the command line while the process is young. Return value unused. */
+/* raw_tracepoint/sched_process_exec (4.17+): tell userspace about each exec of a guarded
+ * process, so it can read the command line while the process is young. Without the escape
+ * guard, only execs in the guarded cgroup itself are seen. Return value unused. */
 int dg_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct dg_conf *cf = dg_cf();
 	struct dg_event ev = {};
+#if DG_GUARD
+	struct dg_member *m = dg_current_member();
 
+	if (!cf || !m)
+		return 0;
+	m->execd = 1;
+	/* the nearest ancestor that exec'd, for the report's lineage of a process gone before
+	 * it is read, or else the parent */
+	ev.ppid = m->anc ? m->anc
+			 : (u32)dg_kread((void *)dg_kread((void *)bpf_get_current_task(),
+							  DG_OFF_TASK_PARENT, 8),
+					 DG_OFF_TASK_TGID, 4);
+#else
 	if (!cf || bpf_get_current_cgroup_id() != cf->cgroup_id)
 		return 0;
+#endif
 	ev.type = DG_EV_EXEC;
 	ev.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-#if DG_GUARD /* the parent, for the report's lineage of a process gone before it is read */
-	ev.ppid =
-	    (u32)dg_kread((void *)dg_kread((void *)bpf_get_current_task(), DG_OFF_TASK_PARENT, 8),
-			  DG_OFF_TASK_TGID, 4);
-#endif
 	dg_events.ringbuf_output(&ev, sizeof(ev), 0);
 	return 0;
 }
 
-/* raw_tracepoint/cgroup_attach_task, after a move: (dst cgroup, its path, task, threadgroup). */
+/* raw_tracepoint/cgroup_attach_task, after a move: (dst cgroup, its path, task, threadgroup).
+ * A member moved to a cgroup made during the run (a container's, a transient scope) may be
+ * adopted: its mover, if guarded, stops here until deployguard has given that cgroup the
+ * programs (or found it holds someone else's processes: then the move is an escape). */
 int dg_attach(struct bpf_raw_tracepoint_args *ctx)
 {
 #if DG_GUARD
@@ -512,19 +535,28 @@ int dg_attach(struct bpf_raw_tracepoint_args *ctx)
 	    self = bpf_get_current_pid_tgid() >> 32;
 	const struct dg_conf *cf = dg_cf();
 	u64 start = dg_started(task);
-	int inside;
+	struct dg_member joined = {start, 0, 0};
+	int inside, guarded;
 
 	if (!cf)
 		return 0;
 	inside = dg_inside(dst, cf->cgroup_id);
 
-	if (inside > 0) {
-		dg_members.update(&tgid, &start); /* joined: COMMAND, or a process of attach mode */
+	if (inside > 0) { /* joined: COMMAND, a process of attach mode, a container's */
+		if (!dg_member(tgid, start))
+			dg_members.update(&tgid, &joined);
 		return 0;
 	}
 	if (inside < 0 || self == cf->self || !dg_member(tgid, start))
 		return 0; /* not ours, or deployguard itself (--leftovers leave) */
-	if (self == tgid || dg_current_member())
+	guarded = self == tgid || dg_current_member();
+	if (dg_cgroup_id(dst) > cf->watermark) {
+		if (guarded)
+			bpf_send_signal(19); /* SIGSTOP, before the write returns */
+		dg_tamper(DG_T_ADOPT, tgid, start, dst, (const char *)ctx->args[1]);
+		return 0;
+	}
+	if (guarded)
 		bpf_send_signal(9); /* SIGKILL, delivered before the write returns */
 	dg_tamper(DG_T_LEAVE, tgid, start, dst, (const char *)ctx->args[1]);
 #endif
@@ -536,18 +568,19 @@ int dg_fork(struct bpf_raw_tracepoint_args *ctx)
 {
 #if DG_GUARD
 	const void *child = (void *)ctx->args[1];
+	struct dg_member *parent = dg_current_member(), m = {};
 	u32 tgid;
-	u64 start;
 
-	if (!dg_current_member())
+	if (!parent)
 		return 0;
 	tgid = (u32)dg_kread(child, DG_OFF_TASK_TGID, 4);
 	if ((void *)dg_kread(child, DG_OFF_TASK_LEADER, 8) != child)
 		return 0; /* a thread: its process is a member already */
-	start = dg_kread(child, DG_OFF_TASK_START, 8);
-	if (dg_members.update(&tgid, &start)) { /* full: a process that cannot be followed */
+	m.start = dg_kread(child, DG_OFF_TASK_START, 8);
+	m.anc = parent->execd ? (u32)(bpf_get_current_pid_tgid() >> 32) : parent->anc;
+	if (dg_members.update(&tgid, &m)) { /* full: a process that cannot be followed */
 		bpf_send_signal(9);
-		dg_tamper(DG_T_FULL, tgid, start, 0, 0);
+		dg_tamper(DG_T_FULL, tgid, m.start, 0, 0);
 	}
 #endif
 	return 0;

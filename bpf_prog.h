@@ -31,9 +31,19 @@ struct dg_orig {
  * mode on a kernel (the compile cache). */
 struct dg_conf {
 	__u64 cgroup_id;  /* the guarded cgroup's id */
+	__u64 watermark;  /* cgroup ids above it were made during the run (ids only grow) */
 	__u32 self;	  /* deployguard's pid: its own cgroup moves are not escapes */
 	__u16 proxy_port; /* the DNS proxy's port, network order */
 	__u16 pad;
+};
+
+/* dg_members: a process of the guarded subtree. anc is its nearest ancestor that exec'd while
+ * guarded (0: none; COMMAND itself, or a process that joined), so that a lineage passes the
+ * processes that forked and never exec'd, and the daemons that forked twice. */
+struct dg_member {
+	__u64 start; /* ns since boot (0: noted by deployguard, not checked) */
+	__u32 anc;
+	__u32 execd; /* it exec'd while guarded: its forks name it as their anc */
 };
 
 /* dg_queries: who sent a query to the proxy, named as the proxy sees the query: the client's
@@ -139,8 +149,10 @@ struct dg_event {
 
 /* A guarded process left the guarded cgroup (DG_T_LEAVE: moved pid moved to cgroup, whose path
  * is path; pid, the mover, was killed if it is guarded), or one could not be followed (DG_T_FULL:
- * dg_members is full; pid, which forked it, was killed). */
-enum { DG_T_LEAVE = 1, DG_T_FULL = 2 };
+ * dg_members is full; pid, which forked it, was killed), or it was moved to a cgroup made during
+ * the run (DG_T_ADOPT: pid, the mover, was stopped if it is guarded; deployguard adopts the
+ * cgroup or treats the move as DG_T_LEAVE, then lets the mover go on or kills it). */
+enum { DG_T_LEAVE = 1, DG_T_FULL = 2, DG_T_ADOPT = 3 };
 struct dg_tamper {
 	__u32 type; /* DG_EV_TAMPER, where struct dg_event has its type */
 	__u32 what;
@@ -169,7 +181,8 @@ struct dg_unix {
 /* The sizes both sides must agree on. */
 _Static_assert(sizeof(struct dg_orig) == 48, "struct dg_orig");
 _Static_assert(sizeof(struct dg_sender) == 28, "struct dg_sender");
-_Static_assert(sizeof(struct dg_conf) == 16, "struct dg_conf");
+_Static_assert(sizeof(struct dg_conf) == 24, "struct dg_conf");
+_Static_assert(sizeof(struct dg_member) == 16, "struct dg_member");
 _Static_assert(sizeof(struct dg_lpm4) == 8 && sizeof(struct dg_lpm6) == 20, "LPM keys");
 _Static_assert(sizeof(struct dg_plpm4) == 12 && sizeof(struct dg_plpm6) == 24, "port LPM keys");
 _Static_assert(sizeof(struct dg_port) == 16, "struct dg_port");
@@ -262,7 +275,7 @@ static const struct dg_prog {
 /* The maps deployguard itself reads and writes, in the order of enum dg_map. */
 static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	 "dg_ports4", "dg_ports6",
 				      "dg_events", "dg_queries", "dg_learn4", "dg_learn6",
-				      "dg_socks",  "dg_members", "dg_conf"};
+				      "dg_socks",  "dg_members", "dg_conf",   "dg_cgroups"};
 enum dg_map {
 	M_NETS4,
 	M_NETS6,
@@ -275,6 +288,7 @@ enum dg_map {
 	M_SOCKS,
 	M_MEMBERS,
 	M_CONF,
+	M_CGROUPS,
 	DG_NMAPS
 };
 _Static_assert(sizeof(dg_maps) / sizeof(dg_maps[0]) == DG_NMAPS, "one name per map");

@@ -17,12 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "fdpass.h"
 #include "log.h"
 #include "proc.h"
 
@@ -64,6 +66,24 @@ bool cg_holds_self(const char *mnt, const char *path)
 		return false;
 	n = strlen(want);
 	return !strncmp(self, want, n) && (self[n] == '\0' || self[n] == '/');
+}
+
+uint64_t cg_watermark(const char *mnt)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	uint64_t id = UINT64_MAX;
+
+	snprintf(p, sizeof(p), "%s/deployguard-%d.mark", mnt, (int)getpid());
+	if (mkdir(p, 0700) == 0) {
+		if (stat(p, &st) == 0)
+			id = st.st_ino; /* a cgroup2 directory's inode number is its id */
+		rmdir(p);
+	}
+	if (id == UINT64_MAX)
+		log_debug("failed to make a cgroup in %s: no cgroup made during the run is adopted",
+			  mnt);
+	return id;
 }
 
 static FILE *open_in(const char *path, const char *file, const char *mode)
@@ -248,17 +268,60 @@ static void close_but(const int *keep, int nkeep)
 	close_range(from, ~0U, 0);
 }
 
-/* The watchdog: a child of deployguard in deployguard's own cgroup, holding the read end of a
- * pipe and a copy of each BPF link. A byte means deployguard cleaned up itself; end of file
- * means it died: then the programs stay attached (the links are the watchdog's too) until
- * everything in the cgroup is killed, so COMMAND never runs unguarded. The OOM killer leaves it
- * alone; COMMAND's seccomp filter refuses it signals. */
-static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l, int *keep,
+/* The cgroups deployguard adopted, as the watchdog holds them: each one's directory and links. */
+#define WATCH_MAX 256
+struct held {
+	int fds[1 + 32]; /* the directory, then the links */
+	int n;
+	ino_t id;
+};
+
+/* One message from deployguard: 'x' all is well; 'a' an adopted cgroup (its directory, then its
+ * links), 'r' one released (its directory). Returns 1 to go on, 0 to exit, -1 at end of file. */
+static int watch_message(struct held *h, int *nheld)
+{
+	struct stat st;
+	char c = 0;
+	int fds[32], n = fd_recv_tagged(0, &c, fds, 32), i;
+
+	if (n < 0)
+		return errno == EINTR ? 1 : -1;
+	if (c == 'x')
+		return 0;
+	if (n == 0 || fstat(fds[0], &st)) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		return 1;
+	}
+	for (i = 0; i < *nheld && h[i].id != st.st_ino; i++)
+		;
+	if (c == 'a' && i == *nheld && *nheld < WATCH_MAX) {
+		memcpy(h[i].fds, fds, sizeof(int) * (size_t)n);
+		h[i].n = n;
+		h[i].id = st.st_ino;
+		(*nheld)++;
+		return 1;
+	}
+	if (c == 'r' && i < *nheld) {
+		for (int k = 0; k < h[i].n; k++)
+			close(h[i].fds[k]);
+		h[i] = h[--(*nheld)];
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return 1;
+}
+
+/* The watchdog: a child of deployguard in deployguard's own cgroup, holding one end of a socket
+ * pair and a copy of each BPF link. 'x' means deployguard cleaned up itself; end of file means
+ * it died: then the programs stay attached (the links are the watchdog's too) until everything
+ * in the cgroup and in the cgroups it adopted is killed, so COMMAND never runs unguarded. The
+ * OOM killer leaves it alone; COMMAND's seccomp filter refuses it signals. */
+static void watchdog(int sock, const char *path, bool remove, struct cg_limits *l, int *keep,
 		     int nkeep)
 {
-	char c = 0;
-	ssize_t n;
-	int fd;
+	static struct held held[WATCH_MAX];
+	int fd, nheld = 0, go;
 
 	prctl(PR_SET_NAME, "dg-watchdog");
 	setsid(); /* a ^C for the terminal goes to deployguard, which passes it on */
@@ -267,7 +330,7 @@ static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l
 		}
 		close(fd);
 	}
-	if (dup2(rfd, 0) < 0)
+	if (dup2(sock, 0) < 0)
 		_exit(1);
 	for (int i = 1; i < nkeep; i++) /* sorted, for close_but */
 		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -277,16 +340,21 @@ static void watchdog(int rfd, const char *path, bool remove, struct cg_limits *l
 			keep[j - 1] = t;
 		}
 	close_but(keep, nkeep);
-	do
-		n = read(0, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1 && c == 'x')
+	while ((go = watch_message(held, &nheld)) > 0)
+		;
+	if (go == 0)
 		_exit(0);
 	fprintf(stderr,
 		"deployguard: died without cleaning up: killing what runs in %s, which "
 		"is no longer guarded\n",
 		path);
 	cg_kill(path);
+	for (int i = 0; i < nheld; i++) {
+		char dir[64];
+
+		snprintf(dir, sizeof(dir), "/proc/self/fd/%d", held[i].fds[0]);
+		cg_kill(dir);
+	}
 	if (remove && cg_wait_empty(path, 5000) == 0)
 		cg_remove(path);
 	cg_limits_release(l);
@@ -299,7 +367,7 @@ int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, i
 	int p[2];
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC))
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p))
 		return -errno;
 	pid = fork();
 	if (pid < 0) {
@@ -318,11 +386,16 @@ int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, i
 	return p[1];
 }
 
+int cg_watchdog_hold(int fd, char what, const int *fds, size_t n)
+{
+	return fd < 0 ? 0 : fd_send_tagged(fd, what, fds, n);
+}
+
 void cg_watchdog_release(int fd, pid_t pid)
 {
 	if (fd < 0)
 		return;
-	if (write(fd, "x", 1) != 1)
+	if (fd_send_tagged(fd, 'x', NULL, 0))
 		log_warn("failed to release the watchdog");
 	close(fd);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

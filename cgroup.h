@@ -5,12 +5,16 @@
 #include <stdbool.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct cg_limits;
 
 /* The cgroup2 mount: /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones. */
 int cg_mount(char *out, size_t len);
+/* The id of a cgroup made and removed now: every cgroup made later has a greater one (ids only
+ * grow); UINT64_MAX if none could be made. */
+uint64_t cg_watermark(const char *mnt);
 /* Is this process in the cgroup PATH or below it (mnt: the cgroup2 mount)? */
 bool cg_holds_self(const char *mnt, const char *path);
 /* Log each process in the cgroup as "WHAT: pid N cmd ..."; returns how many there are. */
@@ -35,6 +39,9 @@ bool cg_populated(const char *path);
  * or -errno. */
 int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, int nkeep,
 		pid_t *pid);
+/* Give the watchdog an adopted cgroup ('a': its directory, then its links), or take one back
+ * ('r': its directory); fd is cg_watchdog's (-1: none, then nothing is done). 0 or -1. */
+int cg_watchdog_hold(int fd, char what, const int *fds, size_t n);
 /* Tell the watchdog all is well, and reap it. */
 void cg_watchdog_release(int fd, pid_t pid);
 

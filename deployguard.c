@@ -82,6 +82,7 @@
 #include <bcc/bcc_version.h>
 #include <bpf/libbpf.h>
 
+#include "adopt.h"
 #include "audit.h"
 #include "bpf_prog.h"
 #include "cgroup.h"
@@ -157,9 +158,11 @@ struct run {
 	struct depends deps;
 	struct proxy *proxy;
 	struct progs bpf;
+	struct adopt adopt; /* cgroups made during the run for guarded processes */
 	int cg_fd;
 	char cg_mnt[PATH_MAX], cg_path[PATH_MAX];
 	bool cg_created;
+	uint64_t watermark; /* cgroups with a greater id were made during the run */
 	struct cg_limits lim;
 	struct events ev;
 	int sig_fd;
@@ -849,6 +852,7 @@ static int flags(struct run *r, unsigned port, unsigned long cgroup_id)
 			      .dump = env.dump_bpf,
 			      .proxy_port = port,
 			      .cgroup_id = cgroup_id,
+			      .watermark = r->watermark,
 			      .connect_action = env.connect_action};
 
 	return progs_flags(&r->bpf, &c, &r->pol);
@@ -900,6 +904,7 @@ static int cgroup_setup(struct run *r)
 		return -EINVAL;
 	}
 	log_debug("cgroup %s%s", r->cg_path, r->cg_created ? " (created)" : "");
+	r->watermark = cg_watermark(mnt);
 	memcpy(r->lim.want, env.limit, sizeof(env.limit));
 	return cg_limits_apply(&r->lim, mnt, r->cg_path, r->cg_created, env.attach);
 }
@@ -975,11 +980,14 @@ static int run_loop(struct run *r, int *status)
 
 		if (rc < 0)
 			return rc;
-		if (waiting && (rc ? drain_signals(r) : !cg_populated(r->cg_path)))
+		if (waiting && (rc ? drain_signals(r)
+				   : !cg_populated(r->cg_path) && !adopt_populated(&r->adopt)))
 			break;
 		if (!waiting && rc && on_signal(r, status)) {
 			if (env.leftovers != DG_LEFT_WAIT ||
-			    !cg_report(r->cg_path, "COMMAND exited; guarding until it exits too"))
+			    !(cg_report(r->cg_path, "COMMAND exited; guarding until it exits too") +
+			      adopt_report(&r->adopt,
+					   "COMMAND exited; guarding until it exits too")))
 				break;
 			waiting = true;
 			r->events_fd = cg_events_fd(r->cg_path);
@@ -1010,12 +1018,16 @@ static void warm_up(struct run *r)
 static void handle_leftovers(const struct run *r)
 {
 	if (env.leftovers == DG_LEFT_KILL) {
+		if (adopt_report(&r->adopt, "left behind by COMMAND, killing it") &&
+		    adopt_kill(&r->adopt))
+			log_warnx("failed to kill every process left in the cgroups it adopted");
 		if (!cg_report(r->cg_path, "left behind by COMMAND, killing it"))
 			return;
 		if (cg_kill(r->cg_path) || cg_wait_empty(r->cg_path, 5000))
 			log_warnx("failed to kill every process left in %s", r->cg_path);
 		return;
 	}
+	adopt_report(&r->adopt, "left behind by COMMAND in a cgroup it made, now unguarded");
 	if (!cg_report(r->cg_path, r->cg_created ? "left behind by COMMAND, now unguarded in the "
 						   "parent cgroup"
 						 : "left behind by COMMAND, now unguarded"))
@@ -1062,6 +1074,7 @@ static void cleanup(struct run *r, int status, bool failed)
 		handle_leftovers(r);
 	write_report(r, status, failed);
 	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
+	adopt_close(&r->adopt);
 	events_close(&r->ev);
 	progs_close(&r->bpf);
 	proxy_close(r->proxy);
@@ -1365,7 +1378,12 @@ static int setup(struct run *r)
 	if ((err = progs_build(&r->bpf, env.verbose, &failed)) ||
 	    (err = progs_fill_nets(&r->bpf, &r->pol)))
 		return err;
+	if ((err = adopt_open(&r->adopt, &r->bpf, r->cg_mnt))) {
+		log_warnx("failed to open %s: %s", r->cg_mnt, strerror(-err));
+		return err;
+	}
 	r->ev = (struct events){.pol = &r->pol,
+				.adopt = &r->adopt,
 				.proxy = r->proxy,
 				.audit = env.audit,
 				.method = env.px.mode->name,
@@ -1508,7 +1526,8 @@ int main(int argc, char **argv)
 			.notify_sock = {-1, -1},
 			.notify_fd = -1,
 			.events_fd = -1,
-			.watchdog_fd = -1};
+			.watchdog_fd = -1,
+			.adopt = {.mnt_fd = -1, .watchdog_fd = -1}};
 	static const int passed[] = {SIGINT, SIGTERM, SIGHUP};
 	sigset_t mask, old;
 	int err = 0, status = DG_EXIT_FAIL;
@@ -1576,6 +1595,7 @@ int main(int argc, char **argv)
 		log_warnx("failed to start the watchdog: %s", strerror(-r.watchdog_fd));
 		goto cleanup;
 	}
+	r.adopt.watchdog_fd = r.watchdog_fd;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r.notify_sock)) {
 		log_warn("failed to create a socketpair");
 		goto cleanup;

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "audit.h"
 #include "bpf_prog.h"
 #include "hash.h"
@@ -138,8 +139,34 @@ static void args_to_cmd(const char *args, size_t len, char *cmd, size_t cmdlen)
 	cmd[n + 1] = '\0';
 }
 
+/* INFO CGROUP ADOPTED: a cgroup made during the run for guarded processes is guarded too, and
+ * a row of the summary. */
+static void on_adopted(const struct events *r, const struct adopted *c, const struct dg_tamper *t,
+		       const char *cmd)
+{
+	struct audit_event e = {.level = "INFO",
+				.event = "CGROUP ADOPTED",
+				.blocked = -1,
+				.port = -1,
+				.path = c->rel,
+				.pid = t->pid,
+				.cmd = cmd,
+				.method = r->method};
+
+	if (c->by != (pid_t)t->pid)
+		return; /* adopted already, by an earlier move */
+	audit_log(&e);
+	audit_hit(&(struct audit_hit){.kind = "adopted",
+				      .what = c->rel,
+				      .verdict = AUDIT_ALLOWED,
+				      .pid = e.pid,
+				      .cmd = cmd,
+				      .reason = "Adopted"});
+}
+
 /* WARN TAMPER: a guarded process left the cgroup (killed, with its mover if guarded), or the
- * guard could not follow a new process (killed with its parent). */
+ * guard could not follow a new process (killed with its parent); or it moved to a cgroup made
+ * during the run, adopted if only guarded processes are there. */
 static void on_tamper(const struct events *r, const struct dg_tamper *t)
 {
 	char cmd[DG_CMD_MAX], tried[256], path[sizeof(t->path) + 1];
@@ -164,6 +191,19 @@ static void on_tamper(const struct events *r, const struct dg_tamper *t)
 		e.reason = "TooManyProcesses";
 		snprintf(tried, sizeof(tried), "fork pid %u past the guard's %s", t->moved,
 			 "table of processes");
+	} else if (t->what == DG_T_ADOPT && r->adopt) {
+		char why[200];
+		const struct adopted *c = adopt_move(r->adopt, (pid_t)t->pid, (pid_t)t->moved,
+						     t->moved_start, t->cgroup, why, sizeof(why));
+
+		if (c) {
+			on_adopted(r, c, t, cmd);
+			return;
+		}
+		e.reason = "LeaveCgroup"; /* the moved process and a guarded mover are killed */
+		snprintf(tried, sizeof(tried),
+			 "move pid %u to cgroup %s (id %llu), not adopted: %s", t->moved,
+			 path[0] ? path : "?", (unsigned long long)t->cgroup, why);
 	} else {
 		e.reason = "LeaveCgroup";
 		snprintf(tried, sizeof(tried), "move pid %u to cgroup %s (id %llu)", t->moved,

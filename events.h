@@ -6,6 +6,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "adopt.h"
 #include "policy.h"
 #include "proxy.h"
 
@@ -14,8 +15,9 @@ struct events {
 	const struct policy *pol;  /* names the address rule behind a refusal */
 	const struct proxy *proxy; /* names the blocked name behind a learned address */
 	bool audit;
-	const char *method; /* the policy mode, for the log line */
-	const char *masked; /* a socket COMMAND's view hides (nscd's), or NULL: no delegation */
+	const char *method;  /* the policy mode, for the log line */
+	const char *masked;  /* a socket COMMAND's view hides (nscd's), or NULL: no delegation */
+	struct adopt *adopt; /* cgroups made during the run for guarded processes */
 };
 
 /* Read the ring map_fd into r's log lines; r's other fields must be set first. */

@@ -95,8 +95,12 @@ void proc_cmdline_cached(pid_t pid, char *buf, size_t len)
 		proc_cmdline(pid, buf, len);
 }
 
+#define PROC_MAX_INSIDE 256 /* adopted cgroups, as /proc/PID/cgroup names them */
+
 static struct {
 	const char *cg_rel;
+	char *inside[PROC_MAX_INSIDE];
+	int ninside;
 	struct proc *recs;
 	int n, cap;
 	unsigned long dropped;
@@ -116,20 +120,39 @@ uint64_t proc_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void proc_add_inside(const char *cg_rel)
+{
+	for (int i = 0; i < pr.ninside; i++)
+		if (!strcmp(pr.inside[i], cg_rel))
+			return;
+	if (pr.ninside < PROC_MAX_INSIDE && (pr.inside[pr.ninside] = strdup(cg_rel)))
+		pr.ninside++;
+}
+
+/* The cgroup2 line of /proc/PID/cgroup ("0::/a/b") is cg_rel or below it. */
+static bool below(const char *line, const char *cg_rel)
+{
+	size_t n = strlen(cg_rel);
+
+	return !strncmp(line + 3, cg_rel, n) && (line[3 + n] == '/' || line[3 + n] == '\n');
+}
+
 bool proc_inside(pid_t pid)
 {
 	char path[64], line[PATH_MAX + 8];
-	size_t n = pr.cg_rel ? strlen(pr.cg_rel) : 0;
 	bool in = false;
 	FILE *f;
 
 	if (!pr.cg_rel)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);)
-		if (!strncmp(line, "0::", 3))
-			in = !strncmp(line + 3, pr.cg_rel, n) &&
-			     (line[3 + n] == '/' || line[3 + n] == '\n');
+	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		in = below(line, pr.cg_rel);
+		for (int i = 0; i < pr.ninside && !in; i++)
+			in = below(line, pr.inside[i]);
+	}
 	if (f)
 		fclose(f);
 	return in;
@@ -265,26 +288,49 @@ static void append(char *buf, size_t cap, const char *s)
 	snprintf(buf + n, cap - n, "%s", s);
 }
 
-/* Walk up from rec's process while the ancestors are in the cgroup: their pids, names and
- * command lines. A live process's parent is read now; a gone one's is what its exec said. */
+/* The record of pid's exec in the guard, unless pid now names another process: -1 if none. */
+static int exec_record(pid_t pid)
+{
+	int rec = pr.index[slot_of(pid)] - 1;
+	unsigned long long start;
+
+	if (rec < 0 || !pr.recs[rec].exec_ms)
+		return -1;
+	start = proc_stat(pid, 22);
+	return start && start != pr.recs[rec].start ? -1 : rec;
+}
+
+/* Walk up from rec's process while the ancestors are guarded: their pids, names and command
+ * lines. An ancestor that exec'd in the guard is what its exec said (its parent: the nearest
+ * ancestor that exec'd, past forks that never did and daemons that forked twice); another is
+ * read now, while it runs in the cgroup. */
 static void walk_lineage(struct proc *p)
 {
 	char names[PROC_DEPTH + 1][64], chain[PROC_CHAIN_MAX] = "", lineage[2048] = "";
 	pid_t at = p->ppid;
-	int depth = 0;
+	int depth = 0, rec;
 
 	p->lineage_done = true;
 	short_name(p->cmd ? p->cmd : "", names[0], sizeof(names[0]));
 	append(chain, sizeof(chain), p->cmd ? p->cmd : "");
-	while (at > 1 && depth < PROC_DEPTH && proc_inside(at)) {
+	while (at > 1 && depth < PROC_DEPTH && at != p->pid) {
 		char cmd[DG_CMD_MAX];
+		pid_t next;
 
-		proc_cmdline_cached(at, cmd, sizeof(cmd));
+		if ((rec = exec_record(at)) >= 0) {
+			snprintf(cmd, sizeof(cmd), "%s", pr.recs[rec].cmd ? pr.recs[rec].cmd : "");
+			next = pr.recs[rec].ppid;
+		} else if (proc_inside(at)) {
+			proc_cmdline_cached(at, cmd, sizeof(cmd));
+			next = (pid_t)proc_stat(at, 4);
+		} else {
+			break;
+		}
 		p->up[depth++] = at;
 		short_name(cmd, names[depth], sizeof(names[depth]));
 		append(chain, sizeof(chain), "\n");
 		append(chain, sizeof(chain), cmd);
-		at = (pid_t)proc_stat(at, 4);
+		at = next;
 	}
 	p->nup = depth;
 	for (int i = depth; i >= 0; i--) {
@@ -335,5 +381,7 @@ void proc_free(void)
 		free(pr.recs[i].chain);
 	}
 	free(pr.recs);
+	for (int i = 0; i < pr.ninside; i++)
+		free(pr.inside[i]);
 	memset(&pr, 0, sizeof(pr));
 }

@@ -40,7 +40,9 @@ void proc_cmdline_cached(pid_t pid, char *buf, size_t len);
 /* cg_rel: the guarded cgroup as /proc/PID/cgroup names it; a lineage ends at the first
  * ancestor outside it (deployguard, or a service manager in attach mode). */
 void proc_init(const char *cg_rel);
-/* pid (or one below it) runs in the guarded cgroup. */
+/* A cgroup adopted into the guard (adopt.c), as /proc/PID/cgroup names it. */
+void proc_add_inside(const char *cg_rel);
+/* pid runs in the guarded cgroup, an adopted one, or below one. */
 bool proc_inside(pid_t pid);
 /* An exec in the cgroup, as the kernel reported it (comm: its name, 16 bytes, maybe unended). */
 void proc_exec(pid_t pid, pid_t ppid, const char *comm);

@@ -37,6 +37,7 @@
 #define DG_LIBBCC     "libbcc.so.0"
 #define DG_MEMBERS    65536 /* processes of the guarded subtree the guard can follow at once */
 #define DG_MAX_DEPTH  32    /* cgroup levels dg_attach walks up to find the guarded one */
+#define DG_CGROUPS    1024  /* cgroups a run can adopt at once (adopt.c holds fewer) */
 
 static int add_cflag(struct progs *r, const char *fmt, unsigned long v)
 {
@@ -85,6 +86,7 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 						r->cflags + r->ncflags, &r->ncflags);
 
 	r->conf = (struct dg_conf){.cgroup_id = c->cgroup_id,
+				   .watermark = c->watermark,
 				   .self = (uint32_t)getpid(),
 				   .proxy_port = htons((uint16_t)c->proxy_port)};
 	if (!err)
@@ -115,6 +117,8 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 		err = add_cflag(r, "-DDG_NMEMBERS=%lu", DG_MEMBERS);
 	if (!err)
 		err = add_cflag(r, "-DDG_MAX_DEPTH=%lu", DG_MAX_DEPTH);
+	if (!err)
+		err = add_cflag(r, "-DDG_NCGROUPS=%lu", DG_CGROUPS);
 	if (err || !c->dump)
 		return err;
 	progs_offsets(r);
@@ -122,8 +126,9 @@ int progs_flags(struct progs *r, const struct progs_cfg *c, const struct policy 
 		printf("// env: BCC_KERNEL_SOURCE=%s\n", getenv("BCC_KERNEL_SOURCE"));
 	for (int i = 0; i < r->ncflags; i++)
 		printf("// cflag: %s\n", r->cflags[i]);
-	printf("// dg_conf: cgroup_id=%llu self=%u proxy_port=%u\n",
-	       (unsigned long long)r->conf.cgroup_id, r->conf.self, c->proxy_port);
+	printf("// dg_conf: cgroup_id=%llu watermark=%llu self=%u proxy_port=%u\n",
+	       (unsigned long long)r->conf.cgroup_id, (unsigned long long)r->conf.watermark,
+	       r->conf.self, c->proxy_port);
 	fputs(dg_bpf_text, stdout);
 	return 0;
 }
@@ -565,22 +570,34 @@ int progs_attach(struct progs *r, int cg_fd, const char *cg_path)
 	return 0;
 }
 
-int progs_attach_also(struct progs *r, int k, int cg_fd, const char *cg_path)
+int progs_attach_cgroup(const struct progs *r, int cg_fd, int *links, const char *why)
 {
 	for (size_t i = 0; i < DG_NPROGS; i++) {
 		int fd;
 
+		links[i] = -1;
 		if (r->prog_fd[i] < 0 || dg_progs[i].tp)
 			continue;
 		fd = bpf_link_create(r->prog_fd[i], cg_fd, dg_progs[i].attach, NULL);
 		if (fd < 0) {
-			log_warnx("failed to attach %s to %s (--guard-also): %s", dg_progs[i].name,
-				  cg_path, strerror(-fd));
+			log_warnx("failed to attach %s to %s: %s", dg_progs[i].name, why,
+				  strerror(-fd));
+			for (size_t j = 0; j < i; j++)
+				if (links[j] >= 0)
+					close(links[j]);
 			return fd;
 		}
-		r->also_link[k][i] = fd;
+		links[i] = fd;
 	}
 	return 0;
+}
+
+int progs_attach_also(struct progs *r, int k, int cg_fd, const char *cg_path)
+{
+	char why[PATH_MAX + 32];
+
+	snprintf(why, sizeof(why), "%s (--guard-also)", cg_path);
+	return progs_attach_cgroup(r, cg_fd, r->also_link[k], why);
 }
 
 /* Sockets made before deployguard attached (attach mode) have no owner in dg_socks, and the
@@ -635,9 +652,9 @@ static void own_process(const struct progs *r, pid_t pid)
 static void note_member(const struct progs *r, pid_t pid)
 {
 	uint32_t tgid = (uint32_t)pid;
-	uint64_t start = 0; /* not known here to the nanosecond: not checked */
+	struct dg_member m = {.start = 0}; /* not known here to the nanosecond: not checked */
 
-	bpf_map_update_elem(r->map_fd[M_MEMBERS], &tgid, &start, BPF_NOEXIST);
+	bpf_map_update_elem(r->map_fd[M_MEMBERS], &tgid, &m, BPF_NOEXIST);
 }
 
 /* fn(r, pid) for each process of cgroup cg and the cgroups below it. */

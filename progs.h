@@ -42,7 +42,8 @@ struct progs_cfg {
 	bool dump;	 /* --dump-bpf: print the flags and the text */
 	unsigned proxy_port;
 	unsigned long cgroup_id;
-	unsigned connect_action; /* a DG_CA_ code */
+	unsigned long long watermark; /* cgroups with a greater id were made during the run */
+	unsigned connect_action;      /* a DG_CA_ code */
 };
 
 /* What progs_build's child exits with: the step that failed. */
@@ -63,8 +64,11 @@ bool progs_loads(size_t i);
 int progs_build(struct progs *p, int verbose, int *failed);
 /* Attach every program to the cgroup (BPF links: they detach when deployguard exits). */
 int progs_attach(struct progs *p, int cg_fd, const char *cg_path);
-/* Attach the cgroup programs (not the tracepoints) to another cgroup too, as the k-th
- * --guard-also: multi-attach, so the programs it has keep working. */
+/* Attach the cgroup programs (not the tracepoints) to another cgroup too: links[DG_NPROGS] get
+ * the links (-1 where none); multi-attach, so the programs it has keep working. why names the
+ * cgroup in the message of a failure, after which no link is left. */
+int progs_attach_cgroup(const struct progs *p, int cg_fd, int *links, const char *why);
+/* The same, as the k-th --guard-also. */
 int progs_attach_also(struct progs *p, int k, int cg_fd, const char *cg_path);
 /* Note the owner of each socket the processes of cgroup cg (and below) hold now, for the
  * egress program (pidfd_getfd, 5.6+). */

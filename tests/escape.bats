@@ -20,7 +20,7 @@ mnt() { awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts; }
 # The number of WARN TAMPER lines with reason $1 in $LOG.
 tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 
-@test "leaving the cgroup as root: to a cgroup outside, a sibling it makes, a child's pid, from a fresh cgroup2 mount: the mover dies in its write, logged; its own child cgroup stays guarded" {
+@test "leaving the cgroup as root: to a cgroup outside, a child's pid, from a fresh cgroup2 mount: the mover dies in its write, logged; a sibling it makes and its own child cgroup stay guarded" {
 	scratch_cgroup out
 	local m sib root=
 	m=$(mnt)
@@ -46,7 +46,7 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *ESCAPED* ]]
-	[[ "$output" == *"out=137"*"sib=137"*"child=137"*"mount=137"*"nsenter=1"*"threads=1"*"nested=7"*"after=7"*"package index"* ]]
+	[[ "$output" == *"out=137"*"sib=7"*"child=137"*"mount=137"*"nsenter=1"*"threads=1"*"nested=7"*"after=7"*"package index"* ]]
 	[ -z "$root" ] || [[ "$output" == *"root=137"* ]]
 	gone "$(cat "$W/e.child")" # the child it moved: killed by deployguard
 	for _ in $(seq 50); do # killed, and soon gone from the cgroups they were moved to
@@ -54,8 +54,11 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 		sleep 0.1
 	done
 	[ -z "$(cat "$CG/cgroup.procs" "$sib/cgroup.procs")" ]
-	[ "$(tampers LeaveCgroup)" -eq $((${root:+1} + 4)) ]
+	[ "$(tampers LeaveCgroup)" -eq $((${root:+1} + 3)) ]
 	log_line "^WARN TAMPER reason=LeaveCgroup blocked=true pid=[0-9]+ cmd=\"sh -c echo .{2} >$CG/cgroup.procs; curl .* tried=\"move pid [0-9]+ to cgroup /${CG#"$m"/} \(id [0-9]+\)\""
+	# the sibling, made during the run and holding only the script's processes, was adopted
+	log_line "^INFO CGROUP ADOPTED path=\"/${sib#"$m"/}\" pid=[0-9]+ cmd=\"sh -c echo .{2} >$sib/cgroup.procs; curl "
+	[ -z "$(bpftool cgroup show "$sib")" ] # released at the end
 }
 
 @test "a process outside the guard moving a guarded one out (a daemon asked to): the moved process is killed, the move logged" {
@@ -281,4 +284,84 @@ with_nscd() {
 	run dg --guard-also "$CG/none" -- true
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"is not an existing cgroup v2 directory"* ]]
+}
+
+@test "a cgroup the deploy makes for its own processes is adopted: a running child moved there by another stays guarded, counts as the run's, and is released at the end" {
+	local m made
+	m=$(mnt)
+	made=$m/dg-scratch-$WORLD_SFX-made
+	run dg -b "$W/github.txt" --report "$W/ad.json" -- sh -c '
+		made=$0 w=$1
+		sh -c "echo \$\$ >$w/loop.pid
+			while :; do curl -s -m 1 http://192.0.2.10/ >/dev/null && echo ESCAPED; echo >>$w/loop.n; done" &
+		until [ -s "$w/loop.pid" ]; do sleep 0.05; done
+		mkdir "$made" && cat "$w/loop.pid" >"$made/cgroup.procs"; echo "moved=$?"
+		n=$(wc -l <"$w/loop.n")
+		until [ "$(wc -l <"$w/loop.n")" -gt $((n + 3)) ]; do sleep 0.05; done
+		grep -c . "$made/cgroup.procs"
+		kill "$(cat "$w/loop.pid")"
+		getent hosts github.com; echo "dns=$?"' "$made" "$W"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *ESCAPED* ]]
+	[[ "$output" == *"moved=0"*"dns=2"* ]]
+	log_line "^INFO CGROUP ADOPTED path=\"/${made#"$m"/}\" pid=[0-9]+ cmd=\"cat $W/loop.pid \""
+	[ "$(tampers LeaveCgroup)" -eq 0 ]
+	grep -qE "^ +1 allowed +- +adopted +/${made#"$m"/} " "$LOG"
+	[ "$(grep -c '^WARN IP BLOCKED .*ip=192.0.2.10 ' "$LOG")" -ge 3 ] # the loop, refused each time
+	python3 "$T/tools/report_check.py" "$W/ad.json" "$T/../man/deployguard.8"
+	grep -q "\"kind\":\"adopted\",\"what\":\"/${made#"$m"/}\"" "$W/ad.json"
+	[ -z "$(bpftool cgroup show "$made")" ] # released
+	rmdir "$made"
+}
+
+@test "a cgroup made during the run that holds someone else's process is not adopted: moving into it is an escape, and the other process is untouched" {
+	local outsider
+	dg_bg -b "$W/github.txt" -- sh -c 'w=$0; touch "$w/x.started"
+		until [ -e "$w/x.ready" ]; do sleep 0.05; done
+		sh -c "echo \$\$ >$(cat "$w/x.ready")/cgroup.procs; curl -s -m 3 http://192.0.2.10/ && echo ESCAPED"
+		echo "x=$?" >"$w/x.out"' "$W"
+	wait_for "$W/x.started"
+	scratch_cgroup later # made during the run, by the test: not the deploy's
+	in_cg sleep 60 &
+	outsider=$!
+	until grep -q . "$CG/cgroup.procs"; do sleep 0.05; done
+	echo "$CG" >"$W/x.ready"
+	wait_pid "$(cat "$W/dg.pid")"
+	[ "$(cat "$W/x.out")" = x=137 ]
+	[ "$(tampers LeaveCgroup)" -eq 1 ]
+	log_line "^WARN TAMPER reason=LeaveCgroup blocked=true .*tried=\"move pid [0-9]+ to cgroup /[^ ]*-later \(id [0-9]+\), not adopted: it holds pid [0-9]+ \(sleep 60 \), which is not guarded\""
+	kill -0 "$outsider" # untouched
+	[ -z "$(bpftool cgroup show "$CG")" ]
+	kill "$outsider"
+	wait_pid "$outsider" || true
+}
+
+@test "an adopted cgroup's leftovers: killed with --leftovers kill, and by the watchdog if deployguard dies; left running, unguarded, by default" {
+	local m made
+	m=$(mnt)
+	made=$m/dg-scratch-$WORLD_SFX-left
+	run dg --leftovers kill -b "$W/github.txt" -- sh -c 'mkdir "$0" && sh -c "echo \$\$ >$0/cgroup.procs; exec sleep 60" &
+		until grep -q . "$0/cgroup.procs" 2>/dev/null; do sleep 0.05; done' "$made"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"left behind by COMMAND, killing it: pid "*" cmd \"sleep 60 \""* ]]
+	[ -z "$(cat "$made/cgroup.procs")" ]
+	rmdir "$made"
+	LOG=$W/log.wd
+	dg_bg -b "$W/github.txt" -- sh -c 'mkdir "$0" && sh -c "echo \$\$ >$0/cgroup.procs; exec sleep 60" &
+		wait' "$made"
+	until grep -q . "$made/cgroup.procs" 2>/dev/null; do sleep 0.05; done
+	wait_line "CGROUP ADOPTED" "$LOG"
+	kill -KILL "$(cat "$W/dg.pid")"
+	wait_pid "$(cat "$W/dg.pid")" || true
+	for _ in $(seq 50); do grep -q . "$made/cgroup.procs" || break; sleep 0.1; done
+	[ -z "$(cat "$made/cgroup.procs")" ] # killed by the watchdog
+	rmdir "$made"
+	LOG=$W/log.leave
+	run dg -b "$W/github.txt" -- sh -c 'mkdir "$0" && sh -c "echo \$\$ >$0/cgroup.procs; exec sleep 60 >/dev/null 2>&1" &
+		until grep -q . "$0/cgroup.procs" 2>/dev/null; do sleep 0.05; done' "$made"
+	[[ "$output" == *"left behind by COMMAND in a cgroup it made, now unguarded: pid "*" cmd \"sleep 60 \""* ]]
+	[ -n "$(cat "$made/cgroup.procs")" ]
+	[ -z "$(bpftool cgroup show "$made")" ]
+	echo 1 >"$made/cgroup.kill"
 }
