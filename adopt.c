@@ -28,6 +28,7 @@
 #include <bpf/bpf.h>
 
 #include "cgroup.h"
+#include "container.h"
 #include "log.h"
 #include "proc.h"
 
@@ -222,6 +223,7 @@ static const struct adopted *adopt_id(struct adopt *a, uint64_t id, pid_t mover,
 		return NULL;
 	}
 	a->n++;
+	container_from_runtime(mover, c->rel); /* runc or crun, making a container's cgroup */
 	return c;
 }
 

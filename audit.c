@@ -260,6 +260,7 @@ void audit_log(const struct audit_event *e)
 	FILE *f = au.out ? au.out : stderr;
 	char domain[1100];
 	struct line l; /* not zeroed: 16 KiB of memset would cost more than the rest */
+	const struct container *ctr;
 	bool first = true;
 
 	l.len = 0;
@@ -294,6 +295,16 @@ void audit_log(const struct audit_event *e)
 	}
 	put_num(&l, &first, "pid", e->pid);
 	put_str(&l, &first, "cmd", e->cmd, true);
+	if ((ctr = e->ctr) || (e->pid > 0 && (ctr = container_of((pid_t)e->pid)))) {
+		char id[13];
+
+		snprintf(id, sizeof(id), "%.12s", ctr->id);
+		put_str(&l, &first, "container", id, false);
+		put_str(&l, &first, "containerName", ctr->name[0] ? ctr->name : NULL, true);
+		if (!e->image)
+			put_str(&l, &first, "image", ctr->image[0] ? ctr->image : NULL, true);
+	}
+	put_str(&l, &first, "image", e->image, true);
 	put_str(&l, &first, "firewallMethod", e->method, false);
 	put_str(&l, &first, "qtype", e->qtype, false);
 	put_str(&l, &first, "rule", e->rule, au.fmt == AUDIT_JSON);
@@ -408,7 +419,7 @@ static void count_cmd(struct audit_row *r, const char *cmd)
 
 static bool has_class(const char *kind)
 {
-	return !strcmp(kind, "dns") || !strcmp(kind, "connect");
+	return !strcmp(kind, "dns") || !strcmp(kind, "connect") || !strcmp(kind, "registry");
 }
 
 /* The row's reason, rule and comment: the first hit's, until one blocks; then that one's. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "container.h"
 #include "proc.h"
 
 enum audit_format { AUDIT_TEXT, AUDIT_JSON };
@@ -36,6 +37,8 @@ struct audit_event {
 	const char *path;    /* DELEGATED: the unix socket */
 	long peer;	     /* DELEGATED: its listener, outside the cgroup */
 	const char *peercmd;
+	const struct container *ctr; /* its container; NULL: pid's, if it runs in one */
+	const char *image;	     /* REGISTRY: the image asked for (else the container's) */
 };
 
 void audit_init(FILE *out, enum audit_format fmt, int verbose);

@@ -62,6 +62,9 @@ BPF_ARRAY(dg_conf, struct dg_conf, 1);
 /* Cgroups deployguard adopted (cgroup id -> 1): made during the run for guarded processes only,
  * and given the cgroup programs (adopt.c). Whatever is below one is inside the guard. */
 BPF_TABLE("hash", u64, u32, dg_cgroups, DG_NCGROUPS);
+/* Network namespaces (inode number -> 1) where the proxy listens, or where it cannot (no
+ * loopback): a process that execs in another stops until deployguard has looked. */
+BPF_TABLE("hash", u32, u32, dg_netns, DG_NCGROUPS);
 
 /* This run's struct dg_conf: never NULL once deployguard has attached (an array's entry). */
 static __always_inline const struct dg_conf *dg_cf(void)
@@ -502,10 +505,24 @@ int dg_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct dg_event ev = {};
 #if DG_GUARD
 	struct dg_member *m = dg_current_member();
+	u32 ns;
 
 	if (!cf || !m)
 		return 0;
 	m->execd = 1;
+	/* A new network namespace (a container's): DNS there goes to its own loopback, where the
+	 * proxy must listen before the program runs. Stop it until deployguard has looked. */
+	ns = (u32)dg_kread((void *)dg_kread((void *)dg_kread((void *)bpf_get_current_task(),
+							     DG_OFF_TASK_NSPROXY, 8),
+					    DG_OFF_NSPROXY_NET, 8),
+			   DG_OFF_NET_INUM, 4);
+	if (ns && !dg_netns.lookup(&ns)) {
+		bpf_send_signal(19); /* SIGSTOP, before the new program's first instruction */
+		ev.type = DG_EV_NETNS;
+		ev.pid = bpf_get_current_pid_tgid() >> 32;
+		ev.ppid = ns;
+		dg_events.ringbuf_output(&ev, sizeof(ev), 0);
+	}
 	/* the nearest ancestor that exec'd, for the report's lineage of a process gone before
 	 * it is read, or else the parent */
 	ev.ppid = m->anc ? m->anc

@@ -115,6 +115,8 @@ enum {
 	DG_EV_TAMPER = 5,  /* a struct dg_tamper */
 	DG_EV_UNIX = 6,	   /* a struct dg_unix */
 	DG_EV_EXIT = 7,	   /* a guarded process ended (escape guard only) */
+	DG_EV_NETNS = 8,   /* a guarded process exec'd in a network namespace the proxy is not in
+			    * (stopped: ppid holds the namespace's inode number) */
 };
 enum {
 	DG_R_RULE = 1,	    /* an address rule of the policy */
@@ -225,6 +227,7 @@ static const struct dg_prog {
 	BPF_FUNC_sk_fullsock, BPF_FUNC_sk_storage_get, BPF_FUNC_ktime_get_ns, \
 	BPF_FUNC_ringbuf_output}
 #define DG_CALLS_EXEC {BPF_FUNC_map_lookup_elem, BPF_FUNC_get_current_cgroup_id, BPF_FUNC_get_current_pid_tgid, \
+	BPF_FUNC_send_signal, \
 	BPF_FUNC_get_current_comm, BPF_FUNC_ringbuf_output, BPF_FUNC_get_current_task, \
 	BPF_FUNC_probe_read_kernel}
 #define DG_CALLS_GUARD {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
@@ -273,9 +276,9 @@ static const struct dg_prog {
 /* clang-format on */
 
 /* The maps deployguard itself reads and writes, in the order of enum dg_map. */
-static const char *const dg_maps[] = {"dg_nets4",  "dg_nets6",	 "dg_ports4", "dg_ports6",
-				      "dg_events", "dg_queries", "dg_learn4", "dg_learn6",
-				      "dg_socks",  "dg_members", "dg_conf",   "dg_cgroups"};
+static const char *const dg_maps[] = {
+    "dg_nets4",	 "dg_nets6", "dg_ports4",  "dg_ports6", "dg_events",  "dg_queries", "dg_learn4",
+    "dg_learn6", "dg_socks", "dg_members", "dg_conf",	"dg_cgroups", "dg_netns"};
 enum dg_map {
 	M_NETS4,
 	M_NETS6,
@@ -289,6 +292,7 @@ enum dg_map {
 	M_MEMBERS,
 	M_CONF,
 	M_CGROUPS,
+	M_NETNS,
 	DG_NMAPS
 };
 _Static_assert(sizeof(dg_maps) / sizeof(dg_maps[0]) == DG_NMAPS, "one name per map");

@@ -153,8 +153,13 @@ static int remove_dir(const char *path, const char *unused)
 /* COMMAND may have made cgroups of its own below ours: they go first. */
 int cg_remove(const char *path)
 {
+	int err;
+
 	each_below(path, 0, remove_dir, NULL);
-	return remove_dir(path, NULL);
+	/* a process that has just exited may hold it for a moment */
+	for (int i = 0; (err = remove_dir(path, NULL)) == -EBUSY && i < 20; i++)
+		usleep(25000);
+	return err;
 }
 
 static int move_procs(const char *path, const char *parent)

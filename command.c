@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 
 #include "audit.h"
+#include "dockerapi.h"
 #include "fdpass.h"
 #include "filter.h"
 #include "log.h"
@@ -79,6 +80,11 @@ __attribute__((noreturn)) static void child(const struct command *c, const char 
 	}
 	if (c->nss && nss_apply(c->nss)) {
 		say("failed to give COMMAND its view of /etc/nsswitch.conf (a mount namespace)", "",
+		    ": COMMAND not run");
+		_exit(DG_EXIT_FAIL);
+	}
+	if (c->docker && dockerapi_apply(c->docker, c->nss && nss_needed(c->nss))) {
+		say("failed to give COMMAND deployguard's Docker socket (a bind mount)", "",
 		    ": COMMAND not run");
 		_exit(DG_EXIT_FAIL);
 	}

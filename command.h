@@ -20,7 +20,8 @@ struct command {
 	uid_t uid;	  /* the user's, once command_user() found them */
 	gid_t gid, groups[256];
 	int ngroups;
-	const struct nss_view *nss; /* COMMAND's view of nsswitch.conf and nscd, or NULL */
+	const struct nss_view *nss;	/* COMMAND's view of nsswitch.conf and nscd, or NULL */
+	const struct dockerapi *docker; /* the Docker socket COMMAND sees, or NULL */
 };
 
 /* Look up c->user (a name or uid) and set HOME, USER and LOGNAME for COMMAND. */

@@ -58,6 +58,9 @@
  *             --write-allowlist, --history, GITHUB_STEP_SUMMARY, --syslog, make deb.
  * 2026-12-03  Outage rehearsals: --rehearse (rehearse.c), --connect-action, --block-action
  *             resolve, "=NAME" rules.
+ * 2026-12-06  Containers: a cgroup made during the run for guarded processes is adopted
+ *             (adopt.c); the proxy listens in each network namespace a guarded program runs
+ *             in; Docker's socket is deployguard's (dockerapi.c); containers in the log.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -87,7 +90,9 @@
 #include "bpf_prog.h"
 #include "cgroup.h"
 #include "command.h"
+#include "container.h"
 #include "depends.h"
+#include "dockerapi.h"
 #include "events.h"
 #include "fdpass.h"
 #include "filter.h"
@@ -107,6 +112,7 @@
 #define DG_VERSION    "0.1.0"
 #define CGROUP2_MAGIC 0x63677270
 #define DG_WARMUP_MS  2000 /* longest wait for blocked names' addresses before COMMAND runs */
+#define DG_SETTLE_MS  1000 /* longest wait for leftovers to end by themselves */
 
 static struct env {
 	const char *lists[64]; /* policy files: blocklists, or allowlists with -a */
@@ -157,6 +163,7 @@ struct run {
 	struct policy pol;
 	struct depends deps;
 	struct proxy *proxy;
+	struct dockerapi *docker; /* the Docker socket COMMAND sees, or NULL */
 	struct progs bpf;
 	struct adopt adopt; /* cgroups made during the run for guarded processes */
 	int cg_fd;
@@ -946,15 +953,17 @@ static bool drain_signals(struct run *r)
  * signal waits in the signalfd, 0, or -errno. */
 static int turn(struct run *r, int timeout)
 {
-	struct pollfd pfd[4 + PROXY_MAX_FDS];
-	int n;
+	struct pollfd pfd[4 + PROXY_MAX_FDS + DOCKERAPI_MAX_FDS];
+	int n, nd = 0;
 
 	pfd[0] = (struct pollfd){.fd = r->sig_fd, .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = ring_buffer__epoll_fd(r->ev.rb), .events = POLLIN};
 	pfd[2] = (struct pollfd){.fd = r->notify_fd, .events = POLLIN}; /* -1: ignored */
 	pfd[3] = (struct pollfd){.fd = r->events_fd, .events = POLLPRI};
-	n = proxy_prepare(r->proxy, pfd + 4, (int)(sizeof(pfd) / sizeof(pfd[0])) - 4, &timeout);
-	if (poll(pfd, (nfds_t)n + 4, timeout) < 0) {
+	n = proxy_prepare(r->proxy, pfd + 4, PROXY_MAX_FDS, &timeout);
+	if (r->docker)
+		nd = dockerapi_prepare(r->docker, pfd + 4 + n, DOCKERAPI_MAX_FDS);
+	if (poll(pfd, (nfds_t)(n + nd) + 4, timeout) < 0) {
 		if (errno == EINTR)
 			return 0;
 		log_warn("poll failed");
@@ -965,6 +974,8 @@ static int turn(struct run *r, int timeout)
 	if (pfd[2].revents)
 		filter_on_notify(r->notify_fd, env.audit, env.px.mode->name);
 	proxy_dispatch(r->proxy, pfd + 4, n);
+	if (r->docker)
+		dockerapi_dispatch(r->docker, pfd + 4 + n, nd);
 	audit_flush(); /* once a turn, not once a line */
 	return pfd[0].revents != 0;
 }
@@ -1013,10 +1024,26 @@ static void warm_up(struct run *r)
 		    proxy_watch_pending(r->proxy));
 }
 
-/* Processes COMMAND left in the cgroup: reported, then moved to the parent cgroup so that the
- * cgroup can go (leave; they run on unguarded), or killed. With wait, run_loop waited for them. */
-static void handle_leftovers(const struct run *r)
+/* Processes COMMAND left in the cgroup (or in one it adopted): given DG_SETTLE_MS to end on
+ * their own (a container runtime cleaning up after the container), then reported, and moved to
+ * the parent cgroup so that the cgroup can go (leave; they run on unguarded), or killed. With
+ * wait, run_loop waited for them. */
+static void handle_leftovers(struct run *r)
 {
+	uint64_t end = proc_wall_ms() + DG_SETTLE_MS, now;
+
+	/* guarding on meanwhile: a process the programs stopped (an adoption, a new network
+	 * namespace) goes on only once deployguard has heard of it */
+	while ((cg_populated(r->cg_path) || adopt_populated(&r->adopt)) &&
+	       (now = proc_wall_ms()) < end) {
+		int ms = (int)(end - now < 50 ? end - now : 50), rc = r->ev.rb ? turn(r, ms) : -1;
+
+		if (rc < 0)
+			cg_wait_empty(cg_populated(r->cg_path) ? r->cg_path : r->adopt.cg[0].path,
+				      ms);
+		else if (rc && drain_signals(r))
+			break; /* SIGINT or SIGTERM: no more waiting */
+	}
 	if (env.leftovers == DG_LEFT_KILL) {
 		if (adopt_report(&r->adopt, "left behind by COMMAND, killing it") &&
 		    adopt_kill(&r->adopt))
@@ -1075,6 +1102,8 @@ static void cleanup(struct run *r, int status, bool failed)
 	write_report(r, status, failed);
 	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
 	adopt_close(&r->adopt);
+	dockerapi_close(r->docker);
+	r->docker = NULL;
 	events_close(&r->ev);
 	progs_close(&r->bpf);
 	proxy_close(r->proxy);
@@ -1098,6 +1127,7 @@ static void cleanup(struct run *r, int status, bool failed)
 	nss_close(&r->nss);
 	audit_free();
 	proc_free();
+	container_free();
 	audit_init(NULL, env.log_format, env.verbose); /* later lines go to stderr */
 	if (r->log)
 		fclose(r->log);
@@ -1319,6 +1349,46 @@ static int resolution(struct run *r)
 	return 0;
 }
 
+static bool judge_registry(void *ctx, const char *name, unsigned port, char *rule, size_t len,
+			   const char **comment, const char **via)
+{
+	return proxy_judge(ctx, name, port, rule, len, comment, via);
+}
+
+/* dockerd starts containers and pulls images for the deploy, outside its cgroup: COMMAND gets
+ * deployguard's socket in place of dockerd's, which makes them guarded (dockerapi.c). */
+static int docker_view(struct run *r)
+{
+	char real[PATH_MAX], why[300];
+	struct dockerapi_cfg cfg = {.real = real,
+				    .cgroup = r->cg_path + strlen(r->cg_mnt),
+				    .judge = judge_registry,
+				    .ctx = r->proxy,
+				    .audit = env.audit,
+				    .method = env.px.mode->name};
+	int err;
+
+	if (env.attach || env.dump_bpf)
+		return 0;
+	if (!dockerapi_find(real, sizeof(real), why, sizeof(why))) {
+		if (why[0])
+			log_warnx(
+			    "%s: the containers and pulls dockerd makes there are not guarded",
+			    why);
+		return 0;
+	}
+	if ((err = dockerapi_open(&r->docker, &cfg))) {
+		log_warnx("failed to serve COMMAND a Docker socket in place of %s: %s", real,
+			  strerror(-err));
+		return err;
+	}
+	env.cmd.docker = r->docker;
+	r->ev.docker = dockerapi_path(r->docker);
+	log_debug("COMMAND's %s is deployguard's: the containers dockerd makes for it run guarded",
+		  real);
+	return 0;
+}
+
 /* Everything up to a guarded cgroup with the proxy listening; nothing of COMMAND runs yet. */
 static int setup(struct run *r)
 {
@@ -1384,6 +1454,7 @@ static int setup(struct run *r)
 	}
 	r->ev = (struct events){.pol = &r->pol,
 				.adopt = &r->adopt,
+				.netns_fd = r->bpf.map_fd[M_NETNS],
 				.proxy = r->proxy,
 				.audit = env.audit,
 				.method = env.px.mode->name,
@@ -1397,6 +1468,8 @@ static int setup(struct run *r)
 	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], &r->bpf.map_fd[M_LEARN4],
 		       &r->bpf.map_fd[M_PORTS4]);
 	proxy_watch_policy(r->proxy);
+	if ((err = docker_view(r)))
+		return err;
 	if ((err = progs_attach(&r->bpf, r->cg_fd, r->cg_path)) || (err = guard_also(r)))
 		return err;
 	if (probe_has(PROBE_PIDFD_GETFD))
@@ -1405,6 +1478,26 @@ static int setup(struct run *r)
 		progs_note_members(&r->bpf, r->cg_path);
 	log_debug("guarding %s, DNS proxy on port %u", r->cg_path, port);
 	return 0;
+}
+
+/* --check's row for containers: podman's are adopted; dockerd's go through deployguard's socket
+ * when there is one to stand in for; what is not covered. */
+static void check_containers(void)
+{
+	char real[PATH_MAX], why[300], detail[PATH_MAX + 600];
+	bool docker = dockerapi_find(real, sizeof(real), why, sizeof(why));
+
+	snprintf(detail, sizeof(detail),
+		 "podman's (runc, crun) are adopted; dockerd's: %s%s%s; not covered: DOCKER_HOST "
+		 "tcp://, rootless Docker, ctr and nerdctl, other clients' containers",
+		 docker	  ? "COMMAND gets a socket of deployguard's for "
+		 : why[0] ? why
+			  : "no ",
+		 docker	  ? real
+		 : why[0] ? " (not guarded)"
+			  : "/run/docker.sock here",
+		 docker ? " (the cgroupfs driver)" : "");
+	probe_note("containers", docker || !why[0] ? "ok" : "partly", detail);
 }
 
 /* --check's row for the compile cache: whether this start used it. */
@@ -1483,6 +1576,7 @@ static int check(struct run *r)
 		  "of --block-doh are blocked; a private DoH endpoint on an allowed host is not"
 		: "the DoH canary (use-application-dns.net) and DDR (_dns.resolver.arpa) "
 		  "are answered; --block-doh blocks the public DoH and DoT resolvers too");
+	check_containers();
 	if (probe_has(PROBE_UNIX_CONNECT))
 		probe_note("delegation", "ok",
 			   "a connect to a unix socket whose listener runs outside the cgroup is "

@@ -19,10 +19,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "adopt.h"
 #include "audit.h"
@@ -155,6 +158,7 @@ static void on_adopted(const struct events *r, const struct adopted *c, const st
 
 	if (c->by != (pid_t)t->pid)
 		return; /* adopted already, by an earlier move */
+	e.ctr = container_of((pid_t)t->moved);
 	audit_log(&e);
 	audit_hit(&(struct audit_hit){.kind = "adopted",
 				      .what = c->rel,
@@ -355,8 +359,10 @@ static void on_unix(const struct events *r, const struct dg_unix *u)
 		snprintf(path, sizeof(path), "%.*s", (int)sizeof(u->path), u->path);
 	else
 		snprintf(path, sizeof(path), "@%.*s", (int)sizeof(u->path) - 1, u->path + 1);
-	if ((path[0] == '@' && !path[1]) || (r->masked && !strcmp(path, r->masked)))
-		return; /* an autobind address, or a socket COMMAND's view hides: nothing to name */
+	if ((path[0] == '@' && !path[1]) || (r->masked && !strcmp(path, r->masked)) ||
+	    (r->docker && !strcmp(path, r->docker)))
+		return; /* an autobind address, a socket COMMAND's view hides or serves: nothing to
+			   name */
 	if (seen_before((pid_t)u->pid, path) || !(e.peer = peer_of(u, path)) ||
 	    proc_inside((pid_t)e.peer))
 		return;
@@ -372,6 +378,35 @@ static void on_unix(const struct events *r, const struct dg_unix *u)
 				      .pid = e.pid,
 				      .cmd = cmd,
 				      .reason = "Delegated"});
+}
+
+/* A guarded process exec'd in a network namespace the proxy is not in yet (a container's), and
+ * waits, stopped: listen there too, so that its DNS reaches the proxy, and let it go on. Where
+ * the proxy cannot listen (no loopback), DNS fails closed. */
+static void on_netns(const struct events *r, const struct dg_event *ev)
+{
+	char path[64], cmd[DG_CMD_MAX];
+	uint32_t ns = ev->ppid, one = 1;
+	struct stat st;
+	int fd, err = -ESRCH;
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", ev->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && !fstat(fd, &st) && st.st_ino == ns)
+		err = proxy_listen_in(r->proxy, fd);
+	if (fd >= 0)
+		close(fd);
+	if (err && err != -ESRCH) {
+		proc_cmdline((pid_t)ev->pid, cmd, sizeof(cmd));
+		log_info(
+		    "DNS in network namespace %u (of pid %u, \"%.100s\") fails closed: the proxy "
+		    "cannot listen there (%s)",
+		    ns, ev->pid, cmd, strerror(-err));
+	} else if (!err) {
+		log_debug("the proxy listens in network namespace %u too (pid %u)", ns, ev->pid);
+	}
+	bpf_map_update_elem(r->netns_fd, &ns, &one, BPF_ANY); /* looked at: no more stops */
+	kill((pid_t)ev->pid, SIGCONT);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -394,6 +429,10 @@ static int on_event(void *ctx, void *data, size_t size)
 		proc_exit((pid_t)ev->pid, (int)ev->status);
 		return 0;
 	}
+	if (ev->type == DG_EV_NETNS) {
+		on_netns(r, ev);
+		return 0;
+	}
 	proc_cmdline((pid_t)ev->pid, cmd, sizeof(cmd)); /* at exec: caches it for later events */
 	if (ev->type == DG_EV_EXEC) {
 		proc_exec((pid_t)ev->pid, (pid_t)ev->ppid, ev->comm);
@@ -409,6 +448,12 @@ static int on_event(void *ctx, void *data, size_t size)
 
 int events_open(struct events *r, int map_fd)
 {
+	struct stat st;
+	uint32_t one = 1, ns;
+
+	if (stat("/proc/self/ns/net", &st) ||
+	    (ns = (uint32_t)st.st_ino, bpf_map_update_elem(r->netns_fd, &ns, &one, BPF_ANY)))
+		return -errno;
 	r->rb = ring_buffer__new(map_fd, on_event, r, NULL);
 	return r->rb ? 0 : -errno;
 }

@@ -11,6 +11,10 @@
  *   BPF to a perf event, and loading modules or kernels: logged as WARN TAMPER and refused
  *   with EPERM, in audit mode too (audit mode watches the policy; it does not unlock the guard).
  *
+ * An attach of a device program (runc and crun limit a container's devices with one on cgroup
+ * v2) is the exception: deployguard makes it itself, with its own copies of the caller's
+ * attributes and descriptors, so that what it judged is what is attached.
+ *
  * clone3 and pidfd_send_signal fail with ENOSYS, their callers' cue to fall back to clone and
  * kill: a filter can read neither clone3's cgroup (CLONE_INTO_CGROUP) nor a pidfd's process.
  * Should deployguard die, notified calls fail with ENOSYS. 32-bit x86 programs get the same
@@ -29,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/audit.h>
@@ -435,9 +440,74 @@ static void log_call(const struct seccomp_notif *n, const struct rule *r, bool a
 	audit_log(&e);
 }
 
+/* Whether thread tid has CAP_SYS_ADMIN in its effective set (CapEff of /proc/TID/status); its
+ * process in *tgid (pidfd_open takes a process, not a thread: a Go runtime's call comes from
+ * any of its threads). */
+static bool sys_admin(pid_t tid, pid_t *tgid)
+{
+	char path[64], line[128];
+	unsigned long long caps = 0;
+	int id = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);) {
+		sscanf(line, "CapEff: %llx", &caps);
+		sscanf(line, "Tgid: %d", &id);
+	}
+	if (f)
+		fclose(f);
+	*tgid = id;
+	return id > 0 && caps & (1ULL << 21);
+}
+
+/* bpf(BPF_PROG_ATTACH) of a device program: runc and crun limit a container's devices with one on
+ * cgroup v2, and that attach cannot move packets. It is done here, with deployguard's copies of
+ * the caller's attributes and descriptors, so that the caller cannot change what was judged
+ * after it was (the filter itself sees only bpf()'s command). Returns false if the call is
+ * another, else true with *resp the call's outcome. */
+static bool attach_devices(int notify_fd, const struct seccomp_notif *n,
+			   struct seccomp_notif_resp *resp)
+{
+	union bpf_attr a = {0}, b;
+	size_t size = offsetof(union bpf_attr, replace_bpf_fd) + sizeof(a.replace_bpf_fd);
+	struct iovec local = {&a, size}, remote = {(void *)(uintptr_t)n->data.args[1], size};
+	int pidfd = -1, fd[3] = {-1, -1, -1};
+	pid_t tgid;
+
+	if (n->data.args[0] != BPF_PROG_ATTACH || n->data.args[2] < size ||
+	    process_vm_readv((pid_t)n->pid, &local, 1, &remote, 1, 0) != (ssize_t)size ||
+	    a.attach_type != BPF_CGROUP_DEVICE)
+		return false;
+	resp->error = -EPERM;
+	if (!sys_admin((pid_t)n->pid, &tgid) || (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
+		return true;
+	fd[0] = (int)syscall(SYS_pidfd_getfd, pidfd, a.target_fd, 0);
+	fd[1] = (int)syscall(SYS_pidfd_getfd, pidfd, a.attach_bpf_fd, 0);
+	if (a.attach_flags & BPF_F_REPLACE)
+		fd[2] = (int)syscall(SYS_pidfd_getfd, pidfd, a.replace_bpf_fd, 0);
+	/* the descriptors are the caller's only if it is still the process that asked */
+	if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->id)) {
+		resp->error = -ENOENT;
+	} else if (fd[0] < 0 || fd[1] < 0 || (a.attach_flags & BPF_F_REPLACE && fd[2] < 0)) {
+		resp->error = -EBADF;
+	} else {
+		b = a;
+		b.target_fd = (uint32_t)fd[0];
+		b.attach_bpf_fd = (uint32_t)fd[1];
+		b.replace_bpf_fd = fd[2] < 0 ? 0 : (uint32_t)fd[2];
+		resp->error = syscall(SYS_bpf, BPF_PROG_ATTACH, &b, size) ? -errno : 0;
+	}
+	for (int i = 0; i < 3; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	close(pidfd);
+	return true;
+}
+
 /* A call the filter handed over: log it and refuse it, or let it go on: socketcall(2) other than
  * SYS_SOCKET, kill(0, ...) from a process group that is no longer deployguard's, and in audit
- * mode a packet socket. */
+ * mode a packet socket. A device program's attach is done here (attach_devices). */
 void filter_on_notify(int notify_fd, bool audit, const char *method)
 {
 	union {
@@ -455,6 +525,11 @@ void filter_on_notify(int notify_fd, bool audit, const char *method)
 		return; /* the caller is gone (ENOENT), or a signal interrupted it */
 	resp.r.id = req.n.id;
 	r = rule_of(&req.n.data);
+	if (r && r->kind == K_BPF && attach_devices(notify_fd, &req.n, &resp.r)) {
+		if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp.r) && errno != ENOENT)
+			log_warn("failed to answer a seccomp notification");
+		return;
+	}
 	go_on = !r || (r->kind == K_SOCKETCALL && req.n.data.args[0] != 1 /* SYS_SOCKET */) ||
 		(r->kind == K_KILL && (int)req.n.data.args[0] == 0 &&
 		 (pid_t)proc_stat((pid_t)req.n.pid, 5) != guard.pgrp);

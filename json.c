@@ -1,7 +1,8 @@
 /*
  * json.c: a recursive-descent JSON reader (RFC 8259) for what deployguard reads back: reports,
- * which may come from anywhere. Every read is bounded by the text's length, nesting by
- * JSON_MAX_DEPTH; any error frees what was built and says on which line.
+ * which may come from anywhere, and Docker Engine API requests, which it rewrites. Every read is
+ * bounded by the text's length, nesting by JSON_MAX_DEPTH; any error frees what was built and
+ * says on which line. A number keeps its text, so that a rewritten document keeps every value.
  */
 #define _GNU_SOURCE
 #include "json.h"
@@ -158,7 +159,7 @@ static int string(struct parser *p, char **out)
 	return 0;
 }
 
-static int number(struct parser *p, double *v)
+static int number(struct parser *p, double *v, char **text)
 {
 	const char *s = p->s;
 	char buf[64];
@@ -177,6 +178,8 @@ static int number(struct parser *p, double *v)
 	buf[s - p->s] = '\0';
 	p->s = s;
 	*v = strtod(buf, NULL);
+	if (!(*text = strdup(buf)))
+		return fail(p, "out of memory");
 	return 0;
 }
 
@@ -241,7 +244,7 @@ static int value(struct parser *p, struct json *v, int depth)
 	if (take(p, "{"))
 		return v->type = JSON_OBJECT, members(p, v, depth, true);
 	v->type = JSON_NUMBER;
-	return number(p, &v->num);
+	return number(p, &v->num, &v->str);
 }
 
 int json_parse(const char *text, size_t len, struct json *out, char *err, size_t errlen)
@@ -284,4 +287,103 @@ void json_free(struct json *v)
 	free(v->keys);
 	free(v->str);
 	*v = (struct json){0};
+}
+
+struct json *json_member(struct json *obj, const char *key)
+{
+	struct json *items;
+	char **keys, *k;
+
+	for (size_t i = 0; i < obj->n; i++)
+		if (obj->keys[i] && !strcmp(obj->keys[i], key))
+			return &obj->items[i];
+	items = realloc(obj->items, (obj->n + 1) * sizeof(*items));
+	if (items)
+		obj->items = items;
+	keys = items ? realloc(obj->keys, (obj->n + 1) * sizeof(*keys)) : NULL;
+	if (keys)
+		obj->keys = keys;
+	if (!items || !keys || !(k = strdup(key)))
+		return NULL;
+	obj->keys[obj->n] = k;
+	obj->items[obj->n] = (struct json){.type = JSON_NULL};
+	return &obj->items[obj->n++];
+}
+
+void json_remove(struct json *obj, size_t i)
+{
+	json_free(&obj->items[i]);
+	free(obj->keys[i]);
+	memmove(&obj->items[i], &obj->items[i + 1], (obj->n - i - 1) * sizeof(*obj->items));
+	memmove(&obj->keys[i], &obj->keys[i + 1], (obj->n - i - 1) * sizeof(*obj->keys));
+	obj->n--;
+}
+
+static void write_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void write_value(FILE *f, const struct json *v)
+{
+	switch (v->type) {
+	case JSON_NULL:
+		fputs("null", f);
+		break;
+	case JSON_FALSE:
+		fputs("false", f);
+		break;
+	case JSON_TRUE:
+		fputs("true", f);
+		break;
+	case JSON_NUMBER:
+		if (v->str)
+			fputs(v->str, f);
+		else
+			fprintf(f, "%.17g", v->num);
+		break;
+	case JSON_STRING:
+		write_string(f, v->str ? v->str : "");
+		break;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		fputc(v->type == JSON_ARRAY ? '[' : '{', f);
+		for (size_t i = 0; i < v->n; i++) {
+			if (i)
+				fputc(',', f);
+			if (v->type == JSON_OBJECT) {
+				write_string(f, v->keys[i]);
+				fputc(':', f);
+			}
+			write_value(f, &v->items[i]);
+		}
+		fputc(v->type == JSON_ARRAY ? ']' : '}', f);
+		break;
+	}
+}
+
+char *json_write(const struct json *v, size_t *len)
+{
+	char *text = NULL;
+	FILE *f = open_memstream(&text, len);
+
+	if (!f)
+		return NULL;
+	write_value(f, v);
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }

@@ -1,5 +1,6 @@
-/* json.h: a small JSON reader, for reports read back (--merge-reports): a tree of values, with
- * bounds on nesting and size, and errors that say where. */
+/* json.h: a small JSON reader, for reports read back (--merge-reports) and Docker Engine API
+ * requests: a tree of values, with bounds on nesting and size, and errors that say where; and
+ * its writer, for a request rewritten. */
 #ifndef DG_JSON_H
 #define DG_JSON_H
 
@@ -19,7 +20,7 @@ enum json_type {
 
 struct json {
 	enum json_type type;
-	char *str; /* a string's text, UTF-8; a string with \u0000 is refused */
+	char *str; /* a string's text, UTF-8 (one with \u0000 is refused); a number's, as given */
 	double num;
 	struct json *items; /* an array's items, an object's values */
 	char **keys;	    /* an object's keys */
@@ -33,6 +34,12 @@ int json_parse(const char *text, size_t len, struct json *out, char *err, size_t
 const struct json *json_get(const struct json *obj, const char *key);
 /* A string member's text, or NULL. */
 const char *json_str(const struct json *obj, const char *key);
+/* The member key of an object, added (null) if it has none; NULL if out of memory. */
+struct json *json_member(struct json *obj, const char *key);
+/* Remove member i of an object. */
+void json_remove(struct json *obj, size_t i);
+/* The value as JSON text (malloc'd, length in *len), or NULL if out of memory. */
+char *json_write(const struct json *v, size_t *len);
 void json_free(struct json *v);
 
 #endif

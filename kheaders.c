@@ -196,6 +196,9 @@ int kheaders_offsets(char **flags, int *nflags, int max, char *why, size_t len)
 	    {"MM_ARG_END", "mm_struct", "arg_end", NULL, NULL},
 	    {"TASK_PARENT", "task_struct", "real_parent", NULL, NULL},
 	    {"TASK_EXIT_CODE", "task_struct", "exit_code", NULL, NULL},
+	    {"TASK_NSPROXY", "task_struct", "nsproxy", NULL, NULL},
+	    {"NSPROXY_NET", "nsproxy", "net_ns", NULL, NULL},
+	    {"NET_INUM", "net", "ns", "ns_common", "inum"},
 	};
 	struct btf *btf = probe_without("btf") ? NULL : btf__load_vmlinux_btf();
 	int err = 0;

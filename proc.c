@@ -197,12 +197,14 @@ static int add(pid_t pid, pid_t ppid, const char *comm)
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
 	p = &pr.recs[pr.n];
+	container_note(pid);
 	*p = (struct proc){.pid = pid,
 			   .ppid = ppid,
 			   .start = proc_stat(pid, 22),
 			   .next = -1,
 			   .cmd = strdup(cmd),
-			   .exe = n > 0 ? strdup(exe) : NULL};
+			   .exe = n > 0 ? strdup(exe) : NULL,
+			   .ctr = container_of(pid)};
 	if (pr.index[slot])
 		pr.recs[pr.index[slot] - 1].next = pr.n;
 	pr.index[slot] = ++pr.n;
@@ -307,6 +309,7 @@ static int exec_record(pid_t pid)
 static void walk_lineage(struct proc *p)
 {
 	char names[PROC_DEPTH + 1][64], chain[PROC_CHAIN_MAX] = "", lineage[2048] = "";
+	const struct container *c = p->ctr;
 	pid_t at = p->ppid;
 	int depth = 0, rec;
 
@@ -323,6 +326,10 @@ static void walk_lineage(struct proc *p)
 		} else if (proc_inside(at)) {
 			proc_cmdline_cached(at, cmd, sizeof(cmd));
 			next = (pid_t)proc_stat(at, 4);
+		} else if (c && c->requester && c->requester != at) {
+			at = c->requester; /* a daemon's container: the command that asked for it */
+			c = NULL;
+			continue;
 		} else {
 			break;
 		}

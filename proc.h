@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "container.h"
+
 #define DG_CMD_MAX 512	 /* bytes of a command line kept */
 #define PROC_MAX   65536 /* records kept; later ones are counted, not kept */
 #define PROC_DEPTH 16	 /* ancestors kept in a lineage */
@@ -26,6 +28,7 @@ struct proc {
 	pid_t up[PROC_DEPTH]; /* the ancestors' pids, nearest first */
 	int nup;
 	char *chain; /* the command lines of the process and its ancestors, '\n' between */
+	const struct container *ctr; /* the container it ran in, or NULL */
 };
 
 /* Field N of /proc/PID/stat as proc(5) numbers them (5: pgrp, 22: starttime), 0 if pid is gone. */

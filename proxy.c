@@ -22,6 +22,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -62,10 +64,15 @@
 #define PX_SENDERS     4096 /* senders of queries not arrived yet (a power of two) */
 #define PX_PROBE       8    /* slots in a bucket of senders; the oldest gives way */
 
+/* The listeners of one network namespace; a listener's number ("lsock") is ns * L_N + kind,
+ * ns 0 deployguard's own. */
 enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, L_N };
-/* The UDP sockets whose datagrams go out together (sendmmsg) at the end of a turn: the two
- * listeners (answers) and the two upstream sockets (queries). */
-enum { O_UDP4, O_UDP6, O_UP4, O_UP6, PX_OUTQ };
+/* The UDP sockets whose datagrams go out together (sendmmsg) at the end of a turn: the two UDP
+ * listeners of each namespace (answers, queue 2 * ns and 2 * ns + 1) and the two upstream
+ * sockets (queries). */
+#define O_UP4	(2 * PROXY_NETNS)
+#define O_UP6	(O_UP4 + 1)
+#define PX_OUTQ (O_UP6 + 1)
 
 struct px_out {
 	int n;
@@ -146,7 +153,10 @@ struct proxy {
 	int ports_fd[2];	     /* dg_ports4/6: addresses of names with port rules */
 	struct sender *senders;	     /* PX_SENDERS */
 	uint32_t sender_seq;
-	int lfd[L_N];
+	int lfd[PROXY_NETNS * L_N];
+	int nns;    /* namespaces with listeners, deployguard's own first */
+	int own_ns; /* deployguard's network namespace, to come back to */
+	uint16_t port;
 	int ufd[2]; /* upstream UDP sockets, IPv4 and IPv6 */
 	struct udp_slot udp[PX_UDP_SLOTS];
 	int udp_hi, tcp_hi; /* one past the highest slot in use: slots are taken lowest first */
@@ -157,7 +167,7 @@ struct proxy {
 	struct iovec pkt_iov[PX_BATCH];
 	struct mmsghdr pkt_hdr[PX_BATCH]; /* set up in proxy_open */
 	int pkt_n;			  /* datagrams the last udp_recv() read */
-	struct px_out *out;		  /* UDP sends of this turn, per socket (PX_OUTQ) */
+	struct px_out *out[PX_OUTQ];	  /* UDP sends of this turn, per socket; NULL: none */
 	int16_t owner[PX_TCP_SLOTS];	  /* pollfd past the fixed ones -> slot * 2 + is_upstream */
 	struct px_name *names;		  /* PX_NAMES */
 	uint32_t name_gen;
@@ -275,8 +285,10 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->q_udp_full.what = "queries dropped from the full query table";
 	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
 	p->learn_fd[0] = p->learn_fd[1] = p->ports_fd[0] = p->ports_fd[1] = -1;
-	for (int i = 0; i < L_N; i++)
+	for (int i = 0; i < PROXY_NETNS * L_N; i++)
 		p->lfd[i] = -1;
+	p->nns = 1;
+	p->own_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	p->ufd[0] = p->ufd[1] = -1;
 	for (int i = 0; i < PX_BATCH; i++) {
 		p->pkt_iov[i] = (struct iovec){p->pkt[i], sizeof(p->pkt[i])};
@@ -291,16 +303,21 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->names = calloc(PX_NAMES, sizeof(*p->names));
 	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
 	p->senders = calloc(PX_SENDERS, sizeof(*p->senders));
-	p->out = calloc(PX_OUTQ, sizeof(*p->out));
+	p->out[0] = calloc(1, sizeof(struct px_out));
+	p->out[1] = calloc(1, sizeof(struct px_out));
+	p->out[O_UP4] = calloc(1, sizeof(struct px_out));
+	p->out[O_UP6] = calloc(1, sizeof(struct px_out));
 	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++)
 		p->tcp[i].fd = p->tcp[i].ufd = -1;
-	if (!p->tcp || !p->names || !p->watch || !p->senders || !p->out) {
+	if (!p->tcp || !p->names || !p->watch || !p->senders || !p->out[0] || !p->out[1] ||
+	    !p->out[O_UP4] || !p->out[O_UP6]) {
 		proxy_close(p);
 		return -ENOMEM;
 	}
 	p->ufd[0] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	p->ufd[1] = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	err = bind_listeners(p, port);
+	p->port = *port;
 	if (err || p->ufd[0] < 0) {
 		err = err ? err : -errno;
 		proxy_close(p);
@@ -410,12 +427,14 @@ void proxy_close(struct proxy *p)
 	quota_flush(&p->q_malformed);
 	quota_flush(&p->q_udp_full);
 	quota_flush(&p->q_tcp_full);
-	for (int i = 0; i < L_N; i++)
+	for (int i = 0; i < PROXY_NETNS * L_N; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
 	for (int i = 0; i < 2; i++)
 		if (p->ufd[i] >= 0)
 			close(p->ufd[i]);
+	if (p->own_ns >= 0)
+		close(p->own_ns);
 	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++) {
 		if (p->tcp[i].fd >= 0)
 			close(p->tcp[i].fd);
@@ -423,12 +442,53 @@ void proxy_close(struct proxy *p)
 			close(p->tcp[i].ufd);
 	}
 	ring_buffer__free(p->queries);
-	free(p->out);
+	for (int q = 0; q < PX_OUTQ; q++)
+		free(p->out[q]);
 	free(p->senders);
 	free(p->watch);
 	free(p->names);
 	free(p->tcp);
 	free(p);
+}
+
+int proxy_listen_in(struct proxy *p, int netns)
+{
+	static const int fam[L_N] = {AF_INET, AF_INET6, AF_INET, AF_INET6};
+	static const int type[L_N] = {SOCK_DGRAM, SOCK_DGRAM, SOCK_STREAM, SOCK_STREAM};
+	int *lfd = p->lfd + p->nns * L_N, err = 0, k;
+
+	if (p->nns == PROXY_NETNS)
+		return -ENOSPC;
+	if (p->own_ns < 0 || setns(netns, CLONE_NEWNET))
+		return -errno;
+	for (k = 0; k < L_N && !err; k++) {
+		lfd[k] = bind_one(fam[k], type[k], p->port);
+		if (lfd[k] < 0 &&
+		    (fam[k] == AF_INET6 && (lfd[k] == -EADDRNOTAVAIL || lfd[k] == -EAFNOSUPPORT)))
+			lfd[k] = -1; /* no IPv6 there: none to reach the proxy with */
+		else if (lfd[k] < 0)
+			err = lfd[k];
+	}
+	if (setns(p->own_ns, CLONE_NEWNET)) /* cannot fail: deployguard's own namespace */
+		err = err ? err : -errno;
+	if (!err && !(p->out[2 * p->nns] = calloc(1, sizeof(struct px_out))))
+		err = -ENOMEM;
+	if (!err && !(p->out[2 * p->nns + 1] = calloc(1, sizeof(struct px_out))))
+		err = -ENOMEM;
+	if (!err) {
+		p->nns++;
+		return 0;
+	}
+	for (k = 0; k < L_N; k++) {
+		if (lfd[k] >= 0)
+			close(lfd[k]);
+		lfd[k] = -1;
+	}
+	for (k = 0; k < 2; k++) {
+		free(p->out[2 * p->nns + k]);
+		p->out[2 * p->nns + k] = NULL;
+	}
+	return err;
 }
 
 /* Which process sent this query (TCP: id 0, at accept). */
@@ -497,6 +557,32 @@ static bool judge_name(const struct proxy *p, const char *name, size_t len, stru
 		j->via = e->via;
 	}
 	return j->blocked;
+}
+
+bool proxy_judge(const struct proxy *p, const char *name, unsigned port, char *rule, size_t rulelen,
+		 const char **comment, const char **via)
+{
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	size_t len = strlen(name), n;
+	struct judgement j;
+	bool blocked = judge_name(p, name, len, &j);
+
+	/* A port rule of the name decides for that port, as the kernel does at connect: blocks it
+	 * (a blocklist), or allows only the ports it names (an allowlist). */
+	n = port ? policy_match_ports(p->cfg.pol, name, len, hits, POLICY_PORT_HITS) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (hits[i].port == port && hits[i].proto != IPPROTO_UDP) {
+			blocked = p->cfg.mode->listed_blocks || j.via;
+			j.src = hits[i].src;
+			j.rule[0] = '\0';
+			break;
+		} else if (i == n - 1 && !p->cfg.mode->listed_blocks) {
+			blocked = true; /* the name's port rules allow other ports */
+		}
+	snprintf(rule, rulelen, "%s", rule_of(&j) ? j.rule : "");
+	*comment = j.src.file ? j.src.comment : NULL;
+	*via = j.via;
+	return blocked;
 }
 
 /* Count a judged name for the summary and the report: its class, for the log line. asked is the
@@ -785,14 +871,14 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 /* The socket of out queue q. */
 static int out_fd(const struct proxy *p, int q)
 {
-	return q == O_UDP4 ? p->lfd[L_UDP4] : q == O_UDP6 ? p->lfd[L_UDP6] : p->ufd[q == O_UP6];
+	return q < O_UP4 ? p->lfd[q / 2 * L_N + (q % 2 ? L_UDP6 : L_UDP4)] : p->ufd[q == O_UP6];
 }
 
 /* Send queue q's datagrams in one sendmmsg() (as a batch of queries came in one recvmmsg()):
  * a datagram the kernel refuses is skipped, not the ones after it. */
 static void out_flush(struct proxy *p, int q)
 {
-	struct px_out *o = &p->out[q];
+	struct px_out *o = p->out[q];
 	int fd = out_fd(p, q);
 
 	for (int at = 0, n; at<o->n; at += n> 0 ? n : 1)
@@ -804,7 +890,7 @@ static void out_flush(struct proxy *p, int q)
 static void out_flush_all(struct proxy *p)
 {
 	for (int q = 0; q < PX_OUTQ; q++)
-		if (p->out[q].n)
+		if (p->out[q] && p->out[q]->n)
 			out_flush(p, q);
 }
 
@@ -812,10 +898,10 @@ static void out_flush_all(struct proxy *p)
 static void out_queue(struct proxy *p, int q, const void *buf, size_t len,
 		      const struct sockaddr_storage *to, socklen_t tolen)
 {
-	struct px_out *o = &p->out[q];
-	int i = o->n;
+	struct px_out *o = p->out[q];
+	int i = o ? o->n : 0;
 
-	if (out_fd(p, q) < 0 || len > sizeof(o->buf[i]))
+	if (!o || out_fd(p, q) < 0 || len > sizeof(o->buf[i]))
 		return;
 	memcpy(o->buf[i], buf, len);
 	memcpy(&o->to[i], to, tolen);
@@ -1083,7 +1169,7 @@ static void watch_answer(struct proxy *p, struct udp_slot *s, const uint8_t *pkt
 static void udp_reply(struct proxy *p, int lsock, const struct sockaddr_storage *to,
 		      socklen_t tolen, const uint8_t *buf, size_t len)
 {
-	out_queue(p, lsock == L_UDP6 ? O_UDP6 : O_UDP4, buf, len, to, tolen);
+	out_queue(p, lsock / L_N * 2 + (lsock % L_N == L_UDP6), buf, len, to, tolen);
 }
 
 /* Answer from here: blocked names, and what the gate refused. DNS_R_DROP sends nothing. */
@@ -1587,6 +1673,8 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 		pfd[n++] = (struct pollfd){.fd = p->lfd[i], .events = POLLIN};
 	for (int i = 0; i < 2; i++)
 		pfd[n++] = (struct pollfd){.fd = p->ufd[i], .events = POLLIN};
+	for (int i = L_N; i < p->nns * L_N; i++) /* the other namespaces' listeners */
+		pfd[n++] = (struct pollfd){.fd = p->lfd[i], .events = POLLIN};
 	if (p->watch_due < next && p->watch_busy + 2 <= PX_WATCH_BUSY && p->cfg.nup)
 		next = p->watch_due; /* when busy, an answer or a timeout comes first */
 	for (int i = 0; i < p->tcp_hi && n < max; i++) {
@@ -1598,7 +1686,7 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 		hi = i + 1;
 		if (s->deadline < next)
 			next = s->deadline;
-		p->owner[n - L_N - 2] = (int16_t)(i * 2 + on_up);
+		p->owner[n - p->nns * L_N - 2] = (int16_t)(i * 2 + on_up);
 		pfd[n++] = (struct pollfd){
 		    .fd = on_up ? s->ufd : s->fd,
 		    .events = s->state == T_WRITE || s->state == T_CONNECT || s->state == T_UPWRITE
@@ -1620,20 +1708,24 @@ int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms)
 
 void proxy_dispatch(struct proxy *p, const struct pollfd *pfd, int n)
 {
+	int fixed = p->nns * L_N + 2; /* listeners, upstream sockets, other listeners */
+
 	for (int i = 0; i < n; i++) {
 		short ev = pfd[i].revents;
+		int lsock = i < L_N ? i : i - 2;
 
 		if (!ev || pfd[i].fd < 0)
 			continue;
-		if (i == L_UDP4 || i == L_UDP6)
-			udp_listener(p, i);
-		else if (i == L_TCP4 || i == L_TCP6)
-			tcp_accept(p, i);
-		else if (i < L_N + 2)
+		if (i < fixed && (i < L_N || i >= L_N + 2)) {
+			if (lsock % L_N == L_UDP4 || lsock % L_N == L_UDP6)
+				udp_listener(p, lsock);
+			else
+				tcp_accept(p, lsock);
+		} else if (i < fixed) {
 			udp_upstream(p, pfd[i].fd);
-		else
-			tcp_event(p, &p->tcp[p->owner[i - L_N - 2] / 2], p->owner[i - L_N - 2] % 2,
-				  ev);
+		} else {
+			tcp_event(p, &p->tcp[p->owner[i - fixed] / 2], p->owner[i - fixed] % 2, ev);
+		}
 	}
 	out_flush_all(p);
 }

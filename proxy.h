@@ -13,8 +13,11 @@
 #define DG_MAX_UPSTREAM 4
 /* TCP clients served at once; a full table makes room (see tcp_accept). */
 #define PROXY_TCP_CLIENTS 256
-/* The most pollfds proxy_prepare adds: 4 listeners, 2 upstream sockets, one per TCP client. */
-#define PROXY_MAX_FDS (6 + PROXY_TCP_CLIENTS)
+/* Network namespaces the proxy listens in: deployguard's, and those guarded processes run in. */
+#define PROXY_NETNS 16
+/* The most pollfds proxy_prepare adds: 4 listeners per namespace, 2 upstream sockets, one per
+ * TCP client. */
+#define PROXY_MAX_FDS (4 * PROXY_NETNS + 2 + PROXY_TCP_CLIENTS)
 
 /* How a blocked query is answered; PX_DROP sends nothing, like a resolver that hangs; PX_RESOLVE
  * forwards it as if allowed, and its addresses are refused at connect (--connect-action). */
@@ -36,6 +39,10 @@ struct proxy;
 
 /* Bind UDP and TCP listeners on 127.0.0.1 and ::1, all on one port, returned in *port. */
 int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
+/* Listen in the network namespace netns (an fd of it) too, on the same port, so that DNS sent
+ * there to its loopback (where the programs send it) reaches the proxy; -errno if it cannot
+ * (no loopback there: DNS there fails closed). */
+int proxy_listen_in(struct proxy *p, int netns);
 /* The BPF maps, once they exist: who sent each query, and the learned IPv4 and IPv6 addresses.
  * Until then nothing is attributed or learned. */
 void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], const int ports_fd[2]);
@@ -48,6 +55,12 @@ void proxy_policy_changed(struct proxy *p);
 size_t proxy_watch_pending(const struct proxy *p);
 /* CLOCK_MONOTONIC in ms: the clock of the proxy's deadlines. */
 uint64_t proxy_now_ms(void);
+/* Whether the policy blocks NAME (lowercase, no trailing dot) as it would a query for it and,
+ * with a port (not 0), a TCP connect to one of its addresses on that port; the rule that decided
+ * as FILE:LINE in rule ("" if none), its comment, and the blocked dependency of a transient one
+ * (NULL if none). */
+bool proxy_judge(const struct proxy *p, const char *name, unsigned port, char *rule, size_t rulelen,
+		 const char **comment, const char **via);
 /* The name a learned address came from, by the id the kernel holds; NULL if forgotten. */
 const char *proxy_learned_name(const struct proxy *p, uint32_t id);
 /* Add the proxy's fds to pfd (at most max) and lower *timeout_ms to its next deadline. */

@@ -180,6 +180,24 @@ static void put_run(FILE *f, const struct report_run *run, int status, bool fail
 	fputc('}', f);
 }
 
+/* The container a process ran in: "container", null or its id, name, image and engine. */
+static void put_container(FILE *f, const struct container *c)
+{
+	if (!c) {
+		fputs(",\"container\":null", f);
+		return;
+	}
+	fputs(",\"container\":{\"id\":", f);
+	audit_json_string(f, c->id);
+	fputs(",\"name\":", f);
+	audit_json_string(f, c->name[0] ? c->name : NULL);
+	fputs(",\"image\":", f);
+	audit_json_string(f, c->image[0] ? c->image : NULL);
+	fputs(",\"engine\":", f);
+	audit_json_string(f, c->engine);
+	fputc('}', f);
+}
+
 /* How a process ended: "fate", with "status" (exit code) or "signal". */
 static void put_fate(FILE *f, const struct proc *p)
 {
@@ -219,6 +237,7 @@ static void put_process(FILE *f, int rec, bool direct)
 		fprintf(f, i ? ",%d" : "%d", (int)p->up[i]);
 	fprintf(f, "],\"class\":\"%s\"", direct ? "direct" : "hidden");
 	put_fate(f, p);
+	put_container(f, p->ctr);
 	fputc('}', f);
 }
 

@@ -17,7 +17,8 @@ def lines(name):
     return [json.loads(l) for l in open(path) if l.startswith("{")] if os.path.exists(path) else []
 
 
-parts = {p: lines(p + ".json") for p in ("policy_load", "hooks", "dns", "callgrind", "startup")}
+parts = {p: lines(p + ".json") for p in ("policy_load", "hooks", "dns", "callgrind", "startup",
+                                         "containers")}
 json.dump(parts, open("results.json", "w"), indent=1)
 md = ["# deployguard benchmarks", "",
       "%s, Linux %s, %d CPUs. Medians over rounds; min-max in brackets; ratios are medians of "
@@ -188,6 +189,21 @@ if su:
         md += ["deployguard's RSS while a guarded command runs: %d kB." % steady[0], ""]
         targets.append(("steady-state RSS <= 40 MiB", "%.1f MiB" % (steady[0] / 1024), "%.3f" % (steady[0] / 40960),
                         steady[0] <= 40960))
+
+# 7: containers: podman run --rm true, unguarded and under deployguard, alternating
+ct = parts["containers"]
+if ct:
+    rnd = lambda c: {x["round"]: x["wall_s"] for x in ct if x["cond"] == c}
+    g, u = rnd("guarded"), rnd("unguarded")
+    ratio = med([g[r] / u[r] for r in g if r in u])
+    cached = sum(1 for x in ct if x["cond"] == "guarded" and x["cached"])
+    md += ["## Containers (`podman run --rm --network host IMAGE true`)", "",
+           "Unguarded and under deployguard (a cached start; the container's cgroup adopted), alternating.", "",
+           "| | wall s |", "| --- | ---: |",
+           "| unguarded | %s |" % spread(list(u.values())), "| guarded | %s |" % spread(list(g.values())), "",
+           "Guarded runs that loaded the compile cache (no compile): %d of %d." % (cached, len(g)), ""]
+    targets.append(("podman run --rm true guarded/unguarded <= 1.2x", "%.3fx" % ratio, "%.3f" % (ratio / 1.2),
+                    ratio <= 1.2 and cached == len(g)))
 
 # 6: policy load
 pl = parts["policy_load"]

@@ -146,18 +146,19 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	grep -q "died without cleaning up" "$W/o.err"
 }
 
-@test "new network namespaces leak nothing: in unshare -n and ip netns exec, a blocked address is refused and DNS fails closed" {
+@test "new network namespaces leak nothing: in unshare -n and ip netns exec, a blocked address is refused, and DNS there reaches the proxy: a blocked name fails, an allowed one resolves" {
 	run dg -b "$W/github.txt" -- sh -c '
 		unshare -n sh -c "ip link set lo up; ip addr add 192.0.2.10/32 dev lo
 			python3 -c \"import socket, time; s = socket.socket(); s.bind((\\\"192.0.2.10\\\", 80)); s.listen(); time.sleep(6)\" &
 			sleep 0.5; curl -sS -m 2 http://192.0.2.10/ 2>/dev/null; echo unshare-ip=\$?
-			getent hosts pkgs.example.org >/dev/null; echo unshare-dns=\$?"
+			getent hosts github.com >/dev/null; echo unshare-dns=\$?
+			getent hosts pkgs.example.org >/dev/null; echo unshare-allowed=\$?"
 		ip netns exec "$0" sh -c "curl -sS -m 3 http://192.0.2.10/ 2>/dev/null; echo netns-ip=\$?
 			getent hosts github.com >/dev/null; echo netns-dns=\$?
 			dig +short +time=2 +tries=1 @198.18.0.1 github.com | grep -x 192.0.2.10; echo netns-dig=\$?"
 		curl -fsS -m 3 http://192.0.2.30/pkg.txt' "$NS_INET"
 	echo "$output"
-	[[ "$output" == *"unshare-ip=7"*"unshare-dns=2"*"netns-ip=7"*"netns-dns=2"*"netns-dig=1"*"package index"* ]]
+	[[ "$output" == *"unshare-ip=7"*"unshare-dns=2"*"unshare-allowed=0"*"netns-ip=7"*"netns-dns=2"*"netns-dig=1"*"package index"* ]]
 	[ "$(grep -c '^WARN IP BLOCKED .*ip=192.0.2.10 ' "$LOG")" -eq 2 ]
 }
 
@@ -364,4 +365,21 @@ with_nscd() {
 	[ -n "$(cat "$made/cgroup.procs")" ]
 	[ -z "$(bpftool cgroup show "$made")" ]
 	echo 1 >"$made/cgroup.kill"
+}
+
+@test "a device program's attach (what runc and crun do on cgroup v2), from any thread, is made for a root COMMAND; any other attach stays refused and logged" {
+	dg_bg -b "$W/github.txt" -- sh -c '
+		own=$0$(sed -n "s/^0:://p" /proc/self/cgroup)
+		mkdir "$own/ctr"
+		python3 "$1/tools/devattach.py" "$own/ctr" >"$2/dev.out"
+		python3 "$1/tools/devattach.py" "$own/ctr" 1 >>"$2/dev.out"
+		echo "$own/ctr" >"$2/dev.cg"
+		until [ -e "$2/dev.done" ]; do sleep 0.05; done' "$(mnt)" "$T" "$W"
+	wait_for "$W/dev.cg"
+	[ "$(bpftool cgroup show "$(cat "$W/dev.cg")" | grep -c cgroup_device)" -eq 1 ]
+	touch "$W/dev.done"
+	wait_pid "$(cat "$W/dg.pid")"
+	[ "$(cat "$W/dev.out")" = $'attach=ok\nattach=EPERM' ]
+	[ "$(tampers DisarmBPF)" -eq 1 ]
+	log_line '^WARN TAMPER reason=DisarmBPF blocked=true .*tried="bpf\(BPF_PROG_ATTACH\)"'
 }

@@ -60,9 +60,15 @@ start=$(date +%s)
 # shellcheck disable=SC2046 # the suites are a word list
 filter=$(cat .vm-filter)
 bats --tap --timing ${filter:+-f "$filter"} $(cat .vm-suites) 2>&1 | tee /tmp/bats.log
+st=${PIPESTATUS[0]}
 skipped=$(grep -cE '^ok [0-9]+ .*# skip' /tmp/bats.log)
 passed=$((passed + $(grep -cE '^ok [0-9]+ ' /tmp/bats.log) - skipped))
 failed=$((failed + $(grep -cE '^not ok ' /tmp/bats.log || true)))
+# bats that failed without a failed test (a suite missing, a setup_file that failed) fails too
+if [ "$st" -ne 0 ] && [ "$(grep -cE '^not ok ' /tmp/bats.log || true)" -eq 0 ]; then
+	echo "not ok - bats exited $st without a failed test"
+	failed=$((failed + 1))
+fi
 echo "vm: bats took $(($(date +%s) - start)) s, $(wc -l </tmp/dg-starts 2>/dev/null || echo 0) deployguard starts"
 echo "vm-check: $passed passed, $failed failed, $skipped skipped"
 sync

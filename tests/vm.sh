@@ -20,11 +20,12 @@ cd "$(dirname "$0")/.."
 B=build/vm
 VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
-VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats}
+VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
 PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix
+PKGS+=,podman,runc,crun,conmon,netavark,iptables,busybox-static,docker.io,docker-registry,docker-compose
 
 die() {
 	echo "vm-check: $*" >&2
@@ -49,7 +50,9 @@ build_root() {
 	rm -rf "$dir"/usr/share/{doc,man,info,locale} "$dir"/boot/initrd.img-*
 	local mods
 	mods=$(echo "$dir"/lib/modules/*)
-	find "$mods/kernel" -name '*.ko' ! -path '*/kernel/net/*' ! -name veth.ko -delete
+	# networking, and what its modules need (nf_tables: libcrc32c, crc32c)
+	find "$mods/kernel" -name '*.ko' ! -path '*/kernel/net/*' ! -path '*/kernel/lib/*' \
+		! -path '*/kernel/crypto/*' ! -name veth.ko -delete
 	chroot "$dir" depmod "$(basename "$mods")"
 	(cd "$dir" && find . -xdev | cpio --quiet -o -H newc) >"$B/rootfs.cpio.tmp"
 	mv "$B/rootfs.cpio.tmp" "$B/rootfs.cpio"

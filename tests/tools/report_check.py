@@ -13,7 +13,7 @@ OPTIONAL = {"destinations[].processes[].status", "destinations[].processes[].sig
             "rehearsal[]", "rehearsalTimeoutMs", "rehearsalInterrupted"}  # a rehearsal's only
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SETS = {
-    "destinations[].kind": {"dns", "connect", "socket", "tamper", "delegated", "adopted"},
+    "destinations[].kind": {"dns", "connect", "socket", "tamper", "delegated", "adopted", "registry"},
     "destinations[].verdict": {"allowed", "blocked", "would-block"},
     "destinations[].class": {"direct", "hidden", "transient", None},
     "destinations[].processes[].class": {"direct", "hidden"},
