@@ -10,13 +10,13 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o events.o audit.o cgroup.o command.o \
-	   filter.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o container.o dockerapi.o build/bpf_text.o build/doh_list.o
+	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o container.o dockerapi.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
-TOOLS	:= tests/tools/sysfw tests/tools/loadtable
+TOOLS	:= tests/tools/sysfw tests/tools/loadtable tests/tools/sidedoor
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json \
 	   tests/fuzz/fuzz_cache tests/fuzz/fuzz_docker
 FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
@@ -130,6 +130,8 @@ stress: deployguard
 # Test helpers that need root run from the integration tests.
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
+tests/tools/sidedoor: tests/tools/sidedoor.c
+	$(CC) $(CFLAGS) -o $@ $<
 tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 
@@ -138,7 +140,8 @@ DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 l
 	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
 	util-linux clang libclang-rt-14-dev libsqlite3-dev sqlite3 valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
 	graphviz lintian man-db systemd publicsuffix time \
-	podman runc crun conmon netavark iptables busybox-static docker.io docker-registry docker-compose
+	podman runc crun conmon netavark iptables busybox-static docker.io docker-registry docker-compose \
+	nodejs fio
 # The packages' services (dockerd, the registry) are not started: the tests start their own.
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -170,7 +173,8 @@ lint: deployguard
 	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
 SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
-	 tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats
+	 tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats \
+	 tests/sidedoors.bats
 
 integration: deployguard $(TOOLS)
 	bats $(SUITES)

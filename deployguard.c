@@ -61,6 +61,8 @@
  * 2026-12-06  Containers: a cgroup made during the run for guarded processes is adopted
  *             (adopt.c); the proxy listens in each network namespace a guarded program runs
  *             in; Docker's socket is deployguard's (dockerapi.c); containers in the log.
+ *             Side doors below IP: socket families but unix, inet, inet6, netlink; io_uring;
+ *             loads of BPF programs that move packets (bpfcall.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -95,6 +97,7 @@
 #include "dockerapi.h"
 #include "events.h"
 #include "fdpass.h"
+#include "bpfcall.h"
 #include "filter.h"
 #include "history.h"
 #include "kheaders.h"
@@ -972,7 +975,7 @@ static int turn(struct run *r, int timeout)
 	if (pfd[1].revents)
 		ring_buffer__consume(r->ev.rb);
 	if (pfd[2].revents)
-		filter_on_notify(r->notify_fd, env.audit, env.px.mode->name);
+		filter_on_notify(r->notify_fd, env.px.mode->name);
 	proxy_dispatch(r->proxy, pfd + 4, n);
 	if (r->docker)
 		dockerapi_dispatch(r->docker, pfd + 4 + n, nd);
@@ -1099,6 +1102,7 @@ static void cleanup(struct run *r, int status, bool failed)
 		cg_limits_report(&r->lim);
 	if (r->child > 0)
 		handle_leftovers(r);
+	filter_flush();
 	write_report(r, status, failed);
 	cg_watchdog_release(r->watchdog_fd, r->watchdog); /* what remains may now run unguarded */
 	adopt_close(&r->adopt);
@@ -1500,6 +1504,20 @@ static void check_containers(void)
 	probe_note("containers", docker || !why[0] ? "ok" : "partly", detail);
 }
 
+/* --check's row for what the seccomp filter refuses below IP (see filter.c, bpfcall.c). */
+static void check_side_doors(void)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail),
+		 "socket families other than unix, inet, inet6 and netlink (EPERM); io_uring "
+		 "(ENOSYS: callers fall back to system calls); loads of BPF programs that move "
+		 "packets: %s (EPERM); "
+		 "other loads are made by deployguard from its copy",
+		 bpfcall_refused_types());
+	probe_note("side doors", "refused", detail);
+}
+
 /* --check's row for the compile cache: whether this start used it. */
 static void check_cache(const struct run *r, int err)
 {
@@ -1542,7 +1560,9 @@ static int check(struct run *r)
 	err = filter_check();
 	probe_row("seccomp user notification", err,
 		  err ? "needs Linux 5.5 (see above)"
-		      : "works: packet sockets and tampering with the guard are refused");
+		      : "works: side doors below IP and tampering with the guard are refused");
+	if (!err)
+		check_side_doors();
 	for (int c = 0; c < CG_NCTL; c++) {
 		bool ok = cg_limit_where(r->cg_mnt, c, detail, sizeof(detail)) == 0;
 

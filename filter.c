@@ -1,25 +1,30 @@
 /*
  * filter.c: the seccomp filter COMMAND runs under, for what no cgroup hook sees. COMMAND's
  * child installs it before exec; COMMAND and everything it starts inherit it and cannot remove
- * it. It hands two kinds of call to deployguard as user notifications (5.5+):
+ * it. It hands these calls to deployguard as user notifications (5.5+), which logs them as
+ * WARN TAMPER and refuses them, in audit mode too (audit mode watches the policy; it does not
+ * unlock the guard):
  *
- * - packet sockets (AF_PACKET), which write below IP where no cgroup hook looks: logged, then
- *   refused with EPERM, or let go on in audit mode;
+ * - side doors below IP: a socket() or socketpair() of a family other than unix, inet, inet6
+ *   and netlink (packet, XDP and vsock sockets write where no cgroup hook looks), with EPERM;
+ *   io_uring_setup, with ENOSYS, its callers' cue to fall back to system calls (a ring's
+ *   operations, such as IORING_OP_SOCKET, pass no filter); program loads of the types that
+ *   move packets (bpfcall.c);
  * - tampering with the guard: signals to deployguard or its watchdog (and kill(-1), and SIGKILL
  *   or SIGSTOP to deployguard's process group), ptrace and process_vm_* on them, pidfd_open of
- *   them, the bpf() commands that detach, replace or reach programs and maps by id, attaching
- *   BPF to a perf event, and loading modules or kernels: logged as WARN TAMPER and refused
- *   with EPERM, in audit mode too (audit mode watches the policy; it does not unlock the guard).
+ *   them, the bpf() commands that detach, replace or reach programs and maps by id or path,
+ *   attaching BPF to a perf event, and loading modules or kernels, with EPERM.
  *
- * An attach of a device program (runc and crun limit a container's devices with one on cgroup
- * v2) is the exception: deployguard makes it itself, with its own copies of the caller's
- * attributes and descriptors, so that what it judged is what is attached.
+ * A program load of any other type, and the attach of a device program (runc and crun limit a
+ * container's devices with one on cgroup v2), deployguard makes itself from its own copies of
+ * the caller's attributes (bpfcall.c).
  *
  * clone3 and pidfd_send_signal fail with ENOSYS, their callers' cue to fall back to clone and
- * kill: a filter can read neither clone3's cgroup (CLONE_INTO_CGROUP) nor a pidfd's process.
- * Should deployguard die, notified calls fail with ENOSYS. 32-bit x86 programs get the same
- * rules under their own numbers; socketcall(2), whose arguments a filter cannot read, goes to
- * deployguard, which lets through all but SYS_SOCKET.
+ * kill: a filter can read neither clone3's cgroup (CLONE_INTO_CGROUP) nor a pidfd's process; so
+ * do io_uring_enter and io_uring_register, for a ring made elsewhere. Should deployguard die,
+ * notified calls fail with ENOSYS. 32-bit x86 programs get the same rules under their own
+ * numbers; socketcall(2), whose arguments a filter cannot read, goes to deployguard, which
+ * refuses SYS_SOCKET and SYS_SOCKETPAIR and lets the rest go on.
  */
 #define _GNU_SOURCE
 #include "filter.h"
@@ -34,15 +39,18 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/audit.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/net.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
 
 #include "audit.h"
+#include "bpfcall.h"
 #include "log.h"
 #include "proc.h"
 
@@ -51,11 +59,32 @@
 	(offsetof(struct seccomp_data, args) + 8 * (n) +                                           \
 	 (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) * 4)
 
-/* What the filter does with a call: K_PACKET notifies socket(AF_PACKET); K_BPF the bpf()
- * commands in bpf_refused; K_KILL a signal to a guard pid, -1, or SIGKILL/SIGSTOP to the guard's
- * group; K_PID0/K_PID1 a call whose first/second argument is a guard pid; K_PERF the ioctl that
- * attaches BPF to a perf event; K_ALWAYS every call; K_NOSYS fails it with ENOSYS. */
-enum kind { K_PACKET, K_SOCKETCALL, K_BPF, K_KILL, K_PID0, K_PID1, K_PERF, K_ALWAYS, K_NOSYS };
+/* What the filter does with a call: K_FAMILY notifies a socket family not in families; K_BPF the
+ * bpf() commands in bpf_notified; K_KILL a signal to a guard pid, -1, or SIGKILL/SIGSTOP to the
+ * guard's group; K_PID0/K_PID1 a call whose first/second argument is a guard pid; K_PERF the
+ * ioctl that attaches BPF to a perf event; K_ALWAYS, K_SOCKETCALL and K_URING every call; K_NOSYS
+ * fails it with ENOSYS. */
+enum kind {
+	K_FAMILY,
+	K_SOCKETCALL,
+	K_URING,
+	K_BPF,
+	K_KILL,
+	K_PID0,
+	K_PID1,
+	K_PERF,
+	K_ALWAYS,
+	K_NOSYS
+};
+
+/* The socket families COMMAND may create: every packet of theirs passes the cgroup hooks, or
+ * none leaves the host. */
+static const unsigned families[] = {
+    AF_UNIX,	/* local only */
+    AF_INET,	/* the cgroup hooks judge every connect, send and packet */
+    AF_INET6,	/* likewise */
+    AF_NETLINK, /* talks to the kernel; what it can attach that moves packets is refused */
+};
 
 struct rule {
 	const char *name;
@@ -65,7 +94,11 @@ struct rule {
 
 /* clang-format off */
 static const struct rule native[] = {
-	{"socket", __NR_socket, K_PACKET},
+	{"socket", __NR_socket, K_FAMILY},
+	{"socketpair", __NR_socketpair, K_FAMILY},
+	{"io_uring_setup", __NR_io_uring_setup, K_URING},
+	{"io_uring_enter", __NR_io_uring_enter, K_NOSYS},
+	{"io_uring_register", __NR_io_uring_register, K_NOSYS},
 	{"bpf", __NR_bpf, K_BPF},
 	{"kill", __NR_kill, K_KILL},
 	{"tkill", __NR_tkill, K_PID0},
@@ -103,7 +136,9 @@ static const struct rule native[] = {
 #define DG_X32_BIT     0x40000000
 /* i386 numbers, from asm/unistd_32.h */
 static const struct rule compat[] = {
-	{"socket", 359, K_PACKET},	      {"socketcall", 102, K_SOCKETCALL},
+	{"socket", 359, K_FAMILY},	      {"socketpair", 360, K_FAMILY},
+	{"socketcall", 102, K_SOCKETCALL},    {"io_uring_setup", 425, K_URING},
+	{"io_uring_enter", 426, K_NOSYS},     {"io_uring_register", 427, K_NOSYS},
 	{"bpf", 357, K_BPF},		      {"kill", 37, K_KILL},
 	{"tkill", 238, K_PID0},		      {"tgkill", 270, K_PID0},
 	{"rt_sigqueueinfo", 178, K_PID0},     {"rt_tgsigqueueinfo", 335, K_PID0},
@@ -124,13 +159,17 @@ static const struct rule compat[] = {}; /* 32-bit ARM programs are refused outri
 #endif
 /* clang-format on */
 
-/* The bpf() commands that detach or replace a program, attach one elsewhere, or reach another
- * process's programs and maps by id (what bpftool's detach commands do). */
-static const unsigned bpf_refused[] = {
+/* The bpf() commands deployguard sees: those that detach or replace a program, attach one
+ * elsewhere, or reach another process's programs and maps by id or by a pinned path (what
+ * bpftool's detach commands do), refused; and program loads, judged (bpfcall.c). */
+static const unsigned bpf_notified[] = {
     BPF_PROG_ATTACH,	     BPF_PROG_DETACH,	   BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID,
     BPF_RAW_TRACEPOINT_OPEN, BPF_BTF_GET_FD_BY_ID, BPF_LINK_CREATE,	  BPF_LINK_UPDATE,
-    BPF_LINK_GET_FD_BY_ID,   BPF_LINK_DETACH,
+    BPF_LINK_GET_FD_BY_ID,   BPF_LINK_DETACH,	   BPF_OBJ_GET,		  BPF_PROG_LOAD,
 };
+
+/* Refused calls logged: at most LOG_PER_S a second (a loop of refused calls is a flood). */
+static struct log_quota logged = {.what = "refused calls (WARN TAMPER)"};
 
 /* The guard's processes, for the filter and for the notifications. */
 static struct {
@@ -138,7 +177,7 @@ static struct {
 } guard;
 
 /* A filter under construction: jumps name labels, resolved by asm_end. */
-#define DG_MAX_INSNS  320
+#define DG_MAX_INSNS  400
 #define DG_MAX_LABELS 128
 struct asm_prog {
 	struct sock_filter f[DG_MAX_INSNS];
@@ -213,14 +252,20 @@ static void rule_body(struct asm_prog *a, const struct rule *r, int notify)
 	int group;
 
 	switch (r->kind) {
-	case K_PACKET:
-		op(a, BPF_LD | BPF_W | BPF_ABS, DG_ARG(0), -1, -1);
-		if_eq(a, AF_PACKET, notify);
+	case K_FAMILY: {
+		int allow = label(a);
+
+		op(a, BPF_LD | BPF_W | BPF_ABS, DG_ARG(0), -1, -1); /* the kernel reads an int */
+		for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+			if_eq(a, families[i], allow);
+		ret(a, SECCOMP_RET_USER_NOTIF);
+		here(a, allow);
 		break;
+	}
 	case K_BPF:
 		op(a, BPF_LD | BPF_W | BPF_ABS, DG_ARG(0), -1, -1);
-		for (size_t i = 0; i < sizeof(bpf_refused) / sizeof(bpf_refused[0]); i++)
-			if_eq(a, bpf_refused[i], notify);
+		for (size_t i = 0; i < sizeof(bpf_notified) / sizeof(bpf_notified[0]); i++)
+			if_eq(a, bpf_notified[i], notify);
 		break;
 	case K_PERF:
 		op(a, BPF_LD | BPF_W | BPF_ABS, DG_ARG(1), -1, -1); /* the kernel reads 32 bits */
@@ -245,6 +290,7 @@ static void rule_body(struct asm_prog *a, const struct rule *r, int notify)
 		if_eq(a, SIGSTOP, notify);
 		break;
 	case K_SOCKETCALL:
+	case K_URING:
 	case K_ALWAYS:
 		ret(a, SECCOMP_RET_USER_NOTIF);
 		return;
@@ -350,6 +396,12 @@ static const struct rule *rule_of(const struct seccomp_data *d)
 static const char *tamper_reason(const struct rule *r)
 {
 	switch (r->kind) {
+	case K_FAMILY:
+		return "SocketFamily";
+	case K_SOCKETCALL:
+		return "LegacySocketCall";
+	case K_URING:
+		return "IoUring";
 	case K_BPF:
 	case K_PERF:
 		return "DisarmBPF";
@@ -365,12 +417,48 @@ static const char *tamper_reason(const struct rule *r)
 	}
 }
 
+/* A socket family's name, as <sys/socket.h> spells it. */
+static const char *family_name(unsigned f)
+{
+	static const char *const name[] = {
+	    "AF_UNSPEC",    "AF_UNIX",	     "AF_INET",	   "AF_AX25",	 "AF_IPX",
+	    "AF_APPLETALK", "AF_NETROM",     "AF_BRIDGE",  "AF_ATMPVC",	 "AF_X25",
+	    "AF_INET6",	    "AF_ROSE",	     "AF_DECnet",  "AF_NETBEUI", "AF_SECURITY",
+	    "AF_KEY",	    "AF_NETLINK",    "AF_PACKET",  "AF_ASH",	 "AF_ECONET",
+	    "AF_ATMSVC",    "AF_RDS",	     "AF_SNA",	   "AF_IRDA",	 "AF_PPPOX",
+	    "AF_WANPIPE",   "AF_LLC",	     "AF_IB",	   "AF_MPLS",	 "AF_CAN",
+	    "AF_TIPC",	    "AF_BLUETOOTH",  "AF_IUCV",	   "AF_RXRPC",	 "AF_ISDN",
+	    "AF_PHONET",    "AF_IEEE802154", "AF_CAIF",	   "AF_ALG",	 "AF_NFC",
+	    "AF_VSOCK",	    "AF_KCM",	     "AF_QIPCRTR", "AF_SMC",	 "AF_XDP",
+	    "AF_MCTP",
+	};
+
+	return f < sizeof(name) / sizeof(name[0]) ? name[f] : "?";
+}
+
+/* A socket type's name, without its flags. */
+static const char *type_name(unsigned t)
+{
+	static const char *const name[] = {
+	    [SOCK_STREAM] = "SOCK_STREAM",
+	    [SOCK_DGRAM] = "SOCK_DGRAM",
+	    [SOCK_RAW] = "SOCK_RAW",
+	    [SOCK_RDM] = "SOCK_RDM",
+	    [SOCK_SEQPACKET] = "SOCK_SEQPACKET",
+	    [SOCK_DCCP] = "SOCK_DCCP",
+	    [SOCK_PACKET] = "SOCK_PACKET",
+	};
+
+	return t < sizeof(name) / sizeof(name[0]) && name[t] ? name[t] : "?";
+}
+
 /* The call as the log shows it: its name and the arguments the filter judged. */
 static void describe(const struct seccomp_notif *n, const struct rule *r, char *buf, size_t len)
 {
 	static const char *const bpf_cmd[] = {
 	    [BPF_PROG_ATTACH] = "BPF_PROG_ATTACH",
 	    [BPF_PROG_DETACH] = "BPF_PROG_DETACH",
+	    [BPF_OBJ_GET] = "BPF_OBJ_GET",
 	    [BPF_PROG_GET_FD_BY_ID] = "BPF_PROG_GET_FD_BY_ID",
 	    [BPF_MAP_GET_FD_BY_ID] = "BPF_MAP_GET_FD_BY_ID",
 	    [BPF_RAW_TRACEPOINT_OPEN] = "BPF_RAW_TRACEPOINT_OPEN",
@@ -383,6 +471,14 @@ static void describe(const struct seccomp_notif *n, const struct rule *r, char *
 	int a0 = (int)n->data.args[0], a1 = (int)n->data.args[1];
 
 	switch (r->kind) {
+	case K_FAMILY:
+		snprintf(buf, len, "%s(%s, %s, %d)", r->name, family_name((unsigned)a0),
+			 type_name((unsigned)a1 & 0xf), (int)n->data.args[2]);
+		break;
+	case K_SOCKETCALL:
+		snprintf(buf, len, "socketcall(%s), whose family a filter cannot read",
+			 a0 == SYS_SOCKETPAIR ? "SYS_SOCKETPAIR" : "SYS_SOCKET");
+		break;
 	case K_BPF:
 		snprintf(buf, len, "bpf(%s)",
 			 (unsigned)a0 < sizeof(bpf_cmd) / sizeof(bpf_cmd[0]) && bpf_cmd[a0]
@@ -406,109 +502,54 @@ static void describe(const struct seccomp_notif *n, const struct rule *r, char *
 	}
 }
 
-static void log_call(const struct seccomp_notif *n, const struct rule *r, bool audit,
+/* WARN TAMPER: what pid tried, and why it is refused. */
+static void log_call(const struct seccomp_notif *n, const char *reason, const char *tried,
 		     const char *method)
 {
-	char cmd[DG_CMD_MAX], tried[160];
-	bool packet = r->kind == K_PACKET || r->kind == K_SOCKETCALL;
+	char cmd[DG_CMD_MAX];
+	struct timespec now;
 	struct audit_event e = {.level = "WARN",
-				.event = packet ? "SOCKET BLOCKED" : "TAMPER",
-				.blocked = packet ? !audit : 1,
-				.blocked_at = packet ? "socket" : NULL,
+				.event = "TAMPER",
+				.reason = reason,
+				.blocked = 1,
 				.port = -1,
 				.pid = n->pid,
 				.cmd = cmd,
-				.method = method};
+				.method = method,
+				.tried = tried};
 
 	proc_cmdline((pid_t)n->pid, cmd, sizeof(cmd));
-	if (packet) {
-		e.reason = r->kind == K_SOCKETCALL ? "LegacySocketCall" : "PacketSocket";
-	} else {
-		e.reason = tamper_reason(r);
-		e.tried = tried;
-		describe(n, r, tried, sizeof(tried));
-	}
-	audit_hit(
-	    &(struct audit_hit){.kind = packet ? "socket" : "tamper",
-				.what = !packet			  ? e.reason
-					: r->kind == K_SOCKETCALL ? "socketcall"
-								  : "packet",
-				.verdict = packet && audit ? AUDIT_WOULD_BLOCK : AUDIT_BLOCKED,
-				.pid = e.pid,
-				.cmd = cmd,
-				.reason = e.reason});
-	audit_log(&e);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (log_quota(&logged, (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000))
+		audit_log(&e);
+	audit_hit(&(struct audit_hit){.kind = "tamper",
+				      .what = reason,
+				      .verdict = AUDIT_BLOCKED,
+				      .pid = e.pid,
+				      .cmd = cmd,
+				      .reason = reason});
 }
 
-/* Whether thread tid has CAP_SYS_ADMIN in its effective set (CapEff of /proc/TID/status); its
- * process in *tgid (pidfd_open takes a process, not a thread: a Go runtime's call comes from
- * any of its threads). */
-static bool sys_admin(pid_t tid, pid_t *tgid)
+void filter_flush(void)
 {
-	char path[64], line[128];
-	unsigned long long caps = 0;
-	int id = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	for (f = fopen(path, "re"); f && fgets(line, sizeof(line), f);) {
-		sscanf(line, "CapEff: %llx", &caps);
-		sscanf(line, "Tgid: %d", &id);
-	}
-	if (f)
-		fclose(f);
-	*tgid = id;
-	return id > 0 && caps & (1ULL << 21);
+	log_quota_flush(&logged);
 }
 
-/* bpf(BPF_PROG_ATTACH) of a device program: runc and crun limit a container's devices with one on
- * cgroup v2, and that attach cannot move packets. It is done here, with deployguard's copies of
- * the caller's attributes and descriptors, so that the caller cannot change what was judged
- * after it was (the filter itself sees only bpf()'s command). Returns false if the call is
- * another, else true with *resp the call's outcome. */
-static bool attach_devices(int notify_fd, const struct seccomp_notif *n,
-			   struct seccomp_notif_resp *resp)
+/* Whether a notified call goes on: socketcall(2) other than those that make sockets, and
+ * kill(0, ...) from a process group that is no longer deployguard's. */
+static bool goes_on(const struct seccomp_notif *n, const struct rule *r)
 {
-	union bpf_attr a = {0}, b;
-	size_t size = offsetof(union bpf_attr, replace_bpf_fd) + sizeof(a.replace_bpf_fd);
-	struct iovec local = {&a, size}, remote = {(void *)(uintptr_t)n->data.args[1], size};
-	int pidfd = -1, fd[3] = {-1, -1, -1};
-	pid_t tgid;
-
-	if (n->data.args[0] != BPF_PROG_ATTACH || n->data.args[2] < size ||
-	    process_vm_readv((pid_t)n->pid, &local, 1, &remote, 1, 0) != (ssize_t)size ||
-	    a.attach_type != BPF_CGROUP_DEVICE)
-		return false;
-	resp->error = -EPERM;
-	if (!sys_admin((pid_t)n->pid, &tgid) || (pidfd = (int)syscall(SYS_pidfd_open, tgid, 0)) < 0)
+	if (!r)
 		return true;
-	fd[0] = (int)syscall(SYS_pidfd_getfd, pidfd, a.target_fd, 0);
-	fd[1] = (int)syscall(SYS_pidfd_getfd, pidfd, a.attach_bpf_fd, 0);
-	if (a.attach_flags & BPF_F_REPLACE)
-		fd[2] = (int)syscall(SYS_pidfd_getfd, pidfd, a.replace_bpf_fd, 0);
-	/* the descriptors are the caller's only if it is still the process that asked */
-	if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &n->id)) {
-		resp->error = -ENOENT;
-	} else if (fd[0] < 0 || fd[1] < 0 || (a.attach_flags & BPF_F_REPLACE && fd[2] < 0)) {
-		resp->error = -EBADF;
-	} else {
-		b = a;
-		b.target_fd = (uint32_t)fd[0];
-		b.attach_bpf_fd = (uint32_t)fd[1];
-		b.replace_bpf_fd = fd[2] < 0 ? 0 : (uint32_t)fd[2];
-		resp->error = syscall(SYS_bpf, BPF_PROG_ATTACH, &b, size) ? -errno : 0;
-	}
-	for (int i = 0; i < 3; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
-	close(pidfd);
-	return true;
+	if (r->kind == K_SOCKETCALL)
+		return n->data.args[0] != SYS_SOCKET && n->data.args[0] != SYS_SOCKETPAIR;
+	return r->kind == K_KILL && (int)n->data.args[0] == 0 &&
+	       (pid_t)proc_stat((pid_t)n->pid, 5) != guard.pgrp;
 }
 
-/* A call the filter handed over: log it and refuse it, or let it go on: socketcall(2) other than
- * SYS_SOCKET, kill(0, ...) from a process group that is no longer deployguard's, and in audit
- * mode a packet socket. A device program's attach is done here (attach_devices). */
-void filter_on_notify(int notify_fd, bool audit, const char *method)
+/* A call the filter handed over: log it and refuse it, or let it go on (goes_on). Program
+ * loads and device attaches are judged and made in bpfcall.c. */
+void filter_on_notify(int notify_fd, const char *method)
 {
 	union {
 		struct seccomp_notif n;
@@ -518,29 +559,33 @@ void filter_on_notify(int notify_fd, bool audit, const char *method)
 		struct seccomp_notif_resp r;
 		char pad[DG_NOTIF_MAX];
 	} resp = {0};
+	const char *reason = NULL;
+	char tried[160];
 	const struct rule *r;
-	bool go_on;
 
 	if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, &req.n))
 		return; /* the caller is gone (ENOENT), or a signal interrupted it */
 	resp.r.id = req.n.id;
 	r = rule_of(&req.n.data);
-	if (r && r->kind == K_BPF && attach_devices(notify_fd, &req.n, &resp.r)) {
-		if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp.r) && errno != ENOENT)
-			log_warn("failed to answer a seccomp notification");
-		return;
+	if (r && r->kind == K_BPF) {
+		switch (bpfcall_on_notify(notify_fd, &req.n, &reason, tried, sizeof(tried))) {
+		case BPFCALL_DONE:
+		case BPFCALL_ANSWERED:
+			return;
+		case BPFCALL_REFUSED:
+			break;
+		case BPFCALL_OTHER:
+			reason = NULL;
+		}
 	}
-	go_on = !r || (r->kind == K_SOCKETCALL && req.n.data.args[0] != 1 /* SYS_SOCKET */) ||
-		(r->kind == K_KILL && (int)req.n.data.args[0] == 0 &&
-		 (pid_t)proc_stat((pid_t)req.n.pid, 5) != guard.pgrp);
-	if (!go_on) {
-		log_call(&req.n, r, audit, method);
-		go_on = audit && (r->kind == K_PACKET || r->kind == K_SOCKETCALL);
-	}
-	if (go_on)
+	if (goes_on(&req.n, r)) {
 		resp.r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	else
-		resp.r.error = -EPERM;
+	} else {
+		if (!reason)
+			describe(&req.n, r, tried, sizeof(tried));
+		log_call(&req.n, reason ? reason : tamper_reason(r), tried, method);
+		resp.r.error = r->kind == K_URING ? -ENOSYS : -EPERM;
+	}
 	if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &resp.r) && errno != ENOENT)
 		log_warn("failed to answer a seccomp notification");
 }

@@ -12,8 +12,10 @@ int filter_check(void);
 void filter_guard(pid_t self, pid_t watchdog);
 /* In the child, before exec: install the filter; returns its listener fd, or -1. */
 int filter_install(void);
-/* A call the filter handed over on notify_fd: log it, then refuse it with EPERM (a packet socket
- * in audit mode goes on). method names the policy mode, for the log line. */
-void filter_on_notify(int notify_fd, bool audit, const char *method);
+/* A call the filter handed over on notify_fd: log it as WARN TAMPER and refuse it (in audit mode
+ * too), or let it go on, or make it (bpfcall.c). method names the policy mode, for the log. */
+void filter_on_notify(int notify_fd, const char *method);
+/* At the end: say how many refused calls the last second left out of the log. */
+void filter_flush(void);
 
 #endif

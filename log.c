@@ -79,3 +79,25 @@ void log_debug(const char *fmt, ...)
 {
 	LOG_BODY("DEBUG", 0, verbose >= 2);
 }
+
+void log_quota_flush(struct log_quota *q)
+{
+	if (q->left_out)
+		log_warnx("%u more %s in one second were not logged", q->left_out, q->what);
+	q->left_out = 0;
+}
+
+bool log_quota(struct log_quota *q, uint64_t now_ms)
+{
+	if (now_ms / 1000 != q->second) {
+		log_quota_flush(q);
+		q->second = now_ms / 1000;
+		q->n = 0;
+	}
+	if (q->n < LOG_PER_S) {
+		q->n++;
+		return true;
+	}
+	q->left_out++;
+	return false;
+}

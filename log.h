@@ -2,7 +2,9 @@
 #ifndef DG_LOG_H
 #define DG_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Warnings go to stderr as "deployguard: ..."; log_warn appends strerror(errno). Info lines,
  * and debug lines with -vv, go to the event log in order with the events (audit_message). All
@@ -14,6 +16,18 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The first LOG_KEPT warnings of the run (the report's), in order. */
 #define LOG_KEPT 16
 const char *const *log_warnings(size_t *n);
+/* A flood must not become a flood of log lines: a warning a flood can cause is logged at most
+ * LOG_PER_S times a second; the first one after a second with more counts those left out
+ * ("N more WHAT in one second were not logged"), as does log_quota_flush, at the end. */
+#define LOG_PER_S 20
+struct log_quota {
+	uint64_t second;
+	unsigned n, left_out;
+	const char *what;
+};
+/* True if this warning may be logged now (milliseconds, any monotonic clock). */
+bool log_quota(struct log_quota *q, uint64_t now_ms);
+void log_quota_flush(struct log_quota *q);
 /* -v's count: debug lines from 2 on. */
 void log_set_verbose(int verbose);
 

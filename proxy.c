@@ -60,7 +60,6 @@
 #define PX_WATCH_BUSY  64   /* watch queries in flight at once, of PX_UDP_SLOTS */
 #define PX_WATCH_MIN_S 30   /* re-resolve a watched name no sooner than this, whatever its TTL */
 #define PX_WATCH_NEG_S 300  /* and this long after no address, or no upstream */
-#define PX_LOG_PER_S   20   /* lines a second of each warning a flood can cause */
 #define PX_SENDERS     4096 /* senders of queries not arrived yet (a power of two) */
 #define PX_PROBE       8    /* slots in a bucket of senders; the oldest gives way */
 
@@ -138,16 +137,9 @@ struct sender {
 	char comm[16];
 };
 
-/* A flood must not become a flood of log lines: see quota(). */
-struct px_quota {
-	uint64_t second;
-	unsigned n, left_out;
-	const char *what;
-};
-
 struct proxy {
 	struct proxy_cfg cfg;
-	struct px_quota q_malformed, q_udp_full, q_tcp_full;
+	struct log_quota q_malformed, q_udp_full, q_tcp_full;
 	struct ring_buffer *queries; /* dg_queries, NULL until set */
 	int learn_fd[2];	     /* BPF maps, -1 until set */
 	int ports_fd[2];	     /* dg_ports4/6: addresses of names with port rules */
@@ -396,37 +388,13 @@ void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], cons
 	memcpy(p->ports_fd, ports_fd, sizeof(p->ports_fd));
 }
 
-/* True if this warning may be logged: at most PX_LOG_PER_S a second. The first one after a
- * second with more counts those left out (as does proxy_close, at the end). */
-static void quota_flush(struct px_quota *q)
-{
-	if (q->left_out)
-		log_warnx("%u more %s in one second were not logged", q->left_out, q->what);
-	q->left_out = 0;
-}
-
-static bool quota(struct px_quota *q, uint64_t now)
-{
-	if (now / 1000 != q->second) {
-		quota_flush(q);
-		q->second = now / 1000;
-		q->n = 0;
-	}
-	if (q->n < PX_LOG_PER_S) {
-		q->n++;
-		return true;
-	}
-	q->left_out++;
-	return false;
-}
-
 void proxy_close(struct proxy *p)
 {
 	if (!p)
 		return;
-	quota_flush(&p->q_malformed);
-	quota_flush(&p->q_udp_full);
-	quota_flush(&p->q_tcp_full);
+	log_quota_flush(&p->q_malformed);
+	log_quota_flush(&p->q_udp_full);
+	log_quota_flush(&p->q_tcp_full);
 	for (int i = 0; i < PROXY_NETNS * L_N; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
@@ -649,7 +617,7 @@ static void log_malformed(struct proxy *p, const char *from, const char *why, co
 				.cmd = w && w->pid >= 0 ? w->cmd : NULL,
 				.port = -1};
 
-	if (quota(&p->q_malformed, proxy_now_ms()))
+	if (log_quota(&p->q_malformed, proxy_now_ms()))
 		audit_log(&e);
 }
 
@@ -862,7 +830,7 @@ static struct udp_slot *udp_alloc(struct proxy *p)
 		if (p->udp[i].born < oldest->born)
 			oldest = &p->udp[i];
 	}
-	if (quota(&p->q_udp_full, proxy_now_ms()))
+	if (log_quota(&p->q_udp_full, proxy_now_ms()))
 		log_warnx("query table full: dropping the oldest query, for %s.", oldest->q.name);
 	udp_free(p, oldest);
 	return oldest;
@@ -1449,7 +1417,7 @@ static void tcp_take(struct proxy *p, int fd, const struct sockaddr_storage *fro
 		}
 	}
 	if (!s) {
-		if (quota(&p->q_tcp_full, proxy_now_ms()))
+		if (log_quota(&p->q_tcp_full, proxy_now_ms()))
 			log_warnx("TCP client table full: closing the client that waited longest");
 		tcp_close(victim);
 		s = victim;

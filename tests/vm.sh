@@ -26,6 +26,7 @@ VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
 PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix
 PKGS+=,podman,runc,crun,conmon,netavark,iptables,busybox-static,docker.io,docker-registry,docker-compose
+PKGS+=,nodejs,fio
 
 die() {
 	echo "vm-check: $*" >&2
