@@ -131,7 +131,7 @@ stress: deployguard
 tests/tools/sysfw: tests/tools/sysfw.c
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 tests/tools/sidedoor: tests/tools/sidedoor.c
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -pthread -o $@ $<
 tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 

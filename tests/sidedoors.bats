@@ -141,3 +141,13 @@ fs.promises.readFile(process.argv[1], "utf8").then((text) => {
 	run "$DG" --check
 	[[ "$output" == *"side doors "*"refused  socket families other than unix, inet, inet6 and netlink (EPERM); io_uring (ENOSYS"*"xdp, sched_cls, sched_act, lwt_in, lwt_out, lwt_xmit, lwt_seg6local, sk_skb, sk_msg, syscall"* ]]
 }
+
+@test "a load whose type another thread flips from socket_filter to XDP: unguarded some load as XDP; guarded none does, each flip caught is refused" {
+	run "$SD" race 2000
+	[ "$status" -eq 0 ]
+	[[ "$output" != "xdp=0 "* ]]
+	run dg -b "$W/names.txt" -- sh -c "$SD race 2000; $still_blocked"
+	[[ "${lines[0]}" =~ ^xdp=0\ socket_filter=[0-9]+\ refused=([0-9]+)$ ]]
+	[ "$(grep -c 'reason=PacketProgram' "$LOG")" -ge 1 ]
+	[[ "$output" == *"curl=7"* ]]
+}

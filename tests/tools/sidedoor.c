@@ -16,6 +16,9 @@
  *                                     socket: "loaded maps=N attached"
  *   sidedoor log                      a program the verifier rejects, with a log: its errno's
  *                                     name, then the log's first line
+ *   sidedoor race N                   N loads of a socket filter while another thread flips
+ *                                     the attributes' type to XDP and back: how many of each
+ *                                     type were loaded, "xdp=K socket_filter=M refused=R"
  *
  * Exit status 0 when the mode's attempt succeeded, 2 when it was refused, 1 on a usage error.
  */
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -368,6 +372,54 @@ static int log_(void)
 	return 0;
 }
 
+static union bpf_attr race_attr;
+static volatile bool race_over;
+
+static void *flipper(void *arg)
+{
+	volatile uint32_t *type = &race_attr.prog_type;
+
+	(void)arg;
+	while (!race_over)
+		*type =
+		    *type == BPF_PROG_TYPE_XDP ? BPF_PROG_TYPE_SOCKET_FILTER : BPF_PROG_TYPE_XDP;
+	return NULL;
+}
+
+/* The attacker's load: judged as a socket filter, loaded as XDP if the check is not made on a
+ * copy. */
+static int race(int n)
+{
+	static const struct bpf_insn prog[] = {MOV0(XDP_PASS), EXIT};
+	int counts[3] = {0};
+	pthread_t t;
+
+	race_attr = (union bpf_attr){.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
+				     .insns = (uintptr_t)prog,
+				     .insn_cnt = 2,
+				     .license = (uintptr_t) "GPL"};
+	pthread_create(&t, NULL, flipper, NULL);
+	for (int i = 0; i < n; i++) {
+		int fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &race_attr, sizeof(race_attr));
+		struct bpf_prog_info info = {0};
+		union bpf_attr get = {.info = {.bpf_fd = (uint32_t)fd,
+					       .info_len = sizeof(info),
+					       .info = (uintptr_t)&info}};
+
+		if (fd < 0 || syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &get, sizeof(get))) {
+			counts[2]++;
+		} else {
+			counts[info.type == BPF_PROG_TYPE_XDP ? 0 : 1]++;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	race_over = true;
+	pthread_join(t, NULL);
+	printf("xdp=%d socket_filter=%d refused=%d\n", counts[0], counts[1], counts[2]);
+	return counts[0] ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -385,6 +437,8 @@ int main(int argc, char **argv)
 		return map();
 	if (argc == 2 && !strcmp(argv[1], "log"))
 		return log_();
+	if (argc == 3 && !strcmp(argv[1], "race"))
+		return race(atoi(argv[2]));
 	fprintf(stderr, "usage: see the top of tests/tools/sidedoor.c\n");
 	return 1;
 }
