@@ -135,22 +135,33 @@ tests/tools/sidedoor: tests/tools/sidedoor.c
 tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 	$(CC) $(CFLAGS) -o $@ $< build/bpf_text.c -lbcc -lbpf
 
-# Debian packages for building and testing; apt-get only what is missing.
-DEPS := build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-amd64 libcmocka-dev \
-	bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool clang-format procps \
-	util-linux clang libclang-rt-14-dev libsqlite3-dev sqlite3 valgrind dnsperf linux-perf mmdebstrap qemu-system-x86 cpio \
-	graphviz lintian man-db systemd publicsuffix time \
-	podman runc crun conmon netavark iptables busybox-static docker.io docker-registry docker-compose \
-	nodejs fio
+# Debian packages, apt-get only what is missing, without recommends. deps: what building and the
+# demo need; test-deps (make check installs them first): the test rig. Names are the same on
+# Debian 12 and 13; the unversioned ones follow each release's default (clang 14 or 19).
+RELEASES := bookworm trixie
+DEPS	:= build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-$(ARCH) libsqlite3-dev \
+	   publicsuffix graphviz curl
+TEST_DEPS := libcmocka-dev bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool \
+	   clang-format-19 procps util-linux kmod clang libclang-rt-dev sqlite3 valgrind dnsperf \
+	   linux-perf mmdebstrap qemu-system-x86 cpio lintian man-db systemd time \
+	   podman runc crun conmon netavark iptables busybox-static docker.io docker-registry \
+	   docker-compose nodejs fio
 # The packages' services (dockerd, the registry) are not started: the tests start their own.
-deps:
-	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+INSTALL = @. /etc/os-release; case " $(RELEASES) " in *" $$VERSION_CODENAME "*) ;; *) \
+	echo "deployguard: $${PRETTY_NAME:-this system} is not supported: Debian 12 (bookworm) or 13 (trixie)" >&2; \
+	exit 1;; esac; \
+	missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		rc=/usr/sbin/policy-rc.d; made=; \
-		[ -e $$rc ] || { printf '#!/bin/sh\nexit 101\n' >$$rc && chmod 0755 $$rc && made=1; }; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		[ -e $$rc ] || { printf '\#!/bin/sh\nexit 101\n' >$$rc && chmod 0755 $$rc && made=1; }; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
 		st=$$?; [ -z "$$made" ] || rm -f $$rc; exit $$st; \
 	fi
+deps:
+	$(call INSTALL,$(DEPS))
+test-deps: deps
+	$(call INSTALL,$(TEST_DEPS))
 
 # The toy deploy, with its report and its graph in build/ (examples/demo.svg is one of these).
 demo: deployguard
@@ -170,7 +181,7 @@ unit: $(UNIT) $(UNIT:=.vg) deployguard
 lint: deployguard
 	python3 tests/doc_options.py ./deployguard README.md man/deployguard.8 deployguard.c
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
-	clang-format --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
+	clang-format-19 --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
 SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
 	 tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats \
@@ -179,7 +190,7 @@ SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tes
 integration: deployguard $(TOOLS)
 	bats $(SUITES)
 
-check: deployguard unit lint integration
+check: test-deps deployguard unit lint integration
 	tests/package.sh
 	tests/stress.sh 50 2000 200 2
 	$(MAKE) fuzz FUZZ_SECONDS=30
@@ -235,4 +246,4 @@ $(DEB): deployguard man/deployguard.8 dist/* examples/*
 clean:
 	rm -f deployguard $(OBJS) build/bpf_text.c build/doh_list.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
-.PHONY: all deps demo unit lint integration check vm-check fuzz bench stress install deb clean
+.PHONY: all deps test-deps demo unit lint integration check vm-check fuzz bench stress install deb clean

@@ -150,15 +150,39 @@ static int remove_dir(const char *path, const char *unused)
 	return rmdir(path) ? -errno : 0;
 }
 
-/* COMMAND may have made cgroups of its own below ours: they go first. */
+/* On a hybrid host runc makes a container's directories in every v1 hierarchy too, at the path
+ * of its v2 parent: below ours for dockerd's containers (CgroupParent). They go with ours. */
+static void remove_v1_twins(const char *path)
+{
+	char dev[256], dir[PATH_MAX], type[64], opts[512], twin[PATH_MAX], mnt[PATH_MAX];
+	FILE *f;
+
+	if (cg_mount(mnt, sizeof(mnt)) || strncmp(path, mnt, strlen(mnt)))
+		return;
+	f = fopen("/proc/self/mounts", "re");
+	while (f && fscanf(f, "%255s %4095s %63s %511s %*[^\n]", dev, dir, type, opts) == 4)
+		if (!strcmp(type, "cgroup") &&
+		    snprintf(twin, sizeof(twin), "%s%s", dir, path + strlen(mnt)) <
+			(int)sizeof(twin) &&
+		    !access(twin, F_OK) && !each_below(twin, 0, remove_dir, NULL))
+			remove_dir(twin, NULL);
+	if (f)
+		fclose(f);
+}
+
+/* COMMAND may have made cgroups of its own below ours: they go first. A process that has just
+ * exited may hold one for a moment, and a container's runtime may still be removing its own. */
 int cg_remove(const char *path)
 {
 	int err;
 
-	each_below(path, 0, remove_dir, NULL);
-	/* a process that has just exited may hold it for a moment */
-	for (int i = 0; (err = remove_dir(path, NULL)) == -EBUSY && i < 20; i++)
+	for (int i = 0; i < 80; i++) {
+		each_below(path, 0, remove_dir, NULL);
+		if ((err = remove_dir(path, NULL)) != -EBUSY && err != -ENOTEMPTY)
+			break;
 		usleep(25000);
+	}
+	remove_v1_twins(path);
 	return err;
 }
 

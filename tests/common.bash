@@ -49,9 +49,13 @@ teardown() {
 		echo "cgroups left behind (above)" >&2
 		return 1
 	fi
-	# nor a directory of the limits in a cgroup v1 hierarchy (hybrid hosts)
-	[ -z "$(awk '$3 == "cgroup" {print $2}' /proc/self/mounts |
-		xargs -r -I{} find {} -maxdepth 3 -type d -name 'deployguard-*')" ]
+	# nor a directory in a cgroup v1 hierarchy (hybrid hosts): the limits', or runc's for a
+	# container below ours
+	if awk '$3 == "cgroup" {print $2}' /proc/self/mounts |
+		xargs -r -I{} find {} -maxdepth 3 -type d -name 'deployguard-*' | grep .; then
+		echo "cgroup v1 directories left behind (above)" >&2
+		return 1
+	fi
 	for i in $(seq 50); do
 		bpftool prog show 2>/dev/null | grep -q ' name dg_' || return 0
 		sleep 0.1

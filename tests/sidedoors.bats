@@ -147,7 +147,7 @@ fs.promises.readFile(process.argv[1], "utf8").then((text) => {
 	[ "$status" -eq 0 ]
 	[[ "$output" != "xdp=0 "* ]]
 	run dg -b "$W/names.txt" -- sh -c "$SD race 2000; $still_blocked"
-	[[ "${lines[0]}" =~ ^xdp=0\ socket_filter=[0-9]+\ refused=([0-9]+)$ ]]
+	echo "$output" | grep -E '^xdp=0 socket_filter=[0-9]+ refused=[0-9]+$' # stderr may come first
 	[ "$(grep -c 'reason=PacketProgram' "$LOG")" -ge 1 ]
 	[[ "$output" == *"curl=7"* ]]
 }
