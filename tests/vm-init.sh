@@ -59,8 +59,23 @@ chmod 0755 "$dg"
 start=$(date +%s)
 # shellcheck disable=SC2046 # the suites are a word list
 filter=$(cat .vm-filter)
+# A run that goes quiet for 4 minutes says what every process waits on, once per quiet spell:
+# a stall that outlives the tests' own timeouts leaves its cause on the console.
+(
+	last=-1 quiet=0
+	while sleep 30; do
+		size=$(stat -c %s /tmp/bats.log 2>/dev/null || echo 0)
+		if [ "$size" != "$last" ]; then last=$size quiet=0; continue; fi
+		quiet=$((quiet + 30))
+		[ "$quiet" -eq 240 ] || continue
+		echo "vm: no test output for $quiet s; the processes:"
+		ps -eo pid,ppid,stat,wchan:32,etime,args | cut -c1-200 | sed 's/^/vm:   /'
+	done
+) &
+stall_watch=$!
 bats --tap --timing ${filter:+-f "$filter"} $(cat .vm-suites) 2>&1 | tee /tmp/bats.log
 st=${PIPESTATUS[0]}
+kill "$stall_watch"
 skipped=$(grep -cE '^ok [0-9]+ .*# skip' /tmp/bats.log)
 passed=$((passed + $(grep -cE '^ok [0-9]+ ' /tmp/bats.log) - skipped))
 failed=$((failed + $(grep -cE '^not ok ' /tmp/bats.log || true)))
