@@ -13,7 +13,8 @@
 # "vm-check: N passed, N failed, N skipped" on the serial console, then powers off.
 # Environment: VM_TIMEOUT (seconds, default 2700), VM_MEM (MiB, default 6144), VM_SUITES (the
 # bats files, default all five), VM_FILTER (a bats -f regex, default none), VM_ACCEL (default
-# tcg; kvm where it works), VM_KERNEL_ARGS (more kernel parameters, e.g. loglevel=7).
+# tcg; kvm where it works), VM_KERNEL_ARGS (more kernel parameters, e.g. loglevel=7), VM_KERNEL
+# (another Debian release whose newest kernel and headers to boot instead: bullseye, trixie, sid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +62,43 @@ build_root() {
 	echo "$KEY" >"$B/key"
 }
 
+# Another Debian release's kernel (VM_KERNEL: bullseye, trixie, sid...), resolved from that
+# release's archive now, so that a new kernel is run the week it lands: its image, its modules
+# (trimmed as above) and its header tree, as an archive unpacked over the Debian 12 root.
+build_kernel() {
+	local rel=$1 dir=$B/k-$rel img ver common
+	local a=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+		-o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -q)
+	rm -rf "$dir" && mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/root"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+		"http://deb.debian.org/debian $rel main" >"$dir/sources.list"
+	apt-get "${a[@]}" update >/dev/null || die "apt-get update for $rel failed"
+	img=$(apt-cache "${a[@]}" depends linux-image-amd64 |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+	[ -n "$img" ] || die "no kernel image in $rel"
+	ver=${img#linux-image-}
+	ver=${ver%-unsigned}
+	common=$(apt-cache "${a[@]}" depends "linux-headers-$ver" |
+		awk '$1 == "Depends:" && $2 ~ /^linux-headers-.*-common/ {print $2; exit}')
+	(cd "$dir" && apt-get "${a[@]}" download "$img" "linux-headers-$ver" $common >/dev/null) ||
+		die "failed to download $rel's kernel $ver"
+	for d in "$dir"/*.deb; do dpkg-deb -x "$d" "$dir/root"; done
+	if [ -d "$dir/root/lib" ]; then # the root is merged-/usr: lib is a link there
+		mkdir -p "$dir/root/usr/lib" && cp -a "$dir/root/lib/." "$dir/root/usr/lib/"
+		rm -rf "$dir/root/lib"
+	fi
+	cp "$dir"/root/boot/vmlinuz-* "$B/vmlinuz-$rel"
+	rm -rf "$dir"/root/boot "$dir"/root/usr/share
+	find "$dir/root/usr/lib/modules/$ver/kernel" -name '*.ko*' ! -path '*/kernel/net/*' \
+		! -path '*/kernel/lib/*' ! -path '*/kernel/crypto/*' ! -name 'veth.ko*' -delete
+	depmod -b "$dir/root" "$ver"
+	(cd "$dir/root" && find . -xdev | cpio --quiet -o -H newc) >"$B/kernel-$rel.cpio"
+	echo "$ver" >"$B/kernel-$rel.ver"
+	rm -rf "$dir"
+	echo "vm-check: $rel's kernel is $ver" >&2
+}
+
 # The cache is good while the package list and the recipe above are what built it.
 KEY=$({ echo "$PKGS"; declare -f build_root; } | sha256sum | cut -c1-16)
 mkdir -p "$B"
@@ -69,7 +107,8 @@ if [ ! -s "$B/rootfs.cpio" ] || [ ! -s "$B/vmlinuz" ] || [ "$(cat "$B/key" 2>/de
 fi
 
 # This checkout, as built here: the same Debian 12 libraries are in the VM.
-run=$B/run
+tag=${VM_KERNEL:-bookworm} # what this run boots: its files are its own
+run=$B/run-$tag
 rm -rf "$run"
 mkdir -p "$run/work"
 git ls-files -z | xargs -0 cp --parents -t "$run/work"
@@ -85,11 +124,18 @@ install -m 0755 tests/vm-init.sh "$run/init"
 printf '%s\n' "$VM_SUITES" >"$run/work/.vm-suites"
 printf '%s\n' "$VM_UNITS" >"$run/work/.vm-units"
 printf '%s\n' "${VM_FILTER:-}" >"$run/work/.vm-filter"
-(cd "$run" && find . | cpio --quiet -o -H newc) >"$B/run.cpio"
-cat "$B/rootfs.cpio" "$B/run.cpio" >"$B/initrd"
+(cd "$run" && find . | cpio --quiet -o -H newc) >"$B/run-$tag.cpio"
+kernel=$B/vmlinuz
+if [ -n "${VM_KERNEL:-}" ] && [ "$VM_KERNEL" != bookworm ]; then
+	build_kernel "$VM_KERNEL" # each run: the newest of that release
+	kernel=$B/vmlinuz-$VM_KERNEL
+	cat "$B/rootfs.cpio" "$B/kernel-$VM_KERNEL.cpio" "$B/run-$tag.cpio" >"$B/initrd-$tag"
+else
+	cat "$B/rootfs.cpio" "$B/run-$tag.cpio" >"$B/initrd-$tag"
+fi
 rm -rf "$run"
 
-out=$B/console.log
+out=$B/console-$tag.log
 # The TAP lines and the guest's own lines as they come, without the kernel's messages.
 filter() { tr -d '\r' | grep --line-buffered -E '^(ok |not ok |1\.\.|# |vm: |vm-check: )'; }
 # A VM that stops without a verdict (a guest panic: softlockup_panic turns a task stuck in the
@@ -97,11 +143,11 @@ filter() { tr -d '\r' | grep --line-buffered -E '^(ok |not ok |1\.\.|# |vm: |vm-
 # that stopped during test 8 with no message kept) is booted once more, after printing the last
 # lines of its console, kernel messages included, so that the cause is on record.
 boot() {
-	echo "vm-check: booting $(basename "$(readlink -f "$B/vmlinuz")") under $VM_ACCEL," \
+	echo "vm-check: booting $(basename "$(readlink -f "$kernel")") under $VM_ACCEL," \
 		"${VM_MEM} MiB, at most $VM_TIMEOUT s; console in $out" >&2
 	set +e
 	timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel "$VM_ACCEL" -cpu max \
-		-smp 2 -m "$VM_MEM" -kernel "$B/vmlinuz" -initrd "$B/initrd" -nic none -display none \
+		-smp 2 -m "$VM_MEM" -kernel "$kernel" -initrd "$B/initrd-$tag" -nic none -display none \
 		-monitor none -serial stdio -no-reboot -append "console=ttyS0 cgroup_no_v1=all \
 panic=-1 softlockup_panic=1 loglevel=3 mitigations=off ${VM_KERNEL_ARGS:-}" \
 		</dev/null 2>&1 | tee "$out" | { filter || true; }
@@ -118,7 +164,7 @@ if [ "$st" -ne 124 ] && ! grep -q '^vm-check: [0-9]* passed' "$out"; then
 	echo "vm-check: booting once more (the first console is in $out.first)" >&2
 	boot
 fi
-rm -f "$B/initrd"
+rm -f "$B/initrd-$tag"
 secs=$(($(date +%s) - start))
 [ "$st" -ne 124 ] || die "the VM did not finish within $VM_TIMEOUT s (console: $out)"
 [ "$st" -eq 0 ] || die "qemu failed with status $st (console: $out)"
