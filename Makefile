@@ -143,7 +143,8 @@ DEPS	:= build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-$(ARCH)
 	   publicsuffix graphviz curl
 TEST_DEPS := libcmocka-dev bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool \
 	   clang-format-19 procps util-linux kmod clang libclang-rt-dev sqlite3 valgrind dnsperf \
-	   linux-perf mmdebstrap qemu-system-x86 cpio lintian man-db systemd time \
+	   linux-perf mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support cpio \
+	   lintian man-db systemd time \
 	   podman runc crun conmon netavark iptables busybox-static docker.io docker-registry \
 	   docker-compose nodejs fio
 # The packages' services (dockerd, the registry) are not started: the tests start their own.
@@ -215,6 +216,14 @@ vm-matrix: deployguard $(TOOLS) $(UNIT) $(DEB)
 		VM_FILTER='$(SMOKE)' VM_TIMEOUT=900 tests/vm.sh || exit 1; \
 	done
 
+# arm64: Debian 12's arm64 kernel in qemu-system-aarch64 (TCG), deployguard built in the arm64
+# root (qemu-user), the unit tests and the smoke set, and the seccomp filter's own tests
+# (disarming and the side doors use arm64's system call numbers).
+vm-check-arm64:
+	VM_ARCH=arm64 VM_UNITS="$(UNIT)" VM_TOOLS="$(TOOLS)" \
+	VM_SUITES="tests/integration.bats tests/operations.bats tests/escape.bats tests/sidedoors.bats" \
+	VM_FILTER='$(SMOKE)|disarming as root|program loads that move packets' VM_TIMEOUT=2400 tests/vm.sh
+
 # README's two commands on a fresh Debian 13 root (mmdebstrap), on this machine's kernel.
 trixie-check:
 	tests/trixie.sh
@@ -265,4 +274,4 @@ $(DEB): deployguard man/deployguard.8 dist/* examples/*
 clean:
 	rm -f deployguard $(OBJS) build/bpf_text.c build/doh_list.c $(UNIT) $(UNIT:=.vg) $(TOOLS) $(FUZZ) $(BENCH)
 
-.PHONY: all deps test-deps demo vm-matrix trixie-check unit lint integration check vm-check fuzz bench stress install deb clean
+.PHONY: all deps test-deps demo vm-matrix vm-check-arm64 trixie-check unit lint integration check vm-check fuzz bench stress install deb clean

@@ -974,8 +974,14 @@ static int turn(struct run *r, int timeout)
 	}
 	if (pfd[1].revents)
 		ring_buffer__consume(r->ev.rb);
-	if (pfd[2].revents)
+	/* POLLHUP alone: no process runs under the filter any more, and a RECV would wait for ever
+	 * (deployguard hung so when COMMAND's processes had all exited before it did). */
+	if (pfd[2].revents & POLLIN) {
 		filter_on_notify(r->notify_fd, env.px.mode->name);
+	} else if (pfd[2].revents) {
+		close(r->notify_fd);
+		r->notify_fd = -1;
+	}
 	proxy_dispatch(r->proxy, pfd + 4, n);
 	if (r->docker)
 		dockerapi_dispatch(r->docker, pfd + 4 + n, nd);

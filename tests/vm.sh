@@ -18,23 +18,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# VM_ARCH=arm64: Debian 12's arm64 kernel and root in qemu-system-aarch64, deployguard built
+# inside that root (qemu-user through binfmt_misc), for the smoke set (make vm-check-arm64).
+VM_ARCH=${VM_ARCH:-amd64}
 B=build/vm
+[ "$VM_ARCH" = amd64 ] || B=build/vm-$VM_ARCH
 VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
 VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
-PKGS=linux-image-amd64,linux-headers-amd64,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
+PKGS=linux-image-$VM_ARCH,linux-headers-$VM_ARCH,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
 PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix
-PKGS+=,podman,runc,crun,conmon,netavark,iptables,busybox-static,docker.io,docker-registry,docker-compose
-PKGS+=,nodejs,fio
+if [ "$VM_ARCH" = amd64 ]; then
+	PKGS+=,podman,runc,crun,conmon,netavark,iptables,busybox-static,docker.io,docker-registry,docker-compose
+	PKGS+=,nodejs,fio
+	QEMU=(qemu-system-x86_64 -cpu max) CONSOLE=ttyS0
+else # what building needs (in the root), and what the smoke set runs
+	PKGS+=,make,gcc,libc6-dev,pkg-config,libbpfcc-dev,libbpf-dev,libsqlite3-dev,libcmocka-dev
+	QEMU=(qemu-system-aarch64 -M virt -cpu max) CONSOLE=ttyAMA0
+fi
 
 die() {
 	echo "vm-check: $*" >&2
 	exit 1
 }
 
-for t in mmdebstrap qemu-system-x86_64 cpio; do
+for t in mmdebstrap "${QEMU[0]}" cpio; do
 	command -v "$t" >/dev/null || die "$t is missing: run 'make deps' (as root)"
 done
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap builds the root filesystem as root)"
@@ -45,8 +55,16 @@ build_root() {
 	local dir=$B/root
 	rm -rf "$dir" "$B/rootfs.cpio" "$B/vmlinuz"
 	mkdir -p "$dir"
-	echo "vm-check: building the Debian 12 root filesystem in $dir (about two minutes)" >&2
-	mmdebstrap --quiet --variant=minbase --include="$PKGS" bookworm "$dir" ||
+	echo "vm-check: building the Debian 12 $VM_ARCH root filesystem in $dir (minutes)" >&2
+	if [ "$VM_ARCH" != amd64 ]; then # the root's maintainer scripts run under qemu-user
+		local h=qemu-${QEMU[0]#qemu-system-}
+		[ -e /proc/sys/fs/binfmt_misc/register ] ||
+			mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+		[ -e "/proc/sys/fs/binfmt_misc/$h" ] || update-binfmts --enable "$h" || true
+		[ -e "/proc/sys/fs/binfmt_misc/$h" ] ||
+			die "no binfmt_misc handler $h: install qemu-user-static and binfmt-support"
+	fi
+	mmdebstrap --quiet --variant=minbase --architectures="$VM_ARCH" --include="$PKGS" bookworm "$dir" ||
 		die "mmdebstrap failed (is Debian's archive reachable? 'apt-get update' first)"
 	cp "$dir"/boot/vmlinuz-* "$B/vmlinuz"
 	rm -rf "$dir"/usr/share/{doc,man,info,locale} "$dir"/boot/initrd.img-*
@@ -58,7 +76,7 @@ build_root() {
 	chroot "$dir" depmod "$(basename "$mods")"
 	(cd "$dir" && find . -xdev | cpio --quiet -o -H newc) >"$B/rootfs.cpio.tmp"
 	mv "$B/rootfs.cpio.tmp" "$B/rootfs.cpio"
-	rm -rf "$dir"
+	[ "$VM_ARCH" != amd64 ] || rm -rf "$dir" # another architecture's builds deployguard in it
 	echo "$KEY" >"$B/key"
 }
 
@@ -102,22 +120,34 @@ build_kernel() {
 # The cache is good while the package list and the recipe above are what built it.
 KEY=$({ echo "$PKGS"; declare -f build_root; } | sha256sum | cut -c1-16)
 mkdir -p "$B"
-if [ ! -s "$B/rootfs.cpio" ] || [ ! -s "$B/vmlinuz" ] || [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ]; then
+if [ ! -s "$B/rootfs.cpio" ] || [ ! -s "$B/vmlinuz" ] || [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ] ||
+	{ [ "$VM_ARCH" != amd64 ] && [ ! -d "$B/root/usr" ]; }; then
 	build_root
 fi
 
 # This checkout, as built here: the same Debian 12 libraries are in the VM.
-tag=${VM_KERNEL:-bookworm} # what this run boots: its files are its own
+tag=${VM_KERNEL:-bookworm}-$VM_ARCH # what this run boots: its files are its own
 run=$B/run-$tag
 rm -rf "$run"
 mkdir -p "$run/work"
 git ls-files -z | xargs -0 cp --parents -t "$run/work"
 VM_UNITS=${VM_UNITS:-tests/test_policy tests/test_dns tests/test_proxy} # make's $(UNIT)
 VM_TOOLS=${VM_TOOLS:-tests/tools/sysfw tests/tools/loadtable}        # and $(TOOLS)
-for f in deployguard $VM_TOOLS $VM_UNITS; do
-	[ -x "$f" ] || die "$f is not built: run 'make vm-check', which builds it"
-	cp --parents "$f" "$run/work"
-done
+if [ "$VM_ARCH" = amd64 ]; then
+	for f in deployguard $VM_TOOLS $VM_UNITS; do
+		[ -x "$f" ] || die "$f is not built: run 'make vm-check', which builds it"
+		cp --parents "$f" "$run/work"
+	done
+else # built in the root, by its own compiler against its own libraries
+	rm -rf "$B/root/src" && mkdir -p "$B/root/src"
+	git ls-files -z | xargs -0 cp --parents -t "$B/root/src"
+	echo "vm-check: building deployguard for $VM_ARCH in $B/root" >&2
+	chroot "$B/root" make -s -C /src deployguard $VM_TOOLS $VM_UNITS >&2 ||
+		die "the $VM_ARCH build failed"
+	for f in deployguard $VM_TOOLS $VM_UNITS; do
+		cp "$B/root/src/$f" "$run/work/$f"
+	done
+fi
 # The package: /init installs it, and the suites run against the installed binary.
 [ -z "${VM_DEB:-}" ] || cp "$VM_DEB" "$run/work/deployguard.deb"
 install -m 0755 tests/vm-init.sh "$run/init"
@@ -146,9 +176,9 @@ boot() {
 	echo "vm-check: booting $(basename "$(readlink -f "$kernel")") under $VM_ACCEL," \
 		"${VM_MEM} MiB, at most $VM_TIMEOUT s; console in $out" >&2
 	set +e
-	timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel "$VM_ACCEL" -cpu max \
+	timeout --foreground -k 10 "$VM_TIMEOUT" "${QEMU[@]}" -accel "$VM_ACCEL" \
 		-smp 2 -m "$VM_MEM" -kernel "$kernel" -initrd "$B/initrd-$tag" -nic none -display none \
-		-monitor none -serial stdio -no-reboot -append "console=ttyS0 cgroup_no_v1=all \
+		-monitor none -serial stdio -no-reboot -append "console=$CONSOLE cgroup_no_v1=all \
 panic=-1 softlockup_panic=1 loglevel=3 mitigations=off ${VM_KERNEL_ARGS:-}" \
 		</dev/null 2>&1 | tee "$out" | { filter || true; }
 	st=${PIPESTATUS[0]}
@@ -170,5 +200,7 @@ secs=$(($(date +%s) - start))
 [ "$st" -eq 0 ] || die "qemu failed with status $st (console: $out)"
 verdict=$(tr -d '\r' <"$out" | grep -E '^vm-check: [0-9]+ passed' | tail -n1)
 [ -n "$verdict" ] || { last_lines "$out"; die "the VM stopped without a verdict after $secs s (console: $out)"; }
+n=${verdict#vm-check: }
+[ "${n%% *}" -gt 0 ] 2>/dev/null || die "the VM ran no test: $verdict"
 echo "vm-check: $secs s in the VM"
 [[ "$verdict" == *" 0 failed, 0 skipped"* ]] || die "$verdict"

@@ -27,11 +27,17 @@ def path(name, p, mode):
         print(f"{name}={errno.errorcode.get(e.errno, e.errno)}", flush=True)
 
 
-call("pidfd_open", 434, dg, 0)
-call("ptrace", 101, 0x4206, dg, 0, 0)  # PTRACE_SEIZE
-call("process_vm_writev", 311, dg, 0, 0, 0, 0, 0)
-call("finit_module", 313, -1, 0, 0)  # the kernel would say EBADF; the filter says EPERM first
-call("kexec_load", 246, 0, 0, 0, 0)
+# The numbers of each architecture the filter is built for (asm/unistd.h): the calls test its
+# table, so they are the kernel's numbers, not deployguard's.
+NR = {
+    "x86_64": {"ptrace": 101, "process_vm_writev": 311, "finit_module": 313, "kexec_load": 246},
+    "aarch64": {"ptrace": 117, "process_vm_writev": 271, "finit_module": 273, "kexec_load": 104},
+}[os.uname().machine]
+call("pidfd_open", 434, dg, 0)  # 424 and up are the same everywhere
+call("ptrace", NR["ptrace"], 0x4206, dg, 0, 0)  # PTRACE_SEIZE
+call("process_vm_writev", NR["process_vm_writev"], dg, 0, 0, 0, 0, 0)
+call("finit_module", NR["finit_module"], -1, 0, 0)  # EBADF from the kernel; EPERM from the filter
+call("kexec_load", NR["kexec_load"], 0, 0, 0, 0)
 call("pidfd_send_signal", 424, -1, 0, 0, 0)
 call("clone3", 435, 0, 0)
 path("mem", f"/proc/{dg}/mem", os.O_RDWR)
