@@ -147,6 +147,10 @@ TEST_DEPS := libcmocka-dev bats dnsmasq-base dnsutils iproute2 curl python3 grof
 	   lintian man-db systemd time \
 	   podman runc crun conmon netavark iptables busybox-static docker.io docker-registry \
 	   docker-compose nodejs fio
+# Where a release splits a package: Debian 13's docker.io leaves its client to docker-cli, and
+# its netavark calls the nft program.
+CODENAME := $(shell . /etc/os-release 2>/dev/null; echo $$VERSION_CODENAME)
+TEST_DEPS_trixie := docker-cli nftables
 # The packages' services (dockerd, the registry) are not started: the tests start their own.
 INSTALL = @. /etc/os-release; case " $(RELEASES) " in *" $$VERSION_CODENAME "*) ;; *) \
 	echo "deployguard: $${PRETTY_NAME:-this system} is not supported: Debian 12 (bookworm) or 13 (trixie)" >&2; \
@@ -162,7 +166,7 @@ INSTALL = @. /etc/os-release; case " $(RELEASES) " in *" $$VERSION_CODENAME "*) 
 deps:
 	$(call INSTALL,$(DEPS))
 test-deps: deps
-	$(call INSTALL,$(TEST_DEPS))
+	$(call INSTALL,$(TEST_DEPS) $(TEST_DEPS_$(CODENAME)))
 
 # The toy deploy, with its report and its graph in build/ (examples/demo.svg is one of these).
 demo: deployguard

@@ -64,36 +64,31 @@ static char *slurp(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-/* podman: BUNDLE is <graphroot>/<driver>-containers/<id>/userdata, beside the containers.json
- * that names the container and, in its metadata, its image. */
-static void from_storage(struct container *c, const char *bundle)
+/* The container c->id in a containers/storage list (a JSON array), if it is there: its first
+ * name, and its image's from its metadata. */
+static bool from_list(struct container *c, const char *path)
 {
-	char path[PATH_MAX], err[128], *text, *s;
+	char err[128], *text;
 	struct json all, meta;
+	bool found = false;
 	size_t len;
 
-	snprintf(path, sizeof(path), "%s", bundle);
-	if (!(s = strrchr(path, '/')) || strcmp(s, "/userdata"))
-		return;
-	*s = '\0';
-	if (!(s = strrchr(path, '/')) || strcmp(s + 1, c->id))
-		return;
-	snprintf(s, sizeof(path) - (size_t)(s - path), "/containers.json");
 	if (!(text = slurp(path, CONTAINER_JSON_MAX, &len)))
-		return;
+		return false;
 	if (json_parse(text, len, &all, err, sizeof(err))) {
 		log_debug("%s: %s", path, err);
 		free(text);
-		return;
+		return false;
 	}
 	free(text);
-	for (size_t i = 0; all.type == JSON_ARRAY && i < all.n; i++) {
+	for (size_t i = 0; all.type == JSON_ARRAY && i < all.n && !found; i++) {
 		const struct json *names = json_get(&all.items[i], "names");
 		const char *id = json_str(&all.items[i], "id"),
 			   *md = json_str(&all.items[i], "metadata");
 
 		if (!id || strcmp(id, c->id))
 			continue;
+		found = true;
 		c->engine = "podman";
 		if (names && names->type == JSON_ARRAY && names->n &&
 		    names->items[0].type == JSON_STRING)
@@ -104,9 +99,30 @@ static void from_storage(struct container *c, const char *bundle)
 					 json_str(&meta, "image-name"));
 			json_free(&meta);
 		}
-		break;
 	}
 	json_free(&all);
+	return found;
+}
+
+/* podman: BUNDLE is <root>/<driver>-containers/<id>/userdata, beside the list that names the
+ * container: containers.json (podman 4, in the graph root) or, for a container made with --rm
+ * under podman 5, volatile-containers.json (in the run root). */
+static void from_storage(struct container *c, const char *bundle)
+{
+	static const char *const lists[] = {"containers.json", "volatile-containers.json"};
+	char path[PATH_MAX], *s;
+
+	snprintf(path, sizeof(path), "%s", bundle);
+	if (!(s = strrchr(path, '/')) || strcmp(s, "/userdata"))
+		return;
+	*s = '\0';
+	if (!(s = strrchr(path, '/')) || strcmp(s + 1, c->id))
+		return;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		snprintf(s, sizeof(path) - (size_t)(s - path), "/%s", lists[i]);
+		if (from_list(c, path))
+			return;
+	}
 }
 
 static bool valid_id(const char *s)

@@ -248,7 +248,7 @@ no_docker_left() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"build-dns=1"*"compose-dns=1"* ]]
 	[ "$(grep -c '^WARN DNS BLOCKED .*domain=github.com. ' "$LOG")" -ge 4 ]
-	log_line "^WARN DNS BLOCKED .*containerName=\"dg${WORLD_SFX}_app_1\" "
+	log_line "^WARN DNS BLOCKED .*containerName=\"dg${WORLD_SFX}[-_]app[-_]1\" " # compose v1 and v2 spell it so
 	docker rmi dgbuilt >/dev/null
 	no_docker_left
 }

@@ -48,6 +48,7 @@ for c in "${cmds[@]}"; do
 	start=$(date +%s)
 	R=$root CMD=$c unshare -m bash -c '
 		mount --make-rprivate /
+		mount --bind "$R" "$R" # / in the chroot is a mount point, as ip netns exec needs
 		for d in proc sys dev; do mount --rbind "/$d" "$R/$d"; done
 		mount -t tmpfs tmpfs "$R/run"
 		mkdir -p "$R/run/netns" "$R/run/lock"
