@@ -95,8 +95,10 @@ fuzz: $(FUZZ)
 		c=tests/fuzz/corpus/$${f##*_}; new=$$(mktemp -d); \
 		./$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
 			-artifact_prefix=tests/fuzz/ $$new $$c >$$new.log 2>&1; st=$$?; \
-		echo "$$f: $(FUZZ_SECONDS) s, status $$st," \
-			$$(grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$new.log | tr '\n' ' '); \
+		n=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$new.log); \
+		echo "$$f: $(FUZZ_SECONDS) s, status $$st, $${n:-0} inputs," \
+			"$$(( $${n:-0} / $(FUZZ_SECONDS) )) a second," \
+			$$(grep -E '^stat::peak_rss_mb' $$new.log); \
 		[ $$st -eq 0 ] || tail -n 40 $$new.log; rm -rf $$new $$new.log; [ $$st -eq 0 ] || exit 1; \
 	done
 

@@ -251,16 +251,29 @@ static int insert_port(struct policy *p, const char *name, size_t len, uint8_t c
 	return 0;
 }
 
-/* The public suffix list (Debian's publicsuffix), read into p->psl when an allowlist rule needs
- * it: names under which anyone can register names. Without the file, only top-level domains
- * count. */
-static struct policy *psl_load(struct policy *p)
-{
-	FILE *f = fopen("/usr/share/publicsuffix/public_suffix_list.dat", "re");
-	char line[256], name[DG_NAME_MAX + 1], err[128];
-	struct policy *psl = p->psl = calloc(1, sizeof(*psl));
+/* The public suffix list (Debian's publicsuffix): names under which anyone can register names.
+ * Read once per process, when an allowlist rule first needs it, and shared by every policy (a
+ * reload, a rehearsal, the fuzzer's every input); freed at exit. Without the file, only
+ * top-level domains count. */
+static struct policy *psl;
 
-	while (psl && f && fgets(line, sizeof(line), f)) {
+static void psl_free(void)
+{
+	policy_free(psl);
+	free(psl);
+	psl = NULL;
+}
+
+static const struct policy *psl_load(void)
+{
+	FILE *f;
+	char line[256], name[DG_NAME_MAX + 1], err[128];
+
+	if (psl || !(psl = calloc(1, sizeof(*psl))))
+		return psl;
+	atexit(psl_free);
+	f = fopen("/usr/share/publicsuffix/public_suffix_list.dat", "re");
+	while (f && fgets(line, sizeof(line), f)) {
 		char *s = line + strspn(line, " \t");
 		bool wild = s[0] == '*' && s[1] == '.';
 		int len;
@@ -278,10 +291,10 @@ static struct policy *psl_load(struct policy *p)
 	return psl;
 }
 
-static bool public_suffix(struct policy *p, const char *name, size_t len)
+static bool public_suffix(const char *name, size_t len)
 {
 	const char *dot = memchr(name, '.', len);
-	const struct policy *psl = p->psl ? p->psl : psl_load(p);
+	const struct policy *psl = psl_load();
 	uint32_t h;
 	size_t slot;
 
@@ -303,7 +316,7 @@ static int too_broad(struct policy *p, const char *rule, const char *name, size_
 {
 	if (!(covers & POLICY_BELOW) || p->allow_broad)
 		return 0;
-	if (p->allowlist && public_suffix(p, name, len))
+	if (p->allowlist && public_suffix(name, len))
 		return fail(err, errlen,
 			    "'%s' would allow every name under %.*s, a public suffix (name the "
 			    "hosts, or give --allow-broad)",
@@ -346,7 +359,7 @@ static int add_glob(struct policy *p, const char *rule, const char *pat, size_t 
 	if (pat[plen] == '.' && (rlen = policy_normalize(pat + plen + 1, strlen(pat + plen + 1),
 							 rest, err, errlen)) < 0)
 		return -1;
-	if (p->allowlist && !p->allow_broad && (!rlen || public_suffix(p, rest, (size_t)rlen)))
+	if (p->allowlist && !p->allow_broad && (!rlen || public_suffix(rest, (size_t)rlen)))
 		return fail(err, errlen,
 			    "'%s' would allow every name it matches under %s (name the hosts, or "
 			    "give --allow-broad)",
@@ -971,8 +984,5 @@ void policy_free(struct policy *p)
 	free(p->globs);
 	free(p->gslots);
 	free(p->ports);
-	if (p->psl)
-		policy_free(p->psl);
-	free(p->psl);
 	*p = (struct policy){0};
 }

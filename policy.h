@@ -108,7 +108,6 @@ struct policy {
 	size_t notes_len, notes_cap;
 	/* set before loading: an allowlist refuses rules that allow too much, unless allow_broad */
 	bool allowlist, allow_broad;
-	struct policy *psl; /* the public suffix list, read when an allowlist rule needs it */
 	char warning[512];  /* the first rule worth a warning (a blocklist's bare TLD), or "" */
 };
 
