@@ -108,7 +108,7 @@ struct policy {
 	size_t notes_len, notes_cap;
 	/* set before loading: an allowlist refuses rules that allow too much, unless allow_broad */
 	bool allowlist, allow_broad;
-	char warning[512];  /* the first rule worth a warning (a blocklist's bare TLD), or "" */
+	char warning[512]; /* the first rule worth a warning (a blocklist's bare TLD), or "" */
 };
 
 /* Name FILE among p's files, for rules added with policy_add_line: its index, or -1 (err). */
