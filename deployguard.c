@@ -469,73 +469,80 @@ static int parse_leftovers(const char *arg)
 	return 0;
 }
 
-/* The options a rehearsal passes on to each of its runs, and those of its audit run only. */
-static const char pass_opts[] = "GLuKWPMNdgUFoYvx", audit_opts[] = "abSZ";
-
-static const struct option opts[] = {
-    {"blocklist", required_argument, NULL, 'b'},
-    {"allowlist", required_argument, NULL, 'a'},
-    {"strict", no_argument, NULL, 'S'},
-    {"allow-broad", no_argument, NULL, 'Z'},
-    {"block-doh", no_argument, NULL, 'Q'},
-    {"block-action", required_argument, NULL, 'B'},
-    {"connect-action", required_argument, NULL, 'T'},
-    {"ttl-grace", required_argument, NULL, 'G'},
-    {"leftovers", required_argument, NULL, 'L'},
-    {"user", required_argument, NULL, 'u'},
-    {"kernel-headers", required_argument, NULL, 'K'},
-    {"fail-open", no_argument, NULL, 'O'},
-    {"keep-nsswitch", no_argument, NULL, 'W'},
-    {"cpu-max", required_argument, NULL, 'P'},
-    {"memory-max", required_argument, NULL, 'M'},
-    {"pids-max", required_argument, NULL, 'N'},
-    {"audit", no_argument, NULL, 'A'},
-    {"fail-on-block", no_argument, NULL, 'X'},
-    {"report", required_argument, NULL, 'R'},
-    {"graph", required_argument, NULL, 'H'},
-    {"write-allowlist", required_argument, NULL, 'w'},
-    {"depends", required_argument, NULL, 'd'},
-    {"service-name", required_argument, NULL, 'n'},
-    {"merge-reports", no_argument, NULL, 'm'},
-    {"history", required_argument, NULL, 'y'},
-    {"job", required_argument, NULL, 'j'},
-    {"fail-on-new", no_argument, NULL, 'E'},
-    {"rehearse", no_argument, NULL, 'r'},
-    {"from-report", required_argument, NULL, 'f'},
-    {"outage", required_argument, NULL, 'k'},
-    {"rehearse-only", required_argument, NULL, 'l'},
-    {"rehearse-skip", required_argument, NULL, 's'},
-    {"rehearse-timeout", required_argument, NULL, 't'},
-    {"guard-also", required_argument, NULL, 'g'},
-    {"cgroup", required_argument, NULL, 'C'},
-    {"upstream", required_argument, NULL, 'U'},
-    {"log-format", required_argument, NULL, 'F'},
-    {"log", required_argument, NULL, 'o'},
-    {"syslog", no_argument, NULL, 'Y'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {"dump-bpf", no_argument, NULL, 'D'},
-    {"check", no_argument, NULL, 'c'},
-    {"no-cache", no_argument, NULL, 'x'},
-    {0},
+/* Every option, and what the runs of a rehearsal get of it: R_ALL each run, R_AUDIT the audit
+ * run only (the policy: each trial makes its own outage), R_NONE none (the rehearsal's own, or
+ * the outcome's). getopt's table is made from this one. */
+enum { R_NONE, R_ALL, R_AUDIT };
+static const struct {
+	struct option o;
+	int rehearse;
+} options[] = {
+    {{"blocklist", required_argument, NULL, 'b'}, R_AUDIT},
+    {{"allowlist", required_argument, NULL, 'a'}, R_AUDIT},
+    {{"strict", no_argument, NULL, 'S'}, R_AUDIT},
+    {{"allow-broad", no_argument, NULL, 'Z'}, R_AUDIT},
+    {{"block-doh", no_argument, NULL, 'Q'}, R_ALL},
+    {{"block-action", required_argument, NULL, 'B'}, R_NONE},
+    {{"connect-action", required_argument, NULL, 'T'}, R_NONE},
+    {{"ttl-grace", required_argument, NULL, 'G'}, R_ALL},
+    {{"leftovers", required_argument, NULL, 'L'}, R_ALL},
+    {{"user", required_argument, NULL, 'u'}, R_ALL},
+    {{"kernel-headers", required_argument, NULL, 'K'}, R_ALL},
+    {{"fail-open", no_argument, NULL, 'O'}, R_NONE},
+    {{"keep-nsswitch", no_argument, NULL, 'W'}, R_ALL},
+    {{"cpu-max", required_argument, NULL, 'P'}, R_ALL},
+    {{"memory-max", required_argument, NULL, 'M'}, R_ALL},
+    {{"pids-max", required_argument, NULL, 'N'}, R_ALL},
+    {{"audit", no_argument, NULL, 'A'}, R_NONE},
+    {{"fail-on-block", no_argument, NULL, 'X'}, R_NONE},
+    {{"report", required_argument, NULL, 'R'}, R_NONE},
+    {{"graph", required_argument, NULL, 'H'}, R_NONE},
+    {{"write-allowlist", required_argument, NULL, 'w'}, R_NONE},
+    {{"depends", required_argument, NULL, 'd'}, R_ALL},
+    {{"service-name", required_argument, NULL, 'n'}, R_NONE},
+    {{"merge-reports", no_argument, NULL, 'm'}, R_NONE},
+    {{"history", required_argument, NULL, 'y'}, R_NONE},
+    {{"job", required_argument, NULL, 'j'}, R_NONE},
+    {{"fail-on-new", no_argument, NULL, 'E'}, R_NONE},
+    {{"rehearse", no_argument, NULL, 'r'}, R_NONE},
+    {{"from-report", required_argument, NULL, 'f'}, R_NONE},
+    {{"outage", required_argument, NULL, 'k'}, R_NONE},
+    {{"rehearse-only", required_argument, NULL, 'l'}, R_NONE},
+    {{"rehearse-skip", required_argument, NULL, 's'}, R_NONE},
+    {{"rehearse-timeout", required_argument, NULL, 't'}, R_NONE},
+    {{"guard-also", required_argument, NULL, 'g'}, R_ALL},
+    {{"cgroup", required_argument, NULL, 'C'}, R_NONE},
+    {{"upstream", required_argument, NULL, 'U'}, R_ALL},
+    {{"log-format", required_argument, NULL, 'F'}, R_ALL},
+    {{"log", required_argument, NULL, 'o'}, R_ALL},
+    {{"syslog", no_argument, NULL, 'Y'}, R_ALL},
+    {{"verbose", no_argument, NULL, 'v'}, R_ALL},
+    {{"help", no_argument, NULL, 'h'}, R_NONE},
+    {{"version", no_argument, NULL, 'V'}, R_NONE},
+    {{"dump-bpf", no_argument, NULL, 'D'}, R_NONE},
+    {{"check", no_argument, NULL, 'c'}, R_NONE},
+    {{"no-cache", no_argument, NULL, 'x'}, R_ALL},
 };
+static struct option opts[sizeof(options) / sizeof(options[0]) + 1];
 
 /* Keep option c (and its arg) for the runs of a rehearsal, when they take it. */
 static int keep_for_rehearsal(int c, const char *arg)
 {
-	bool audit_only = strchr(audit_opts, c) != NULL;
-	char **to = audit_only ? env.audit_pass : env.pass;
-	int *n = audit_only ? &env.rh.naudit : &env.rh.npass;
-	int max = audit_only ? (int)(sizeof(env.audit_pass) / sizeof(env.audit_pass[0]))
-			     : (int)(sizeof(env.pass) / sizeof(env.pass[0]));
-	const struct option *o = opts;
+	size_t k = 0;
+	bool audit_only;
+	char **to;
+	int *n, max;
 
-	if (!strchr(pass_opts, c) && !audit_only)
+	while (k < sizeof(options) / sizeof(options[0]) && options[k].o.val != c)
+		k++;
+	if (k == sizeof(options) / sizeof(options[0]) || options[k].rehearse == R_NONE)
 		return 0;
-	while (o->name && o->val != c)
-		o++;
-	if (*n + 2 > max || asprintf(&to[*n], "--%s", o->name) < 0) {
+	audit_only = options[k].rehearse == R_AUDIT;
+	to = audit_only ? env.audit_pass : env.pass;
+	n = audit_only ? &env.rh.naudit : &env.rh.npass;
+	max = audit_only ? (int)(sizeof(env.audit_pass) / sizeof(env.audit_pass[0]))
+			 : (int)(sizeof(env.pass) / sizeof(env.pass[0]));
+	if (*n + 2 > max || asprintf(&to[*n], "--%s", options[k].o.name) < 0) {
 		log_warnx("too many options for --rehearse's runs (at most %d)", max / 2);
 		return -E2BIG;
 	}
@@ -629,6 +636,8 @@ static int parse_args(int argc, char **argv)
 {
 	int c;
 
+	for (size_t k = 0; k < sizeof(options) / sizeof(options[0]); k++)
+		opts[k] = options[k].o;
 	while ((c = getopt_long(argc, argv, "+a:b:o:vhV", opts, NULL)) != -1) {
 		if (keep_for_rehearsal(c, optarg))
 			return -EINVAL;

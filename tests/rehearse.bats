@@ -190,3 +190,22 @@ os.execv(sys.argv[1], sys.argv[1:])' "$DG" --upstream "$UPSTREAM4" --rehearse --
 	[ "$st" -eq 143 ]
 	[ ! -e "$W/int2.json" ]
 }
+
+@test "--rehearse --block-doh: every run of the rehearsal blocks the public DoH resolvers, not only the audit run" {
+	# each run appends how a connect to a public DoH resolver ended; nothing leaves the test's
+	# namespaces (the host has no route out: unblocked, it fails with ENETUNREACH)
+	# nxdomain and refused outages: a blackhole lets every refused connect through to drop it
+	run --separate-stderr dg --rehearse --block-doh --rehearse-only pkgs.example.org \
+		--outage nxdomain --outage refused -b "$W/gh.txt" -- sh -c 'python3 -c "import socket
+try:
+    socket.create_connection((\"8.8.8.8\", 443), timeout=3); print(\"open\")
+except OSError as e:
+    print(\"errno\", e.errno)" >>"$0/doh.runs"
+		curl -fsS -m 3 -o /dev/null http://pkgs.example.org/pkg.txt' "$W"
+	echo "$stderr"
+	cat "$W/doh.runs"
+	[ "$(wc -l <"$W/doh.runs")" -eq 3 ] # the audit run and a trial per outage
+	[ "$(head -n1 "$W/doh.runs")" = "errno 101" ] # the audit run watches the policy
+	# every trial refuses it, as its outage refuses: EPERM (nxdomain), ECONNREFUSED (refused)
+	[ "$(tail -n +2 "$W/doh.runs" | tr '\n' ' ')" = "errno 1 errno 111 " ]
+}
