@@ -33,7 +33,7 @@ setup() {
 teardown() {
 	local cg i d
 	if [ -f "$W/dg.pid" ]; then # a deployguard a failed test left in the background
-		kill -TERM "$(cat "$W/dg.pid")" 2>/dev/null && sleep 0.5
+		kill -TERM "$(cat "$W/dg.pid")" 2>/dev/null && wait_pid "$(cat "$W/dg.pid")" 10
 		rm -f "$W/dg.pid"
 	fi
 	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
@@ -144,6 +144,20 @@ wait_for() {
 # Run a command in $CG, in the host namespace.
 in_cg() {
 	in_host sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+}
+
+# Wait (bounded, 60 s) for a process whose command line matches an extended regex to run in
+# cgroup directory $1.
+wait_proc_in() {
+	local p
+	for _ in $(seq 600); do
+		for p in $(cat "$1/cgroup.procs" 2>/dev/null); do
+			tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE "$2" && return 0
+		done
+		sleep 0.1
+	done
+	echo "timed out waiting for '$2' in $1" >&2
+	return 1
 }
 
 # Wait (bounded) for a line matching an extended regex in a file.

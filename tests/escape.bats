@@ -138,7 +138,7 @@ tampers() { grep -c "^WARN TAMPER reason=$1 blocked=true " "$LOG" || true; }
 	dg_bg -b "$W/github.txt" -- sh -c 'echo $$ >"$0/o.pid"
 		while :; do curl -s -m 1 http://192.0.2.10/ >/dev/null && echo ESCAPED >>"$0/o.esc"; done' "$W" 2>"$W/o.err"
 	wait_for "$W/o.pid"
-	sleep 0.5
+	wait_line 'WARN IP BLOCKED .*ip=192.0.2.10 ' "$LOG" # the guard is refusing the loop's curls
 	kill -KILL "$(cat "$W/dg.pid")"
 	wait_pid "$(cat "$W/dg.pid")" || true
 	gone "$(cat "$W/o.pid")"

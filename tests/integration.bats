@@ -298,7 +298,7 @@ os.execv("/usr/bin/getent", ["get\"ent\nWARN DNS BLOCKED forged=1", "hosts", "gi
 }
 
 @test "a process that exits right after a blocked connect is still named by its command line" {
-	dg -b "$W/blocklist.txt" -- sh -c '/usr/bin/python3 -c "
+	dg -vv -b "$W/blocklist.txt" -- sh -c '/usr/bin/python3 -c "
 import os, socket, time
 open(\"$0/py.started\", \"w\").close()
 time.sleep(1)
@@ -308,8 +308,8 @@ except OSError:
     pass
 os._exit(0)"; touch "$0/py.done"; sleep 1' "$W" &
 	dgpid=$!
-	for _ in $(seq 100); do [ -e "$W/py.started" ] && break; sleep 0.1; done
-	sleep 0.3 # python is running; deployguard has read the exec event
+	wait_for "$W/py.started"
+	wait_line 'debug: exec pid [0-9]+: /usr/bin/python3 ' "$LOG" # deployguard has read the exec
 	kill -STOP "$dgpid"
 	for _ in $(seq 50); do [ -e "$W/py.done" ] && break; sleep 0.1; done
 	kill -CONT "$dgpid" # now python is gone: only what was read at exec can name it

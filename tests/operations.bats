@@ -59,8 +59,7 @@ open(sys.argv[1], \"w\").write(str(os.getppid()))
 time.sleep(1.5)
 print(\"alive\")" "$0/n.dg"' "$W" >"$W/n.out" 2>&1 &
 	local nh=$!
-	wait_for "$W/n.dg"
-	sleep 0.2 # the file is written once the handler is in place: a little margin
+	wait_for "$W/n.dg" # written once python's handler is in place
 	kill -HUP "$(cat "$W/n.dg")"
 	wait_pid "$nh"
 	output=$(cat "$W/n.out")

@@ -169,7 +169,7 @@ os.execv(sys.argv[1], sys.argv[1:])' "$DG" --upstream "$UPSTREAM4" --rehearse --
 	cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 	for i in $(seq 600); do [ -d "$cg/deployguard-rehearse-$pid-2" ] && break; sleep 0.1; done
 	[ -d "$cg/deployguard-rehearse-$pid-2" ] # past the audit run, in the one that hangs
-	sleep 2
+	wait_proc_in "$cg/deployguard-rehearse-$pid-2" '^curl .*api.github.com' # and hanging there
 	kill -INT "$pid"
 	wait_pid "$pid" 30 || st=$?
 	cat "$W/int.err"
@@ -181,8 +181,7 @@ os.execv(sys.argv[1], sys.argv[1:])' "$DG" --upstream "$UPSTREAM4" --rehearse --
 	nsenter --net="/run/netns/$NS_HOST" "$DG" --upstream "$UPSTREAM4" --rehearse \
 		--report "$W/int2.json" -- sleep 30 2>"$W/int2.err" &
 	pid=$!
-	for i in $(seq 600); do [ -d "$cg/deployguard-rehearse-$pid-1" ] && break; sleep 0.1; done
-	sleep 1
+	wait_proc_in "$cg/deployguard-rehearse-$pid-1" '^sleep 30' # in its audit run
 	kill -TERM "$pid"
 	st=0
 	wait_pid "$pid" 30 || st=$?
