@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The options of deployguard, as --help, README's Usage block, the man page and the getopt
 table each list them, must be the same, in the same order, with the same argument names; and
-README's Usage block is --help's output, word for word.
+README's Usage block is --help's output, word for word, at most 80 columns wide. The exit
+statuses --help names are those of the man page's EXIT STATUS, and each DG_EXIT_ code of the
+source is among them.
 
 usage: doc_options.py DEPLOYGUARD README MANPAGE SOURCE
 
@@ -72,6 +74,34 @@ for where, opts in lists.items():
             b = opts[i] if i < len(opts) else None
             if a != b:
                 print(f"  #{i + 1}: --help {a}, {where} {b}")
+wide = [line for line in helptext.splitlines() if len(line) > 80]
+if wide:
+    bad += 1
+    print("doc_options: --help has lines over 80 columns:", *wide, sep="\n  ")
+
+
+def statuses(text):
+    """The exit codes a text names: 3-digit codes, 128+N, and the 0 and 1 of a clause."""
+    codes = set(re.findall(r"\b(12[0-9])\b", text))
+    codes |= {"128+N"} if re.search(r"128 ?\+ ?(Ar )?N", text) else set()
+    codes |= set(re.findall(r"\b([01]) (?:if|when)\b", text))
+    codes |= set(re.findall(r"\belse ([01])\b", text))
+    return codes
+
+
+man = open(manpage).read()
+man_exit = man[man.index(".Sh EXIT STATUS"):]
+man_exit = man_exit[: man_exit.index("\n.Sh ", 1)]
+help_exit = helptext[helptext.index("Exit status:"):]
+help_exit = help_exit[: help_exit.index("\n\n")]
+src_codes = set()
+for path in (source, "command.h", "rehearse.h"):  # where DG_EXIT_ codes are defined
+    src_codes |= set(re.findall(r"#define DG_EXIT_\w+\s+(\d+)", open(path).read()))
+if statuses(help_exit) != statuses(man_exit) or not src_codes <= statuses(help_exit):
+    bad += 1
+    print("doc_options: exit statuses differ: --help", sorted(statuses(help_exit)),
+          "man page", sorted(statuses(man_exit)), "source", sorted(src_codes))
+
 longs, shorts = from_getopt(open(source).read())
 getopt = [o for o in longs if o[0] not in HIDDEN]
 want = [(o[1], bool(o[2])) for o in ref]
