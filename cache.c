@@ -61,10 +61,10 @@ static void hash_str(struct sha256 *s, const char *what, const char *v)
 /* Whether the -D flag shapes the code (part of the key). */
 static int shapes_code(const char *f)
 {
-	static const char *const not[] = {"-DDG_NNETS", "-DDG_NPORTS", "-DDG_OFF_"};
+	static const char *const skip[] = {"-DDG_NNETS", "-DDG_NPORTS", "-DDG_OFF_"};
 
-	for (size_t i = 0; i < sizeof(not) / sizeof(not[0]); i++)
-		if (!strncmp(f, not[i], strlen(not[i])))
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (!strncmp(f, skip[i], strlen(skip[i])))
 			return 0;
 	return 1;
 }

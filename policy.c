@@ -69,7 +69,7 @@ static const char *name_at(const struct policy *p, uint32_t idx, size_t *len)
 }
 
 /* A slot: the key's hash, then its index + 1 into names (or globs); 0 is empty. */
-#define SLOT_INDEX(slot) ((uint32_t)(slot) - 1)
+#define SLOT_INDEX(slot) ((uint32_t)(slot) + UINT32_MAX) /* the index: one less, mod 2^32 */
 #define SLOT_HASH(slot)	 ((uint32_t)((slot) >> 32))
 
 static const char *glob_rest(const struct policy *p, uint32_t idx, size_t *len)

@@ -849,7 +849,7 @@ static void out_flush(struct proxy *p, int q)
 	struct px_out *o = p->out[q];
 	int fd = out_fd(p, q);
 
-	for (int at = 0, n; at < o->n; at += n > 0 ? n : 1)
+	for (int at = 0, n; at < o->n; at += (n > 0 ? n : 1))
 		if ((n = sendmmsg(fd, o->hdr + at, (unsigned)(o->n - at), MSG_DONTWAIT)) < 0)
 			log_debug("send of a datagram on socket %d failed: %s", q, strerror(errno));
 	o->n = 0;

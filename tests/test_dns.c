@@ -11,7 +11,7 @@
 #include "../dns.h"
 
 #define HDR(id, flags, qd, an)                                                                     \
-	(id) >> 8, (id) & 0xff, (flags) >> 8, (flags) & 0xff, 0, qd, 0, an, 0, 0, 0, 0
+	(id) >> 8, (id) % 256, (flags) >> 8, (flags) % 256, 0, qd, 0, an, 0, 0, 0, 0
 #define GITHUB_COM 6, 'g', 'i', 't', 'h', 'u', 'b', 3, 'c', 'o', 'm', 0
 
 struct pkt {

@@ -235,7 +235,7 @@ static int prog_load(unsigned type, unsigned flags, const struct bpf_insn *insns
 	union bpf_attr a = {.prog_type = type,
 			    .insns = (uintptr_t)insns,
 			    .insn_cnt = cnt,
-			    .license = (uintptr_t)"GPL",
+			    .license = (uintptr_t)(const char *)"GPL",
 			    .prog_flags = flags,
 			    .log_level = log ? 1 : 0,
 			    .log_buf = (uintptr_t)log,
@@ -397,7 +397,7 @@ static int race(int n)
 	race_attr = (union bpf_attr){.prog_type = BPF_PROG_TYPE_SOCKET_FILTER,
 				     .insns = (uintptr_t)prog,
 				     .insn_cnt = 2,
-				     .license = (uintptr_t)"GPL"};
+				     .license = (uintptr_t)(const char *)"GPL"};
 	pthread_create(&t, NULL, flipper, NULL);
 	for (int i = 0; i < n; i++) {
 		int fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &race_attr, sizeof(race_attr));
