@@ -88,7 +88,8 @@ build_root() {
 # release's archive now, so that a new kernel is run the week it lands: its image, its modules
 # (trimmed as above) and its header tree, as an archive unpacked over the Debian 12 root.
 build_kernel() {
-	local rel=$1 dir=$B/k-$rel img ver common
+	local rel=$1 img ver common
+	local dir=$B/k-$rel
 	local a=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
 		-o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -q)
