@@ -89,7 +89,7 @@ build_root() {
 # (trimmed as above) and its header tree, as an archive unpacked over the Debian 12 root.
 build_kernel() {
 	local rel=$1 img ver common
-	local dir=$B/k-$rel
+	local dir=$PWD/$B/k-$rel # apt takes relative paths from /
 	local a=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
 		-o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -q)
