@@ -115,7 +115,7 @@ build_kernel() {
 	rm -rf "$dir"/root/boot "$dir"/root/usr/share
 	find "$dir/root/usr/lib/modules/$ver/kernel" -name '*.ko*' ! -path '*/kernel/net/*' \
 		! -path '*/kernel/lib/*' ! -path '*/kernel/crypto/*' ! -name 'veth.ko*' -delete
-	depmod -b "$dir/root" "$ver"
+	ln -s usr/lib "$dir/root/lib" && depmod -b "$dir/root" "$ver" && rm "$dir/root/lib"
 	(cd "$dir/root" && find . -xdev | cpio --quiet -o -H newc) >"$B/kernel-$rel.cpio"
 	echo "$ver" >"$B/kernel-$rel.ver"
 	rm -rf "$dir"
