@@ -88,7 +88,7 @@ build_root() {
 # release's archive now, so that a new kernel is run the week it lands: its image, its modules
 # (trimmed as above) and its header tree, as an archive unpacked over the Debian 12 root.
 build_kernel() {
-	local rel=$1 img ver common
+	local rel=$1 img ver common parts
 	local dir=$PWD/$B/k-$rel # apt takes relative paths from /
 	local a=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
@@ -104,7 +104,11 @@ build_kernel() {
 	ver=${ver%-unsigned}
 	common=$(apt-cache "${a[@]}" depends "linux-headers-$ver" |
 		awk '$1 == "Depends:" && $2 ~ /^linux-headers-.*-common/ {print $2; exit}')
-	(cd "$dir" && apt-get "${a[@]}" download "$img" "linux-headers-$ver" $common >/dev/null) ||
+	# newer releases split the image: its kernel and modules are packages of their own
+	parts=$(apt-cache "${a[@]}" depends "$img" |
+		awk -v v="$ver" '$1 == "Depends:" && $2 ~ ("^linux-[a-z]+-" v "$") {print $2}')
+	(cd "$dir" && apt-get "${a[@]}" download "$img" $parts "linux-headers-$ver" $common \
+		>/dev/null) ||
 		die "failed to download $rel's kernel $ver"
 	for d in "$dir"/*.deb; do dpkg-deb -x "$d" "$dir/root"; done
 	if [ -d "$dir/root/lib" ]; then # the root is merged-/usr: lib is a link there
