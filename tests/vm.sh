@@ -106,7 +106,8 @@ build_kernel() {
 		awk '$1 == "Depends:" && $2 ~ /^linux-headers-.*-common/ {print $2; exit}')
 	# newer releases split the image: its kernel and modules are packages of their own
 	parts=$(apt-cache "${a[@]}" depends "$img" |
-		awk -v v="$ver" '$1 == "Depends:" && $2 ~ ("^linux-[a-z]+-" v "$") {print $2}')
+		awk -v v="-$ver" '$1 == "Depends:" && $2 ~ /^linux-[a-z]+-/ &&
+			substr($2, length($2) - length(v) + 1) == v {print $2}')
 	(cd "$dir" && apt-get "${a[@]}" download "$img" $parts "linux-headers-$ver" $common \
 		>/dev/null) ||
 		die "failed to download $rel's kernel $ver"
