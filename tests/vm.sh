@@ -116,7 +116,11 @@ build_kernel() {
 		mkdir -p "$dir/root/usr/lib" && cp -a "$dir/root/lib/." "$dir/root/usr/lib/"
 		rm -rf "$dir/root/lib"
 	fi
-	cp "$dir"/root/boot/vmlinuz-* "$B/vmlinuz-$rel"
+	if [ -e "$dir/root/usr/lib/modules/$ver/vmlinuz" ]; then # where unstable puts it now
+		mv "$dir/root/usr/lib/modules/$ver/vmlinuz" "$B/vmlinuz-$rel"
+	else
+		cp "$dir"/root/boot/vmlinuz-* "$B/vmlinuz-$rel"
+	fi
 	rm -rf "$dir"/root/boot "$dir"/root/usr/share
 	find "$dir/root/usr/lib/modules/$ver/kernel" -name '*.ko*' ! -path '*/kernel/net/*' \
 		! -path '*/kernel/lib/*' ! -path '*/kernel/crypto/*' ! -name 'veth.ko*' -delete
