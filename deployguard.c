@@ -1166,7 +1166,7 @@ static void cleanup(struct run *r, int status, bool failed)
 
 static bool policy_blocks(const void *ctx, const char *name, size_t len)
 {
-	return policy_match_name(ctx, name, len, NULL) == env.px.mode->listed_blocks;
+	return policy_judge(ctx, env.px.mode, name, len, NULL);
 }
 
 /* Read every policy file into pol, and the manifests into deps, judged by pol; on a bad file

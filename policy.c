@@ -1,12 +1,10 @@
 /*
- * policy.c: flat-file policies (blocklists and allowlists), and what each mode means.
+ * policy.c: flat-file policies (blocklists and allowlists): reading and checking them.
  *
  * One rule per line: a domain name (matching itself and every name below it), "=NAME" (that name
  * alone), "*.NAME" (the names below it), a glob in the first label ("api-*.example.com"), or an
- * IPv4/IPv6 address or CIDR prefix; "include FILE" reads another file in its place. Names live
- * once in an arena and are found through an open-addressing table (globs through a second one, by
- * what follows their first label), so matching a query costs one or two hash lookups per label
- * whatever the number of rules.
+ * IPv4/IPv6 address or CIDR prefix; "include FILE" reads another file in its place. This file
+ * reads and checks the rules; ruleset.c holds them and matches names against them.
  */
 #define _GNU_SOURCE
 #include "policy.h"
@@ -22,7 +20,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "hash.h"
+#include "ruleset.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -35,107 +33,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/* Grow *buf to hold at least need elements of size sz; doubling keeps appends amortised O(1). */
-static int grow(void *buf, size_t *cap, size_t need, size_t sz)
-{
-	void *nbuf;
-	size_t ncap = *cap ? *cap : 64;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	nbuf = realloc(*(void **)buf, ncap * sz);
-	if (!nbuf)
-		return -ENOMEM;
-	*(void **)buf = nbuf;
-	*cap = ncap;
-	return 0;
-}
-
-static uint32_t hash_name(const char *s, size_t len)
-{
-	return fnv1a(s, len, FNV1A_INIT);
-}
-
-static const char *name_at(const struct policy *p, uint32_t idx, size_t *len)
-{
-	const char *e = p->arena + p->names[idx].off;
-
-	*len = (uint8_t)e[0];
-	return e + 1;
-}
-
-/* A slot: the key's hash, then its index + 1 into names (or globs); 0 is empty. */
-#define SLOT_INDEX(slot) ((uint32_t)(slot) + UINT32_MAX) /* the index: one less, mod 2^32 */
-#define SLOT_HASH(slot)	 ((uint32_t)((slot) >> 32))
-
-static const char *glob_rest(const struct policy *p, uint32_t idx, size_t *len)
-{
-	const char *e = p->arena + p->globs[idx].rest;
-
-	*len = (uint8_t)e[0];
-	return e + 1;
-}
-
-/* The slot of table (names, or globs by their rest) holding KEY, or the empty slot where it would
- * go; *h is KEY's hash. The hash in each slot spares a probe past another key the two cache
- * misses of its record and its text: with a million rules, those misses were most of a lookup. */
-static size_t find_in(const struct policy *p, bool globs, const char *key, size_t len, uint32_t *h)
-{
-	const uint64_t *slots = globs ? p->gslots : p->slots;
-	size_t mask = (globs ? p->ngslots : p->nslots) - 1, i = (*h = hash_name(key, len)) & mask;
-
-	for (; slots[i]; i = (i + 1) & mask) {
-		size_t elen;
-		const char *e;
-
-		if (SLOT_HASH(slots[i]) != *h)
-			continue;
-		e = globs ? glob_rest(p, SLOT_INDEX(slots[i]), &elen)
-			  : name_at(p, SLOT_INDEX(slots[i]), &elen);
-		if (elen == len && memcmp(e, key, len) == 0)
-			break;
-	}
-	return i;
-}
-
-/* Double a table, or make it; keys are unique, so each goes to the first empty slot. */
-static int rehash(uint64_t **slots, size_t *nslots)
-{
-	size_t n = *nslots ? *nslots * 2 : 1024;
-	uint64_t *old = *slots, *s = calloc(n, sizeof(*s));
-
-	if (!s)
-		return -ENOMEM;
-	for (size_t i = 0; i < *nslots; i++) {
-		size_t j = SLOT_HASH(old[i]) & (n - 1);
-
-		if (!old[i])
-			continue;
-		while (s[j])
-			j = (j + 1) & (n - 1);
-		s[j] = old[i];
-	}
-	free(old);
-	*slots = s;
-	*nslots = n;
-	return 0;
-}
-
-/* Text in the arena, after a length byte: its offset, or UINT32_MAX when out of room. */
-static uint32_t arena_add(struct policy *p, const char *s, size_t len)
-{
-	size_t off = p->arena_len;
-
-	if (off > UINT32_MAX - 256 || grow(&p->arena, &p->arena_cap, off + len + 1, 1))
-		return UINT32_MAX;
-	p->arena[off] = (char)len;
-	memcpy(p->arena + off + 1, s, len);
-	p->arena_len += len + 1;
-	return (uint32_t)off;
 }
 
 int policy_normalize(const char *in, size_t len, char *out, char *err, size_t errlen)
@@ -176,81 +73,6 @@ int policy_normalize(const char *in, size_t len, char *out, char *err, size_t er
 	return (int)len;
 }
 
-/* Keep a rule's comment; its offset in notes, 0 for none (or no memory: the rule stands). */
-static uint32_t add_note(struct policy *p, const char *comment)
-{
-	size_t n = comment ? strlen(comment) : 0;
-	uint32_t off;
-
-	if (!n || p->notes_len + n + 2 > UINT32_MAX ||
-	    grow(&p->notes, &p->notes_cap, p->notes_len + n + 2, 1))
-		return 0;
-	if (!p->notes_len)
-		p->notes[p->notes_len++] = '\0';
-	off = (uint32_t)p->notes_len;
-	memcpy(p->notes + off, comment, n + 1);
-	p->notes_len += n + 1;
-	return off;
-}
-
-/* The index of name's entry (normalized), made with nothing covered if it is new; -1 if out of
- * memory. */
-static long name_entry(struct policy *p, const char *name, size_t len)
-{
-	size_t slot;
-	uint32_t h, off;
-
-	if ((p->nnames + 1) * 2 > p->nslots && rehash(&p->slots, &p->nslots))
-		return -1;
-	slot = find_in(p, false, name, len, &h);
-	if (p->slots[slot])
-		return (long)SLOT_INDEX(p->slots[slot]);
-	if (p->nnames >= UINT32_MAX - 1 ||
-	    grow(&p->names, &p->names_cap, p->nnames + 1, sizeof(*p->names)) ||
-	    (off = arena_add(p, name, len)) == UINT32_MAX)
-		return -1;
-	p->names[p->nnames] = (struct policy_name){.off = off};
-	p->slots[slot] = (uint64_t)h << 32 | (uint32_t)(p->nnames + 1);
-	return (long)p->nnames++;
-}
-
-/* Add name (normalized) with what it covers; a name already there keeps its first rule, unless
- * this one covers more (then this one's file:line and comment take over). */
-static int insert_name(struct policy *p, const char *name, size_t len, uint8_t covers,
-		       const char *comment, uint16_t file, uint32_t line)
-{
-	long i = name_entry(p, name, len);
-	struct policy_name *r;
-
-	if (i < 0)
-		return -ENOMEM;
-	r = &p->names[i];
-	if ((r->covers | covers) != r->covers) {
-		r->line = line;
-		r->note = add_note(p, comment);
-		r->file = file;
-		r->covers |= covers;
-	}
-	return 0;
-}
-
-/* Add a port rule of name (normalized): chained from the name's entry, which it does not make
- * cover anything itself. */
-static int insert_port(struct policy *p, const char *name, size_t len, uint8_t covers,
-		       uint16_t port, uint8_t proto, const char *comment, uint16_t file,
-		       uint32_t line)
-{
-	long i = name_entry(p, name, len);
-
-	if (i < 0 || p->nports >= UINT32_MAX - 1 ||
-	    grow(&p->ports, &p->ports_cap, p->nports + 1, sizeof(*p->ports)))
-		return -ENOMEM;
-	p->ports[p->nports] = (struct policy_port){
-	    line, add_note(p, comment), p->names[i].ports, file, port, proto, covers};
-	p->names[i].ports = (uint32_t)++p->nports;
-	return 0;
-}
-
 /* The public suffix list (Debian's publicsuffix): names under which anyone can register names.
  * Read once per process, when an allowlist rule first needs it, and shared by every policy (a
  * reload, a rehearsal, the fuzzer's every input); freed at exit. Without the file, only
@@ -283,8 +105,8 @@ static const struct policy *psl_load(void)
 			continue;
 		len = policy_normalize(s + 2 * wild, strlen(s + 2 * wild), name, err, sizeof(err));
 		if (len > 0) /* names in UTF-8 are skipped: rules are ASCII (xn--) anyway */
-			insert_name(psl, name, (size_t)len, wild ? POLICY_BELOW : POLICY_SELF, NULL,
-				    0, 0);
+			policy_put_name(psl, name, (size_t)len, wild ? POLICY_BELOW : POLICY_SELF,
+					NULL, 0, 0);
 	}
 	if (f)
 		fclose(f);
@@ -295,18 +117,14 @@ static bool public_suffix(const char *name, size_t len)
 {
 	const char *dot = memchr(name, '.', len);
 	const struct policy *psl = psl_load();
-	uint32_t h;
-	size_t slot;
 
 	if (!dot)
 		return true;
-	if (!psl || !psl->nnames)
+	if (!psl)
 		return false;
-	slot = find_in(psl, false, name, len, &h);
-	if (psl->slots[slot])
-		return true;
-	slot = find_in(psl, false, dot + 1, len - (size_t)(dot + 1 - name), &h); /* "*.ck" */
-	return psl->slots[slot] && psl->names[SLOT_INDEX(psl->slots[slot])].covers & POLICY_BELOW;
+	return policy_covers(psl, name, len) ||
+	       policy_covers(psl, dot + 1, len - (size_t)(dot + 1 - name)) &
+		   POLICY_BELOW; /* *.ck */
 }
 
 /* A name rule that allows too much in an allowlist (an error, unless allow_broad), or blocks a
@@ -346,8 +164,6 @@ static int add_glob(struct policy *p, const char *rule, const char *pat, size_t 
 {
 	char lpat[64], rest[DG_NAME_MAX + 1] = "";
 	int rlen = 0;
-	uint32_t h, po, ro;
-	size_t slot;
 
 	if (plen > 63)
 		return fail(err, errlen, "label longer than 63 characters");
@@ -364,24 +180,9 @@ static int add_glob(struct policy *p, const char *rule, const char *pat, size_t 
 			    "'%s' would allow every name it matches under %s (name the hosts, or "
 			    "give --allow-broad)",
 			    rule, rlen ? rest : "the root");
-	if ((p->nglobs + 1) * 2 > p->ngslots && rehash(&p->gslots, &p->ngslots))
+	if (policy_put_glob(p, lpat, plen, rest, (size_t)rlen, ps.port, ps.proto, comment, file,
+			    line))
 		return fail(err, errlen, "out of memory");
-	if (grow(&p->globs, &p->globs_cap, p->nglobs + 1, sizeof(*p->globs)) ||
-	    (po = arena_add(p, lpat, plen)) == UINT32_MAX ||
-	    (ro = arena_add(p, rest, (size_t)rlen)) == UINT32_MAX)
-		return fail(err, errlen, "out of memory");
-	slot = find_in(p, true, rest, (size_t)rlen, &h);
-	p->globs[p->nglobs] =
-	    (struct policy_glob){.pat = po,
-				 .rest = ro,
-				 .line = line,
-				 .note = add_note(p, comment),
-				 .next = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0,
-				 .file = file,
-				 .port = ps.port,
-				 .proto = ps.proto};
-	p->gslots[slot] = (uint64_t)h << 32 | (uint32_t)++p->nglobs; /* the chain's new head */
-	p->nport_globs += ps.port != 0;
 	return 0;
 }
 
@@ -408,9 +209,9 @@ static int add_name(struct policy *p, const char *rule, struct port_spec ps, con
 	len = policy_normalize(s, strlen(s), name, err, errlen);
 	if (len < 0 || too_broad(p, rule, name, (size_t)len, covers, file, line, err, errlen))
 		return -1;
-	if (ps.port
-		? insert_port(p, name, (size_t)len, covers, ps.port, ps.proto, comment, file, line)
-		: insert_name(p, name, (size_t)len, covers, comment, file, line))
+	if (ps.port ? policy_put_port(p, name, (size_t)len, covers, ps.port, ps.proto, comment,
+				      file, line)
+		    : policy_put_name(p, name, (size_t)len, covers, comment, file, line))
 		return fail(err, errlen, "out of memory");
 	return 0;
 }
@@ -487,11 +288,8 @@ static int add_net(struct policy *p, char *rule, bool v6, struct port_spec ps, c
 		return -1;
 	if (net_too_broad(p, &n, rule, err, errlen))
 		return -1;
-	if (grow(&p->nets, &p->nets_cap, p->nnets + 1, sizeof(*p->nets)))
+	if (policy_put_net(p, n, comment))
 		return fail(err, errlen, "out of memory");
-	n.note = add_note(p, comment);
-	p->nets[p->nnets++] = n;
-	p->nport_nets += n.port != 0;
 	return 0;
 }
 
@@ -589,10 +387,6 @@ int policy_add_line(struct policy *p, char *line, uint16_t file, uint32_t lineno
 		return add_net(p, s, v6, ps, comment, file, lineno, err, errlen);
 	return add_name(p, s, ps, comment, file, lineno, err, errlen);
 }
-
-const struct policy_mode policy_blocklist = {"blocklist", true, false, true};
-const struct policy_mode policy_strict = {"strict", true, true, true};
-const struct policy_mode policy_allowlist = {"allowlist", false, true, false};
 
 int policy_add_file(struct policy *p, const char *path, char *err, size_t errlen)
 {
@@ -742,247 +536,4 @@ int policy_load_text(struct policy *p, const char *name, const char *text, char 
 		s += n + (s[n] == '\n');
 	}
 	return file < 0 ? -1 : 0;
-}
-
-/* Does pat (a label with '*' in it) match the label s? '*' matches any run of characters of one
- * label; backtracking is bounded by the label's 63 characters. */
-static bool label_glob(const char *pat, size_t np, const char *s, size_t ns)
-{
-	size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
-
-	while (si < ns) {
-		if (pi < np && pat[pi] == '*') {
-			star = pi++;
-			mark = si;
-		} else if (pi < np && pat[pi] == s[si]) {
-			pi++;
-			si++;
-		} else if (star != SIZE_MAX) {
-			pi = star + 1;
-			si = ++mark;
-		} else {
-			return false;
-		}
-	}
-	while (pi < np && pat[pi] == '*')
-		pi++;
-	return pi == np;
-}
-
-static void policy_src_of_glob(const struct policy *p, size_t i, struct policy_src *src)
-{
-	const struct policy_glob *r = &p->globs[i];
-
-	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
-				   r->note ? p->notes + r->note : NULL, UINT32_MAX};
-}
-
-/* A glob whose rest is name[d + 1..len) and whose pattern matches the label name[i..d), with
- * a port (ports) or without. */
-static bool glob_hit(const struct policy *p, const char *name, size_t len, size_t i, bool ports,
-		     struct policy_src *src)
-{
-	const char *dot = memchr(name + i, '.', len - i);
-	size_t d = dot ? (size_t)(dot - name) : len, rlen = dot ? len - d - 1 : 0;
-	uint32_t h;
-	size_t slot = find_in(p, true, dot ? dot + 1 : "", rlen, &h);
-
-	for (uint32_t g = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0; g;
-	     g = p->globs[g - 1].next) {
-		const char *pat = p->arena + p->globs[g - 1].pat;
-
-		if ((p->globs[g - 1].port != 0) != ports)
-			continue;
-		if (label_glob(pat + 1, (uint8_t)pat[0], name + i, d - i)) {
-			if (src)
-				policy_src_of_glob(p, g - 1, src);
-			return true;
-		}
-	}
-	return false;
-}
-
-bool policy_match_name(const struct policy *p, const char *name, size_t len, struct policy_src *src)
-{
-	if (!p->nnames && !p->nglobs)
-		return false;
-	/* Try the name, then each parent at a label boundary: "a.b.c", "b.c", "c". */
-	for (size_t i = 0; i < len;) {
-		uint32_t h;
-		size_t slot = p->nnames ? find_in(p, false, name + i, len - i, &h) : 0;
-		const char *dot;
-
-		if (p->nnames && p->slots[slot] &&
-		    p->names[SLOT_INDEX(p->slots[slot])].covers &
-			(i ? POLICY_BELOW : POLICY_SELF)) {
-			if (src)
-				policy_src_of_name(p, SLOT_INDEX(p->slots[slot]), src);
-			return true;
-		}
-		if (p->nglobs > p->nport_globs && glob_hit(p, name, len, i, false, src))
-			return true;
-		dot = memchr(name + i, '.', len - i);
-		if (!dot)
-			break;
-		i = (size_t)(dot - name) + 1;
-	}
-	return false;
-}
-
-/* Note a port rule's hit, if there is room. */
-static size_t port_hit(struct policy_port_hit *hits, size_t n, size_t max, uint16_t port,
-		       uint8_t proto, const struct policy_src *src)
-{
-	if (hits && n < max)
-		hits[n] = (struct policy_port_hit){port, proto, *src};
-	return n + 1;
-}
-
-/* Without snprintf: a blocked query names its rule twice (the log line and the summary), and
- * printf's machinery cost more instructions than the rest of the query's handling. */
-char *policy_src_rule(const struct policy_src *src, char *buf, size_t len)
-{
-	char digits[12];
-	size_t d = sizeof(digits), k, n = strlen(src->file);
-	unsigned v = src->line;
-
-	do
-		digits[--d] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	digits[--d] = ':';
-	k = sizeof(digits) - d;
-	if (len < k + 1) {
-		if (len)
-			buf[0] = '\0';
-		return buf;
-	}
-	if (n > len - 1 - k)
-		n = len - 1 - k; /* cut the file's name, keep the line */
-	memcpy(buf, src->file, n);
-	memcpy(buf + n, digits + d, k);
-	buf[n + k] = '\0';
-	return buf;
-}
-
-#define PORT_GLOB 0x80000000u /* a port hit's index: a glob's, not a port rule's of a name */
-
-bool policy_src_of_port(const struct policy *p, uint32_t index, struct policy_src *src)
-{
-	const struct policy_port *r;
-
-	if (index & PORT_GLOB) {
-		if ((index & ~PORT_GLOB) >= p->nglobs)
-			return false;
-		policy_src_of_glob(p, index & ~PORT_GLOB, src);
-		src->index = index;
-		return true;
-	}
-	if (index >= p->nports)
-		return false;
-	r = &p->ports[index];
-	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
-				   r->note ? p->notes + r->note : NULL, index};
-	return true;
-}
-
-/* The port rules of name entry e that cover the name at level i (0: the name itself). */
-static size_t entry_ports(const struct policy *p, uint32_t e, size_t i,
-			  struct policy_port_hit *hits, size_t n, size_t max)
-{
-	for (uint32_t k = p->names[e].ports; k && n < max; k = p->ports[k - 1].next) {
-		const struct policy_port *r = &p->ports[k - 1];
-		struct policy_src src;
-
-		if (!(r->covers & (i ? POLICY_BELOW : POLICY_SELF)))
-			continue;
-		policy_src_of_port(p, k - 1, &src);
-		n = port_hit(hits, n, max, r->port, r->proto, &src);
-	}
-	return n;
-}
-
-/* The port globs matching the label name[i..) below their rest. */
-static size_t glob_ports(const struct policy *p, const char *name, size_t len, size_t i,
-			 struct policy_port_hit *hits, size_t n, size_t max)
-{
-	const char *dot = memchr(name + i, '.', len - i);
-	size_t d = dot ? (size_t)(dot - name) : len, rlen = dot ? len - d - 1 : 0;
-	uint32_t h;
-	size_t slot = find_in(p, true, dot ? dot + 1 : "", rlen, &h);
-
-	for (uint32_t g = p->gslots[slot] ? SLOT_INDEX(p->gslots[slot]) + 1 : 0; g && n < max;
-	     g = p->globs[g - 1].next) {
-		const struct policy_glob *r = &p->globs[g - 1];
-		const char *pat = p->arena + r->pat;
-		struct policy_src src;
-
-		if (!r->port || !label_glob(pat + 1, (uint8_t)pat[0], name + i, d - i))
-			continue;
-		policy_src_of_port(p, PORT_GLOB | (g - 1), &src);
-		n = port_hit(hits, n, max, r->port, r->proto, &src);
-	}
-	return n;
-}
-
-size_t policy_match_ports(const struct policy *p, const char *name, size_t len,
-			  struct policy_port_hit *hits, size_t max)
-{
-	size_t n = 0;
-
-	if (!hits)
-		max = 1;
-	if (!p->nports && !p->nport_globs)
-		return 0;
-	for (size_t i = 0; i < len && n < max;) {
-		uint32_t h;
-		size_t slot = p->nports ? find_in(p, false, name + i, len - i, &h) : 0;
-		const char *dot;
-
-		if (p->nports && p->slots[slot])
-			n = entry_ports(p, SLOT_INDEX(p->slots[slot]), i, hits, n, max);
-		if (p->nport_globs)
-			n = glob_ports(p, name, len, i, hits, n, max);
-		dot = memchr(name + i, '.', len - i);
-		if (!dot)
-			break;
-		i = (size_t)(dot - name) + 1;
-	}
-	return n < max ? n : max;
-}
-
-bool policy_has_ports(const struct policy *p)
-{
-	return p->nports || p->nport_globs;
-}
-
-void policy_src_of_net(const struct policy *p, size_t i, struct policy_src *src)
-{
-	const struct policy_net *r = &p->nets[i];
-
-	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
-				   r->note ? p->notes + r->note : NULL, (uint32_t)i};
-}
-
-void policy_src_of_name(const struct policy *p, size_t i, struct policy_src *src)
-{
-	const struct policy_name *r = &p->names[i];
-
-	*src = (struct policy_src){r->file < p->nfiles ? p->files[r->file] : "", r->line,
-				   r->note ? p->notes + r->note : NULL, (uint32_t)i};
-}
-
-void policy_free(struct policy *p)
-{
-	for (size_t i = 0; i < p->nfiles; i++)
-		free(p->files[i]);
-	free(p->files);
-	free(p->arena);
-	free(p->names);
-	free(p->slots);
-	free(p->nets);
-	free(p->notes);
-	free(p->globs);
-	free(p->gslots);
-	free(p->ports);
-	*p = (struct policy){0};
 }

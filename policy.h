@@ -132,6 +132,12 @@ int policy_normalize(const char *in, size_t len, char *out, char *err, size_t er
  * a rule that is not "=NAME"? */
 bool policy_match_name(const struct policy *p, const char *name, size_t len,
 		       struct policy_src *src);
+/* Is NAME (as policy_match_name takes it) blocked in mode? The one judgement of a name against
+ * the policy (the proxy's, and the manifests' through depends_resolve): listed, and what a listing
+ * means in the mode, but an allowlist's port rule lets its name resolve (its port decides at
+ * connect). src: the rule that decided (file NULL when none did). */
+bool policy_judge(const struct policy *p, const struct policy_mode *mode, const char *name,
+		  size_t len, struct policy_src *src);
 /* The port rules that match NAME (as policy_match_name matches, port or not aside), up to max
  * of them in hits: how many (0 when none does). hits may be NULL to ask whether any does. */
 size_t policy_match_ports(const struct policy *p, const char *name, size_t len,

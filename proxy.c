@@ -505,21 +505,11 @@ static const char *rule_of(struct judgement *j)
 
 static bool judge_name(const struct proxy *p, const char *name, size_t len, struct judgement *j)
 {
-	bool listed = policy_match_name(p->cfg.pol, name, len, &j->src);
-	struct policy_port_hit hit;
 	const struct depends_entry *e;
 
-	j->blocked = listed == p->cfg.mode->listed_blocks;
+	j->blocked = policy_judge(p->cfg.pol, p->cfg.mode, name, len, &j->src);
 	j->via = NULL;
 	j->rule[0] = '\0';
-	if (!listed)
-		j->src.file = NULL;
-	/* An allowlist's port rule lets the name resolve; its port decides at connect. */
-	if (j->blocked && !p->cfg.mode->listed_blocks &&
-	    policy_match_ports(p->cfg.pol, name, len, &hit, 1)) {
-		j->blocked = false;
-		j->src = hit.src;
-	}
 	if (!j->blocked && (e = depends_blocked(p->cfg.deps, name, len, &j->src))) {
 		j->blocked = true;
 		j->via = e->via;

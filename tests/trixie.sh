@@ -18,7 +18,7 @@ command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: run 'make test-d
 # The bare root, built once: only what a fresh Debian 13 machine has (apt, no make).
 build_root() {
 	echo "trixie-check: building a Debian 13 root in $B/root.tar (about a minute)" >&2
-	mmdebstrap --quiet --variant=apt trixie "$B/root.tar.tmp" ||
+	mmdebstrap --quiet --variant=apt --format=tar trixie "$B/root.tar.tmp" ||
 		die "mmdebstrap failed (is Debian's archive reachable?)"
 	mv "$B/root.tar.tmp" "$B/root.tar"
 	echo "$KEY" >"$B/key"
