@@ -9,7 +9,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # deployguard.c: options, set-up, the loop, cleanup. The data path of a query, in order:
 # progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
 # audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
-OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o ruleset.o events.o audit.o cgroup.o command.o \
+OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o ruleset.o options.o run.o check.o events.o audit.o cgroup.o command.o \
 	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o container.o dockerapi.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
