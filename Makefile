@@ -6,13 +6,16 @@ LIBS	:= -lbpf -ldl -lsqlite3 # libbcc is opened at run time, by a child (see pro
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
-# deployguard.c: options, set-up, the loop, cleanup. The data path of a query, in order:
-# progs (the BPF programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy) -> events and
-# audit (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
-OBJS	:= deployguard.o progs.o proxy.o dns.o policy.o ruleset.o options.o run.o check.o events.o audit.o cgroup.o command.o \
-	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o container.o dockerapi.o build/bpf_text.o build/doh_list.o
+# deployguard.c: main, set-up, the loop, cleanup; options (the command line), run (the run's
+# cgroup and policy), check (--check). The data path of a query, in order: progs (the BPF
+# programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
+# (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
+OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o dns.o policy.o ruleset.o \
+	   events.o audit.o cgroup.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o \
+	   nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o \
+	   container.o dockerapi.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
-VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' deployguard.c)
+VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 POLICY_SRC := policy.c ruleset.c
@@ -187,7 +190,7 @@ unit: $(UNIT) $(UNIT:=.vg) deployguard
 	done; echo "valgrind: unit tests clean"
 
 lint: deployguard
-	python3 tests/doc_options.py ./deployguard README.md man/deployguard.8 deployguard.c
+	python3 tests/doc_options.py ./deployguard README.md man/deployguard.8 options.c
 	python3 tests/lint_bats.py tests/*.bats
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format-19 --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c

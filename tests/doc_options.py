@@ -38,7 +38,7 @@ def from_man(text):
 
 
 def from_getopt(text):
-    table = text[text.index("struct option"):]
+    table = text[text.index("options[] = {"):]
     table = table[: table.index("};")]
     out = []
     for name, arg in re.findall(r'\{"([\w-]+)", (\w+), NULL, \'.\'\}', table):
