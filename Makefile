@@ -11,7 +11,8 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o dns.o policy.o ruleset.o \
-	   events.o audit.o cgroup.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o \
+	   policymaps.o events.o audit.o cgroup.o command.o filter.o bpfcall.o fdpass.o kheaders.o \
+	   probe.o log.o \
 	   nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o \
 	   container.o dockerapi.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
@@ -64,7 +65,7 @@ tests/test_dns: tests/test_dns.c dns.c dns.h
 tests/test_json: tests/test_json.c json.c sha256.c json.h sha256.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_json.c json.c sha256.c -lcmocka
 
-PROXY_SRC := proxy.c dns.c $(POLICY_SRC) depends.c audit.c proc.c log.c container.c json.c
+PROXY_SRC := proxy.c policymaps.c dns.c $(POLICY_SRC) depends.c audit.c proc.c log.c container.c json.c
 tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_proxy.c $(PROXY_SRC) -lcmocka -lbpf
 

@@ -82,6 +82,7 @@
 #include "log.h"
 #include "nss.h"
 #include "options.h"
+#include "policymaps.h"
 #include "probe.h"
 #include "proc.h"
 #include "progs.h"
@@ -508,8 +509,10 @@ static int setup(struct run *r)
 	cg_kill_file = probe_has(PROBE_CGROUP_KILL);
 	if ((err = run_flags(r, port, (unsigned long)st.st_ino)) || opt.dump_bpf)
 		return err;
-	if ((err = progs_build(&r->bpf, opt.verbose, &failed)) ||
-	    (err = progs_fill_nets(&r->bpf, &r->pol)))
+	if ((err = progs_build(&r->bpf, opt.verbose, &failed)))
+		return err;
+	pmaps_from(&r->maps, r->bpf.map_fd, opt.px.grace_s);
+	if ((err = pmaps_fill_rules(&r->maps, &r->pol)))
 		return err;
 	if ((err = adopt_open(&r->adopt, &r->bpf, r->cg_mnt))) {
 		log_warnx("failed to open %s: %s", r->cg_mnt, strerror(-err));
@@ -528,8 +531,7 @@ static int setup(struct run *r)
 	}
 	/* The proxy names the sender of each query and teaches the kernel addresses; the maps
 	 * exist only now. */
-	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], &r->bpf.map_fd[M_LEARN4],
-		       &r->bpf.map_fd[M_PORTS4]);
+	proxy_set_maps(r->proxy, r->bpf.map_fd[M_QUERIES], &r->maps);
 	proxy_watch_policy(r->proxy);
 	if ((err = docker_view(r)))
 		return err;

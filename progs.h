@@ -75,9 +75,6 @@ int progs_attach_also(struct progs *p, int k, int cg_fd, const char *cg_path);
 void progs_own_sockets(const struct progs *p, const char *cg);
 /* Make the processes of cgroup cg (and below) members for the escape guard: attach mode. */
 void progs_note_members(const struct progs *p, const char *cg);
-/* Address rules into the LPM tries; after a reload, prune what the new policy no longer has. */
-int progs_fill_nets(struct progs *p, const struct policy *pol);
-void progs_prune_nets(struct progs *p, const struct policy *pol);
 /* Whether pol's address rules fit the tries of this run (a reload may add DG_NETS_SPARE). */
 bool progs_nets_fit(const struct progs *p, const struct policy *pol);
 void progs_close(struct progs *p);

@@ -141,8 +141,7 @@ struct proxy {
 	struct proxy_cfg cfg;
 	struct log_quota q_malformed, q_udp_full, q_tcp_full;
 	struct ring_buffer *queries; /* dg_queries, NULL until set */
-	int learn_fd[2];	     /* BPF maps, -1 until set */
-	int ports_fd[2];	     /* dg_ports4/6: addresses of names with port rules */
+	struct pmaps maps;	     /* the kernel's policy maps, -1 until set */
 	struct sender *senders;	     /* PX_SENDERS */
 	uint32_t sender_seq;
 	int lfd[PROXY_NETNS * L_N];
@@ -276,7 +275,7 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->q_malformed.what = "malformed DNS packets";
 	p->q_udp_full.what = "queries dropped from the full query table";
 	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
-	p->learn_fd[0] = p->learn_fd[1] = p->ports_fd[0] = p->ports_fd[1] = -1;
+	p->maps = (struct pmaps){{-1, -1}, {-1, -1}, {-1, -1}, cfg->grace_s};
 	for (int i = 0; i < PROXY_NETNS * L_N; i++)
 		p->lfd[i] = -1;
 	p->nns = 1;
@@ -378,14 +377,13 @@ static bool sender_take(struct proxy *p, uint64_t key, struct sender *out)
 	return false;
 }
 
-void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], const int ports_fd[2])
+void proxy_set_maps(struct proxy *p, int queries_fd, const struct pmaps *maps)
 {
 	p->queries = ring_buffer__new(queries_fd, sender_put, p, NULL);
 	if (!p->queries)
 		log_warn(
 		    "cannot read the senders of queries (dg_queries): nothing will be attributed");
-	memcpy(p->learn_fd, learn_fd, sizeof(p->learn_fd));
-	memcpy(p->ports_fd, ports_fd, sizeof(p->ports_fd));
+	p->maps = *maps;
 }
 
 void proxy_close(struct proxy *p)
@@ -636,10 +634,7 @@ struct walk_ctx {
 	struct judgement j;
 	char name[DNS_TEXT_MAX];
 	size_t naddrs;
-	struct {
-		uint8_t v6, addr[16];
-		uint32_t ttl;
-	} addrs[PX_LEARN_MAX];
+	struct pmaps_addr addrs[PX_LEARN_MAX];
 };
 
 static int walk_item(void *ctx, enum dns_item kind, const char *name, size_t len,
@@ -703,79 +698,27 @@ const char *proxy_learned_name(const struct proxy *p, uint32_t id)
 	return id && n->id == id ? n->name : NULL;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Tell the kernel about the addresses of an answer for name: blocked for the rest of the run, or
- * allowed for TTL + grace. A blocked address stays blocked whatever else resolves to it. */
-static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const char *name)
-{
-	uint64_t now = now_ns();
-	uint32_t id = w->naddrs ? name_id(p, name) : 0;
-
-	for (size_t i = 0; i < w->naddrs; i++) {
-		int fd = p->learn_fd[w->addrs[i].v6];
-		uint64_t life = (uint64_t)w->addrs[i].ttl + p->cfg.grace_s;
-		struct dg_learn v = {block ? UINT64_MAX : now + life * 1000000000u, id, block}, old;
-		uint8_t key[16];
-
-		if (fd < 0)
-			continue;
-		memcpy(key, w->addrs[i].addr, sizeof(key));
-		if (!block && bpf_map_lookup_elem(fd, key, &old) == 0 &&
-		    (old.block || old.expires >= v.expires))
-			continue;
-		if (bpf_map_update_elem(fd, key, &v, BPF_ANY))
-			log_warn("failed to tell the kernel about an address of %s", name);
-	}
-}
-
-/* The addresses of an answer for name, on the ports its port rules name: refused there for the
- * rest of the run (a blocklist's rules), or allowed there for TTL + grace (an allowlist's). */
-static void learn_ports(struct proxy *p, const struct walk_ctx *w, const char *name)
-{
-	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP};
-	struct policy_port_hit hits[POLICY_PORT_HITS];
-	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
-	bool block = p->cfg.mode->listed_blocks;
-	uint32_t id = n && w->naddrs ? name_id(p, name) : 0;
-	uint64_t now = now_ns();
-
-	for (size_t i = 0; i < w->naddrs && n; i++) {
-		int fd = p->ports_fd[w->addrs[i].v6];
-		uint64_t life = (uint64_t)w->addrs[i].ttl + p->cfg.grace_s;
-		struct dg_port v = {block ? UINT64_MAX : now + life * 1000000000u, 0, id}, old;
-		struct dg_plpm6 key = {w->addrs[i].v6 ? 160 : 64, 0, 0, {0}};
-
-		memcpy(key.addr, w->addrs[i].addr, w->addrs[i].v6 ? 16 : 4);
-		for (size_t h = 0; h < n && fd >= 0; h++) {
-			for (int k = 0; k < 2; k++) {
-				if (hits[h].proto && hits[h].proto != protos[k])
-					continue;
-				key.port = htons(hits[h].port);
-				key.proto = protos[k];
-				v.rule = hits[h].src.index;
-				if (bpf_map_lookup_elem(fd, &key, &old) == 0 &&
-				    old.expires >= v.expires)
-					continue;
-				if (bpf_map_update_elem(fd, &key, &v, BPF_ANY))
-					log_warn("failed to tell the kernel about an address of %s "
-						 "on port %u",
-						 name, hits[h].port);
-			}
-		}
-	}
-}
-
 /* What the addresses of a checked answer mean: those of a blocked name are refused (an allowlist
  * refuses them anyway); those of an allowed one are needed only when unknown ones are refused,
  * and then not when only a port rule allows the name. Port rules refuse or allow the
  * addresses of a name they match on their ports. */
+/* The addresses of an answer for name, on the ports its port rules name. */
+static void learn_ports(struct proxy *p, const struct walk_ctx *w, const char *name)
+{
+	struct policy_port_hit hits[POLICY_PORT_HITS];
+	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
+
+	if (n && w->naddrs)
+		pmaps_learn_ports(&p->maps, w->addrs, w->naddrs, hits, n,
+				  p->cfg.mode->listed_blocks, name_id(p, name), name);
+}
+
+static void learn(struct proxy *p, const struct walk_ctx *w, bool block, const char *name)
+{
+	if (w->naddrs)
+		pmaps_learn(&p->maps, w->addrs, w->naddrs, block, name_id(p, name), name);
+}
+
 static void learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked, const char *name)
 {
 	const struct policy *pol = p->cfg.pol;
@@ -789,9 +732,7 @@ static void learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked
 		learn(p, w, false, name);
 	if (ports)
 		learn_ports(p, w, name);
-}
-
-/* Forget the upstream id a slot holds, unless another slot has taken it since. */
+} /* Forget the upstream id a slot holds, unless another slot has taken it since. */
 static void udp_drop_upid(struct proxy *p, struct udp_slot *s)
 {
 	if (p->by_upid[s->upid] == s - p->udp + 1)
@@ -1007,77 +948,22 @@ void proxy_watch_policy(struct proxy *p)
 	watch_run(p, proxy_now_ms());
 }
 
-/* Forget the learned addresses whose name the policy now judges otherwise: a name no longer
- * blocked frees its addresses, a name no longer allowed loses its own. */
-static void prune_learned(struct proxy *p, int fd, size_t keylen)
+static const char *learned_name(const void *ctx, uint32_t id)
 {
-	uint8_t key[16], next[16], (*stale)[16] = calloc(65536, 16);
-	size_t nstale = 0;
-	struct dg_learn v;
-	void *at = NULL;
-
-	while (stale && fd >= 0 && nstale < 65536 && bpf_map_get_next_key(fd, at, next) == 0) {
-		const char *name;
-		struct judgement j;
-
-		memcpy(key, next, keylen);
-		at = key;
-		if (bpf_map_lookup_elem(fd, key, &v))
-			continue;
-		name = proxy_learned_name(p, v.name);
-		if (!name || judge_name(p, name, strlen(name), &j) != (v.block != 0))
-			memcpy(stale[nstale++], key, keylen);
-	}
-	for (size_t i = 0; i < nstale; i++)
-		bpf_map_delete_elem(fd, stale[i]);
-	if (!stale)
-		log_warnx("out of memory: addresses learned under the old policy are kept");
-	free(stale);
+	return proxy_learned_name(ctx, id);
 }
 
-/* Does a port rule of the policy still put name's address on key's port and protocol? */
-static bool port_still(const struct proxy *p, const char *name, const struct dg_plpm6 *key)
+static bool blocked_now(const void *ctx, const char *name)
 {
-	struct policy_port_hit hits[POLICY_PORT_HITS];
-	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
+	struct judgement j;
 
-	for (size_t i = 0; i < n; i++)
-		if (htons(hits[i].port) == key->port &&
-		    (!hits[i].proto || hits[i].proto == key->proto))
-			return true;
-	return false;
-}
-
-/* The same for the addresses names' port rules put in dg_ports4/6 (the address rules there are
- * progs_prune_nets'). */
-static void prune_ports(struct proxy *p, int fd)
-{
-	static struct dg_plpm6 stale[4096];
-	struct dg_plpm6 key, next;
-	struct dg_port v;
-	size_t n;
-	void *at;
-
-	do { /* in rounds: a trie's next key after a deleted one starts over */
-		for (n = 0, at = NULL;
-		     fd >= 0 && n < 4096 && !bpf_map_get_next_key(fd, at, &next);) {
-			const char *name;
-
-			key = next;
-			at = &key;
-			if (bpf_map_lookup_elem(fd, &key, &v) || !v.name)
-				continue;
-			name = proxy_learned_name(p, v.name);
-			if (!name || !port_still(p, name, &key))
-				stale[n++] = key;
-		}
-		for (size_t i = 0; i < n; i++)
-			bpf_map_delete_elem(fd, &stale[i]);
-	} while (n == 4096);
+	return judge_name(ctx, name, strlen(name), &j);
 }
 
 void proxy_policy_changed(struct proxy *p)
 {
+	const struct pmaps_names names = {learned_name, blocked_now, p};
+
 	for (int i = 0; i < PX_UDP_SLOTS; i++) {
 		if (p->udp[i].used && p->udp[i].lsock < 0) { /* the old policy's watch queries */
 			udp_drop_upid(p, &p->udp[i]);
@@ -1086,10 +972,7 @@ void proxy_policy_changed(struct proxy *p)
 	}
 	p->nwatch = p->watch_busy = p->watch_unseen = 0;
 	memset(p->watch_idx, 0, sizeof(p->watch_idx));
-	prune_learned(p, p->learn_fd[0], 4);
-	prune_learned(p, p->learn_fd[1], 16);
-	prune_ports(p, p->ports_fd[0]);
-	prune_ports(p, p->ports_fd[1]);
+	pmaps_prune_learned(&p->maps, p->cfg.pol, &names);
 	proxy_watch_policy(p);
 }
 

@@ -9,6 +9,7 @@
 
 #include "depends.h"
 #include "policy.h"
+#include "policymaps.h"
 
 #define DG_MAX_UPSTREAM 4
 /* TCP clients served at once; a full table makes room (see tcp_accept). */
@@ -45,7 +46,7 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
 int proxy_listen_in(struct proxy *p, int netns);
 /* The BPF maps, once they exist: who sent each query, and the learned IPv4 and IPv6 addresses.
  * Until then nothing is attributed or learned. */
-void proxy_set_maps(struct proxy *p, int queries_fd, const int learn_fd[2], const int ports_fd[2]);
+void proxy_set_maps(struct proxy *p, int queries_fd, const struct pmaps *maps);
 /* Start resolving the blocked names, for their addresses (blocklist and strict methods). */
 void proxy_watch_policy(struct proxy *p);
 /* The policy was replaced (SIGHUP): drop what the old one taught the kernel that the new one

@@ -176,7 +176,7 @@ int run_load_policy(struct policy *pol, struct depends *deps, const char *what)
 
 /* SIGHUP in attach mode: read the policy files again, all or nothing. A file that fails to load
  * leaves the running policy as it was. The kernel's address rules are the union of both for the
- * moment between progs_fill_nets() and progs_prune_nets(). */
+ * moment between pmaps_fill_rules() and pmaps_prune_rules(). */
 void run_reload_policy(struct run *r)
 {
 	struct policy np = {0}, old;
@@ -197,10 +197,10 @@ void run_reload_policy(struct run *r)
 		return;
 	}
 	ring_buffer__consume(r->ev.rb); /* pending events name rules of the old policy */
-	if (progs_fill_nets(&r->bpf, &np)) {
+	if (pmaps_fill_rules(&r->maps, &np)) {
 		log_warnx("policy reload failed, keeping the policy in force");
-		progs_prune_nets(&r->bpf, &r->pol);
-		progs_fill_nets(&r->bpf, &r->pol);
+		pmaps_prune_rules(&r->maps, &r->pol);
+		pmaps_fill_rules(&r->maps, &r->pol);
 		policy_free(&np);
 		depends_free(&nd);
 		return;
@@ -209,7 +209,7 @@ void run_reload_policy(struct run *r)
 	oldd = r->deps;
 	r->pol = np; /* the proxy reads the policy through &r->pol, the manifest through &r->deps */
 	r->deps = nd;
-	progs_prune_nets(&r->bpf, &r->pol);
+	pmaps_prune_rules(&r->maps, &r->pol);
 	proxy_policy_changed(r->proxy);
 	policy_free(&old);
 	depends_free(&oldd);

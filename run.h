@@ -15,6 +15,7 @@
 #include "events.h"
 #include "nss.h"
 #include "policy.h"
+#include "policymaps.h"
 #include "progs.h"
 #include "proxy.h"
 
@@ -27,6 +28,7 @@ struct run {
 	struct proxy *proxy;
 	struct dockerapi *docker; /* the Docker socket COMMAND sees, or NULL */
 	struct progs bpf;
+	struct pmaps maps;  /* the policy maps of bpf, once loaded */
 	struct adopt adopt; /* cgroups made during the run for guarded processes */
 	int cg_fd;
 	char cg_mnt[PATH_MAX], cg_path[PATH_MAX];
