@@ -1,5 +1,5 @@
-/* Unit tests for policy.c and depends.c: rule syntax, matching, manifests, and FILE:LINE errors.
- * No root needed. */
+/* Unit tests for policy.c, ruleset.c and depends.c: rule syntax, matching, manifests, and FILE:LINE
+ * errors. No root needed. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,6 +162,49 @@ static void test_rule_names(void **state)
 static bool blocks(const void *ctx, const char *name, size_t len)
 {
 	return policy_match_name(ctx, name, len, NULL);
+}
+
+static bool allowlist_blocks(const void *ctx, const char *name, size_t len)
+{
+	return policy_judge(ctx, &policy_allowlist, name, len, NULL);
+}
+
+/* policy_judge, the one judgement of a name: what a listing means in each mode, and an
+ * allowlist's port rule that lets its name resolve; manifests judged through it see the same. */
+static void test_judge(void **state)
+{
+	struct policy a = {.allowlist = true}, b = {0};
+	struct depends d = {0};
+	struct policy_src src;
+	char err[256], line[64];
+	const char *mf = write_tmp("deploy-api.corp api.corp\nreports.corp other.corp\n");
+
+	(void)state;
+	snprintf(line, sizeof(line), "ok.corp");
+	assert_int_equal(policy_add_line(&a, line, 0, 1, err, sizeof(err)), 0);
+	snprintf(line, sizeof(line), "api.corp:443  # the API, on HTTPS only");
+	assert_int_equal(policy_add_line(&a, line, 0, 2, err, sizeof(err)), 0);
+	snprintf(line, sizeof(line), "github.com");
+	assert_int_equal(policy_add_line(&b, line, 0, 1, err, sizeof(err)), 0);
+	assert_false(policy_judge(&a, &policy_allowlist, "ok.corp", 7, &src));
+	assert_int_equal(src.line, 1);
+	assert_false(policy_judge(&a, &policy_allowlist, "api.corp", 8, &src));
+	assert_int_equal(src.line, 2);
+	assert_string_equal(src.comment, "the API, on HTTPS only");
+	assert_true(policy_judge(&a, &policy_allowlist, "other.corp", 10, &src));
+	assert_null(src.file);
+	assert_true(policy_judge(&b, &policy_blocklist, "api.github.com", 14, &src));
+	assert_int_equal(src.line, 1);
+	assert_true(policy_judge(&b, &policy_strict, "github.com", 10, NULL));
+	assert_false(policy_judge(&b, &policy_blocklist, "example.org", 11, NULL));
+	assert_int_equal(depends_load(&d, mf, err, sizeof(err)), 0);
+	assert_int_equal(depends_resolve(&d, allowlist_blocks, &a), 1);
+	assert_null(depends_blocked(&d, "deploy-api.corp", 15, NULL));
+	assert_non_null(depends_blocked(&d, "reports.corp", 12, NULL));
+	unlink(mf);
+	depends_free(&d);
+	policy_free(&a);
+	policy_free(&b);
 }
 
 /* A service is blocked when what it needs is, through a chain of services too; via names the
@@ -613,6 +656,7 @@ int main(void)
 	    cmocka_unit_test(test_comments_are_reasons),
 	    cmocka_unit_test(test_rule_names),
 	    cmocka_unit_test(test_manifest_chains),
+	    cmocka_unit_test(test_judge),
 	    cmocka_unit_test(test_manifest_errors_name_file_and_line),
 	    cmocka_unit_test(test_addresses_and_prefixes),
 	    cmocka_unit_test(test_address_ports),
