@@ -10,7 +10,8 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # cgroup and policy), check (--check). The data path of a query, in order: progs (the BPF
 # programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
-OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o dns.o policy.o ruleset.o \
+OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o proxy_judge.o proxy_watch.o \
+	   proxy_tcp.o dns.o policy.o ruleset.o \
 	   policymaps.o events.o audit.o cgroup.o command.o filter.o bpfcall.o fdpass.o kheaders.o \
 	   probe.o log.o \
 	   nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o \
@@ -65,7 +66,7 @@ tests/test_dns: tests/test_dns.c dns.c dns.h
 tests/test_json: tests/test_json.c json.c sha256.c json.h sha256.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_json.c json.c sha256.c -lcmocka
 
-PROXY_SRC := proxy.c policymaps.c dns.c $(POLICY_SRC) depends.c audit.c proc.c log.c container.c json.c
+PROXY_SRC := proxy.c proxy_judge.c proxy_watch.c proxy_tcp.c policymaps.c dns.c $(POLICY_SRC) depends.c audit.c proc.c log.c container.c json.c
 tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_proxy.c $(PROXY_SRC) -lcmocka -lbpf
 
