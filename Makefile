@@ -8,14 +8,13 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
 # deployguard.c: main, set-up, the loop, cleanup; options (the command line), run (the run's
 # cgroup and policy), check (--check). The data path of a query, in order: progs (the BPF
-# programs, bpf_prog.h + bpf_prog.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
+# programs, bpf_prog.h + bpf_*.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o proxy_judge.o proxy_watch.o \
-	   proxy_tcp.o dns.o policy.o ruleset.o \
-	   policymaps.o events.o audit.o cgroup.o command.o filter.o bpfcall.o fdpass.o kheaders.o \
-	   probe.o log.o \
-	   nss.o proc.o depends.o report.o sha256.o json.o history.o rehearse.o cache.o adopt.o \
-	   container.o dockerapi.o build/bpf_text.o build/doh_list.o
+	   proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o cgroup.o command.o \
+	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o \
+	   sha256.o json.o history.o rehearse.o rehearse_out.o cache.o adopt.o container.o \
+	   dockerapi.o dockerreq.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
@@ -37,13 +36,14 @@ deployguard: $(OBJS)
 # Every object against every header: a dozen small files, and never a stale build.
 $(filter %.o,$(OBJS)): $(wildcard *.h)
 
-# The BPF text libbcc compiles at start: bpf_prog.h (the contract) and bpf_prog.bpf.c (the
-# programs) as one C string, each line a literal; \? so that no ?? becomes a trigraph.
-build/bpf_text.c: bpf_prog.h bpf_prog.bpf.c
+# The BPF text libbcc compiles at start: bpf_prog.h (the contract) and the programs, in this
+# order, as one C string, each line a literal; \? so that no ?? becomes a trigraph.
+BPF_SRC	:= bpf_prog.bpf.c bpf_guard.bpf.c bpf_egress.bpf.c
+build/bpf_text.c: bpf_prog.h $(BPF_SRC)
 	@mkdir -p build
-	{ echo '/* made by make from bpf_prog.h and bpf_prog.bpf.c: edit those */'; \
+	{ echo '/* made by make from bpf_prog.h and $(BPF_SRC): edit those */'; \
 	  echo 'const char dg_bpf_text[] ='; \
-	  grep -hv '^#include "bpf_prog.h"$$' bpf_prog.h bpf_prog.bpf.c | \
+	  grep -hv '^#include "bpf_prog.h"$$' bpf_prog.h $(BPF_SRC) | \
 		sed 's/\\/\\\\/g; s/"/\\"/g; s/?/\\?/g; s/^/"/; s/$$/\\n"/'; \
 	  echo ';'; } >$@.tmp && mv $@.tmp $@
 build/doh_list.c: data/doh-resolvers.txt
@@ -90,7 +90,7 @@ tests/fuzz/fuzz_json: tests/fuzz/fuzz_json.c json.c json.h
 tests/fuzz/fuzz_cache: tests/fuzz/fuzz_cache.c cache.c sha256.c cache.h sha256.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_cache.c cache.c sha256.c -lbpf
 DOCKER_SRC := audit.c container.c json.c proc.c log.c
-tests/fuzz/fuzz_docker: tests/fuzz/fuzz_docker.c dockerapi.c $(DOCKER_SRC) $(wildcard *.h)
+tests/fuzz/fuzz_docker: tests/fuzz/fuzz_docker.c dockerapi.c dockerreq.c $(DOCKER_SRC) $(wildcard *.h)
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_docker.c $(DOCKER_SRC)
 
 # Each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=3600); new inputs go to a scratch

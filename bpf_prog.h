@@ -1,11 +1,12 @@
 /* bpf_prog.h: the contract between deployguard and its BPF programs, written once.
  *
- * The programs themselves are bpf_prog.bpf.c. The Makefile embeds this header and that file, in
- * that order, as the string dg_bpf_text, which libbcc compiles at start against the running
- * kernel's headers with -DDG_BPF=1 and the -D constants listed at the top of bpf_prog.bpf.c.
- * Everything above the #ifndef DG_BPF below is read by both compilers: the structs the programs
- * and deployguard exchange through maps and rings, and the codes of the events. Below it, for
- * deployguard only: each program's hook and the helpers it calls, which the start-up probes
+ * The programs themselves are bpf_prog.bpf.c (maps, socket programs), bpf_guard.bpf.c (the escape
+ * guard) and bpf_egress.bpf.c (the egress backstop). The Makefile embeds this header and those
+ * files, in that order, as the string dg_bpf_text, which libbcc compiles at start against the
+ * running kernel's headers with -DDG_BPF=1 and the -D constants listed at the top of
+ * bpf_prog.bpf.c. Everything above the #ifndef DG_BPF below is read by both compilers: the structs
+ * the programs and deployguard exchange through maps and rings, and the codes of the events. Below
+ * it, for deployguard only: each program's hook and the helpers it calls, which the start-up probes
  * check before compiling and deployguard checks against the compiled code after.
  */
 #ifndef DG_BPF_PROG_H

@@ -2,11 +2,11 @@
  * deployguard: run a deploy script so that it cannot quietly depend on the service it deploys.
  *
  * The command and everything it starts run in a cgroup v2 directory of their own. BPF cgroup
- * programs (bpf_prog.bpf.c, compiled at start by libbcc against the kernel headers) send every
- * DNS query of that cgroup to deployguard's own proxy (proxy.c), which answers names on the
- * blocklist with NXDOMAIN and forwards the rest; connections to blocked addresses, and to every
- * address a blocked name resolves to, fail at connect(). Raw IP sockets, DNS over TLS and the
- * side doors below IP (socket families, io_uring, BPF that moves packets) are refused. Every
+ * programs (bpf_prog.bpf.c and the two after it, compiled at start by libbcc against the kernel
+ * headers) send every DNS query of that cgroup to deployguard's own proxy (proxy.c), which answers
+ * names on the blocklist with NXDOMAIN and forwards the rest; connections to blocked addresses, and
+ * to every address a blocked name resolves to, fail at connect(). Raw IP sockets, DNS over TLS and
+ * the side doors below IP (socket families, io_uring, BPF that moves packets) are refused. Every
  * block is logged with the pid and command line that caused it, and a summary of every name and
  * address the deploy asked for comes out at the end. Processes outside the cgroup see no change.
  *

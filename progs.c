@@ -1,5 +1,5 @@
 /*
- * progs.c: deployguard's BPF programs (bpf_prog.h, bpf_prog.bpf.c): the -D constants that shape
+ * progs.c: deployguard's BPF programs (bpf_prog.h, bpf_*.bpf.c): the -D constants that shape
  * them, the compile and load (in a short-lived child that maps libbcc), the attach to the
  * cgroup, and the maps deployguard itself fills: address rules, and the owners of sockets made
  * before it attached.
