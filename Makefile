@@ -13,14 +13,14 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o proxy_judge.o proxy_watch.o \
 	   proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o cgroup.o command.o \
 	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o \
-	   sha256.o json.o history.o rehearse.o rehearse_out.o cache.o adopt.o container.o \
-	   dockerapi.o dockerreq.o build/bpf_text.o build/doh_list.o
+	   allowlist.o sha256.o json.o history.o rehearse.o rehearse_out.o cache.o adopt.o \
+	   container.o dockerapi.o dockerreq.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 POLICY_SRC := policy.c ruleset.c
-UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json
+UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json tests/test_allowlist
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable tests/tools/sidedoor
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json \
 	   tests/fuzz/fuzz_cache tests/fuzz/fuzz_docker
@@ -75,6 +75,10 @@ tests/%.vg: tests/%.c
 	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -lcmocka -lbpf
 tests/test_policy.vg: tests/test_policy.c $(POLICY_SRC) depends.c
 tests/test_dns.vg: tests/test_dns.c dns.c
+tests/test_allowlist: tests/test_allowlist.c allowlist.c $(POLICY_SRC) allowlist.h audit.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_allowlist.c allowlist.c $(POLICY_SRC) -lcmocka
+tests/test_allowlist.vg: tests/test_allowlist.c allowlist.c $(POLICY_SRC)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
 tests/test_json.vg: tests/test_json.c json.c sha256.c
 tests/test_proxy.vg: tests/test_proxy.c $(PROXY_SRC)
 
