@@ -10,11 +10,12 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # cgroup and policy), check (--check). The data path of a query, in order: progs (the BPF
 # programs, bpf_prog.h + bpf_*.bpf.c) -> proxy (dns, policy and ruleset) -> events and audit
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
-OBJS	:= deployguard.o options.o run.o check.o progs.o proxy.o proxy_judge.o proxy_watch.o \
-	   proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o cgroup.o command.o \
-	   filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o proc.o depends.o report.o \
-	   allowlist.o sha256.o json.o history.o rehearse.o rehearse_out.o cache.o adopt.o \
-	   container.o dockerapi.o dockerreq.o build/bpf_text.o build/doh_list.o
+OBJS	:= deployguard.o options.o run.o check.o progs.o members.o proxy.o proxy_judge.o \
+	   proxy_watch.o proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o \
+	   cgroup.o cglimits.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o \
+	   proc.o depends.o report.o allowlist.o sha256.o json.o history.o rehearse.o \
+	   rehearse_out.o cache.o adopt.o container.o dockerapi.o dockerreq.o build/bpf_text.o \
+	   build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)

@@ -6,10 +6,13 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
-struct cg_limits;
+#include "cglimits.h"
 
+/* dir/file of a cgroup, opened with fopen's mode; NULL with errno. */
+FILE *cg_open_in(const char *dir, const char *file, const char *mode);
 /* The cgroup2 mount: /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid ones. */
 int cg_mount(char *out, size_t len);
 /* The id of a cgroup made and removed now: every cgroup made later has a greater one (ids only
@@ -44,30 +47,5 @@ int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, i
 int cg_watchdog_hold(int fd, char what, const int *fds, size_t n);
 /* Tell the watchdog all is well, and reap it. */
 void cg_watchdog_release(int fd, pid_t pid);
-
-/* Resource limits, each in the cgroup (v2) or, where a hybrid host binds the controller to cgroup
- * v1, in a directory of deployguard's own in that hierarchy, which COMMAND joins too. */
-enum { CG_CPU, CG_MEMORY, CG_PIDS, CG_NCTL };
-
-struct cg_limits {
-	unsigned long long want[CG_NCTL]; /* percent of one CPU, bytes, tasks; 0: no limit */
-	char dir[CG_NCTL][PATH_MAX];	  /* where each limit is written */
-	bool v1[CG_NCTL];		  /* dir is a v1 directory made here */
-	char old[CG_NCTL][2][64];	  /* v2 values replaced in a cgroup not made here */
-};
-
-/* Apply the limits asked for to the cgroup path (made here or not; attach: its processes are
- * already there, so a v1 directory could not hold them). Says what failed; -errno. */
-int cg_limits_apply(struct cg_limits *l, const char *mnt, const char *path, bool created,
-		    bool attach);
-/* Where controller c lives on this host, in words, into out; -ENOENT if nowhere. */
-int cg_limit_where(const char *mnt, int c, char *out, size_t len);
-/* In COMMAND's child: join the v1 directories. Async-signal-safe; -1 on failure. */
-int cg_limits_join(const struct cg_limits *l);
-/* Log what the limits did: peak memory and OOM kills, CPU throttling, refused forks. */
-void cg_limits_report(const struct cg_limits *l);
-/* Remove the v1 directories (moving what is left to their parents) and put back replaced v2
- * values. */
-void cg_limits_release(struct cg_limits *l);
 
 #endif
