@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "log.h"
 #include "proc.h"
 
 #define AUDIT_CMD_SHOWN 80 /* characters of each command the summary keeps */
@@ -36,8 +37,17 @@ static struct {
 	bool unflushed;	       /* audit_log wrote since the last audit_flush */
 } au = {.fmt = AUDIT_TEXT};
 
+static void warn_to_syslog(const char *msg)
+{
+	audit_syslog_line("WARN", msg, strlen(msg));
+}
+
+/* log.c's lines come here once the event log exists: its format, and syslog. */
+static const struct log_sinks to_log = {audit_message, warn_to_syslog};
+
 void audit_init(FILE *out, enum audit_format fmt, int verbose)
 {
+	log_set_sinks(&to_log);
 	au.out = out;
 	au.fmt = fmt;
 	au.verbose = verbose;
@@ -50,6 +60,7 @@ int audit_verbose(void)
 
 void audit_syslog(bool on)
 {
+	log_set_sinks(&to_log);
 	if (on && !au.syslog)
 		openlog("deployguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	else if (!on && au.syslog)

@@ -197,8 +197,6 @@ _Static_assert(sizeof(struct dg_unix) == 144, "struct dg_unix");
 #ifndef DG_BPF
 #include <linux/bpf.h>
 
-#include "probe.h"
-
 /* BPF_CGROUP_UNIX_CONNECT (6.7), newer than the uapi headers deployguard is built with. */
 #define DG_UNIX_CONNECT ((enum bpf_attach_type)49)
 
@@ -216,7 +214,7 @@ static const struct dg_prog {
 	const char *row;
 	int helpers[DG_MAX_HELPERS];
 	int optional;
-	unsigned feature; /* a PROBE_ bit: a hook the kernel may lack, then skipped (a fallback) */
+	bool may_lack; /* a hook the kernel may lack: skipped then, a fallback probe.c names */
 } dg_progs[] = {
 /* clang-format off */
 #define DG_CALLS_ADDR {BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, \
@@ -266,7 +264,7 @@ static const struct dg_prog {
 	  BPF_FUNC_get_current_task, BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, 0},
 	{"dg_unix", DG_ADDR, DG_UNIX_CONNECT, NULL, "cgroup/connect_unix",
 	 {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_socket_cookie, BPF_FUNC_get_current_comm,
-	  BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, PROBE_UNIX_CONNECT},
+	  BPF_FUNC_probe_read_kernel, BPF_FUNC_ringbuf_output}, 0, true},
 #undef DG_ADDR
 #undef DG_CALLS_GUARD
 #undef DG_CALLS_ADDR

@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "fdpass.h"
 #include "log.h"
 #include "proc.h"

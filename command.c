@@ -20,7 +20,6 @@
 
 #include <linux/capability.h>
 
-#include "audit.h"
 #include "dockerapi.h"
 #include "fdpass.h"
 #include "filter.h"

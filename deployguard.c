@@ -292,6 +292,7 @@ static void cleanup(struct run *r, int status, bool failed)
 	events_close(&r->ev);
 	progs_close(&r->bpf);
 	proxy_close(r->proxy);
+	pmaps_close(&r->maps);
 	if (r->sig_fd >= 0)
 		close(r->sig_fd);
 	for (int i = 0; i < 2; i++)
@@ -511,8 +512,8 @@ static int setup(struct run *r)
 		return err;
 	if ((err = progs_build(&r->bpf, opt.verbose, &failed)))
 		return err;
-	pmaps_from(&r->maps, r->bpf.map_fd, opt.px.grace_s);
-	if ((err = pmaps_fill_rules(&r->maps, &r->pol)))
+	if ((err = pmaps_open(&r->maps, r->bpf.map_fd, opt.px.grace_s)) ||
+	    (err = pmaps_fill_rules(&r->maps, &r->pol)))
 		return err;
 	if ((err = adopt_open(&r->adopt, &r->bpf, r->cg_mnt))) {
 		log_warnx("failed to open %s: %s", r->cg_mnt, strerror(-err));
@@ -522,6 +523,7 @@ static int setup(struct run *r)
 				.adopt = &r->adopt,
 				.netns_fd = r->bpf.map_fd[M_NETNS],
 				.proxy = r->proxy,
+				.maps = &r->maps,
 				.audit = opt.audit,
 				.method = opt.px.mode->name,
 				.masked = opt.cmd.nss ? nss_masked(opt.cmd.nss) : NULL};

@@ -29,6 +29,7 @@
 
 #include "adopt.h"
 #include "audit.h"
+#include "policymaps.h"
 #include "bpf_prog.h"
 #include "hash.h"
 #include "log.h"
@@ -84,7 +85,7 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 		e.rule = h.rule = policy_src_rule(&src, rule, sizeof(rule));
 		e.comment = h.comment = src.comment;
 	}
-	e.domain = ev->name ? proxy_learned_name(r->proxy, ev->name) : NULL;
+	e.domain = ev->name && r->maps ? pmaps_name(r->maps, ev->name) : NULL;
 	h.seen_as[0] = e.ip;
 	h.seen_as[1] = e.domain; /* a blocked name's address: the name may be on the command line */
 	h.reason = e.reason;
@@ -93,13 +94,21 @@ static void log_refusal(const struct events *r, const struct dg_event *ev, const
 	audit_log(&e);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* A packet the egress backstop drops comes again with every retransmission, which carries no
  * pid: log a destination once a second, and again only for another process. */
 static bool repeated(const struct dg_event *ev)
 {
 	static struct dg_event last;
 	static uint64_t last_ms;
-	uint64_t now = proxy_now_ms();
+	uint64_t now = now_ms();
 
 	if (ev->type != DG_EV_EGRESS)
 		return false;

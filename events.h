@@ -13,8 +13,8 @@
 struct events {
 	struct ring_buffer *rb;
 	const struct policy *pol; /* names the address rule behind a refusal */
-	struct proxy *proxy;	  /* names the blocked name behind a learned address, and listens in
-				   * the network namespaces guarded processes run in */
+	struct pmaps *maps;	  /* names the blocked name behind a learned address */
+	struct proxy *proxy;	  /* listens in the network namespaces guarded processes run in */
 	int netns_fd;		  /* dg_netns: those namespaces, for the kernel */
 	bool audit;
 	const char *method;  /* the policy mode, for the log line */

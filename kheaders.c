@@ -21,7 +21,6 @@
 
 #include <bpf/btf.h>
 
-#include "audit.h"
 #include "log.h"
 #include "probe.h"
 

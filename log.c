@@ -13,11 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-
 static int verbose;
 static char *warnings[LOG_KEPT]; /* the first warnings, for the report */
 static size_t nwarnings;
+static struct log_sinks sinks;
+
+void log_set_sinks(const struct log_sinks *s)
+{
+	sinks = *s;
+}
 
 const char *const *log_warnings(size_t *n)
 {
@@ -38,12 +42,17 @@ static void vlog(const char *level, int err, const char *fmt, va_list ap)
 	if (err && n >= 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
 	if (strcmp(level, "WARN")) {
-		audit_message(level, msg);
+		if (sinks.line)
+			sinks.line(level, msg);
+		else
+			fprintf(stderr, "deployguard: %s%s\n",
+				strcmp(level, "DEBUG") ? "" : "debug: ", msg);
 		return;
 	}
 	fprintf(stderr, "deployguard: %s\n", msg);
 	fflush(stderr);
-	audit_syslog_line("WARN", msg, strlen(msg));
+	if (sinks.warn)
+		sinks.warn(msg);
 	if (nwarnings < LOG_KEPT && (warnings[nwarnings] = strdup(msg)))
 		nwarnings++;
 }

@@ -30,5 +30,13 @@ bool log_quota(struct log_quota *q, uint64_t now_ms);
 void log_quota_flush(struct log_quota *q);
 /* -v's count: debug lines from 2 on. */
 void log_set_verbose(int verbose);
+/* Where lines go besides stderr: info and debug lines to the event log instead (audit.c sets
+ * it, so that they sit between the events, in its format), warnings to syslog too. Until set,
+ * stderr alone. */
+struct log_sinks {
+	void (*line)(const char *level, const char *msg);
+	void (*warn)(const char *msg);
+};
+void log_set_sinks(const struct log_sinks *s);
 
 #endif

@@ -18,18 +18,57 @@
 #include <bpf/bpf.h>
 
 #include "bpf_prog.h"
+#include "hash.h"
 #include "log.h"
 
 #define PRUNE_ROUND 4096 /* stale keys deleted per round of a walk */
+#define PMAPS_NAMES 4096 /* names learned addresses point back to (a power of two) */
 
-void pmaps_from(struct pmaps *m, const int *map_fd, unsigned grace_s)
+struct pmaps_name {
+	uint32_t id; /* generation << 12 | slot; 0 is free */
+	char name[DG_NAME_MAX + 1];
+};
+
+int pmaps_open(struct pmaps *m, const int *map_fd, unsigned grace_s)
 {
+	*m = (struct pmaps){.grace_s = grace_s, .names = calloc(PMAPS_NAMES, sizeof(*m->names))};
 	for (int v6 = 0; v6 < 2; v6++) {
 		m->nets[v6] = map_fd[M_NETS4 + v6];
 		m->ports[v6] = map_fd[M_PORTS4 + v6];
 		m->learn[v6] = map_fd[M_LEARN4 + v6];
 	}
-	m->grace_s = grace_s;
+	return m->names ? 0 : -ENOMEM;
+}
+
+void pmaps_close(struct pmaps *m)
+{
+	free(m->names);
+	m->names = NULL;
+}
+
+/* An id for name that the kernel keeps with each address learned from it. A newer name may take
+ * an older one's slot; the older id then reads as forgotten. */
+static uint32_t name_id(struct pmaps *m, const char *name)
+{
+	uint32_t slot = fnv1a(name, strlen(name), FNV1A_INIT) & (PMAPS_NAMES - 1);
+	struct pmaps_name *n = &m->names[slot];
+
+	if (strlen(name) > DG_NAME_MAX)
+		return 0;
+	if (n->id && !strcmp(n->name, name))
+		return n->id;
+	if (++m->name_gen >= 1u << 20)
+		m->name_gen = 1;
+	n->id = m->name_gen << 12 | slot;
+	strcpy(n->name, name);
+	return n->id;
+}
+
+const char *pmaps_name(const struct pmaps *m, uint32_t id)
+{
+	const struct pmaps_name *n = m->names ? &m->names[id & (PMAPS_NAMES - 1)] : NULL;
+
+	return id && n && n->id == id ? n->name : NULL;
 }
 
 static uint64_t now_ns(void)
@@ -168,10 +207,11 @@ void pmaps_prune_rules(const struct pmaps *m, const struct policy *pol)
 	}
 }
 
-void pmaps_learn(const struct pmaps *m, const struct pmaps_addr *a, size_t n, bool block,
-		 uint32_t id, const char *name)
+void pmaps_learn(struct pmaps *m, const struct pmaps_addr *a, size_t n, bool block,
+		 const char *name)
 {
 	uint64_t now = now_ns();
+	uint32_t id = n ? name_id(m, name) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		int fd = m->learn[a[i].v6];
@@ -213,11 +253,12 @@ static void learn_port(const struct pmaps *m, const struct pmaps_addr *a,
 	}
 }
 
-void pmaps_learn_ports(const struct pmaps *m, const struct pmaps_addr *a, size_t n,
-		       const struct policy_port_hit *hits, size_t nhits, bool block, uint32_t id,
+void pmaps_learn_ports(struct pmaps *m, const struct pmaps_addr *a, size_t n,
+		       const struct policy_port_hit *hits, size_t nhits, bool block,
 		       const char *name)
 {
 	uint64_t now = now_ns();
+	uint32_t id = n && nhits ? name_id(m, name) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t life = (uint64_t)a[i].ttl + m->grace_s;
@@ -229,8 +270,9 @@ void pmaps_learn_ports(const struct pmaps *m, const struct pmaps_addr *a, size_t
 }
 
 struct name_walk {
+	const struct pmaps *m;
 	const struct policy *pol;
-	const struct pmaps_names *names;
+	const struct pmaps_judge *judge;
 };
 
 /* A learned address whose name is forgotten, or judged otherwise now: a name no longer blocked
@@ -239,10 +281,10 @@ static bool stale_learned(const void *key, const void *v, const void *ctx)
 {
 	const struct name_walk *w = ctx;
 	const struct dg_learn *l = v;
-	const char *name = w->names->name(w->names->ctx, l->name);
+	const char *name = pmaps_name(w->m, l->name);
 
 	(void)key;
-	return !name || w->names->blocked(w->names->ctx, name) != (l->block != 0);
+	return !name || w->judge->blocked(w->judge->ctx, name) != (l->block != 0);
 }
 
 /* A name's port entry that no port rule of the policy puts there any more (address rules'
@@ -258,7 +300,7 @@ static bool stale_name_port(const void *key, const void *v, const void *ctx)
 
 	if (!p->name)
 		return false;
-	if (!(name = w->names->name(w->names->ctx, p->name)))
+	if (!(name = pmaps_name(w->m, p->name)))
 		return true;
 	n = policy_match_ports(w->pol, name, strlen(name), hits, POLICY_PORT_HITS);
 	for (size_t i = 0; i < n; i++)
@@ -268,9 +310,9 @@ static bool stale_name_port(const void *key, const void *v, const void *ctx)
 }
 
 void pmaps_prune_learned(const struct pmaps *m, const struct policy *pol,
-			 const struct pmaps_names *names)
+			 const struct pmaps_judge *judge)
 {
-	struct name_walk w = {pol, names};
+	struct name_walk w = {m, pol, judge};
 
 	for (int v6 = 0; v6 < 2; v6++) {
 		prune_trie(m->learn[v6], sizeof(struct dg_learn), stale_learned, &w);

@@ -13,7 +13,9 @@
  * -1 until the maps exist. */
 struct pmaps {
 	int nets[2], ports[2], learn[2];
-	unsigned grace_s; /* an allowed address lives this long past its answer's TTL */
+	unsigned grace_s;	  /* an allowed address lives this long past its answer's TTL */
+	struct pmaps_name *names; /* PMAPS_NAMES: what the name ids of entries stand for */
+	uint32_t name_gen;
 };
 
 /* An address an answer gave, with its TTL. */
@@ -22,33 +24,36 @@ struct pmaps_addr {
 	uint32_t ttl;
 };
 
-/* What the names of learned entries are judged by after a policy change: the name an id stands
- * for (NULL when forgotten), and whether it is blocked now. */
-struct pmaps_names {
-	const char *(*name)(const void *ctx, uint32_t id);
+/* Whether a name is blocked now: what learned entries are judged by after a policy change. */
+struct pmaps_judge {
 	bool (*blocked)(const void *ctx, const char *name);
 	const void *ctx;
 };
 
-/* The maps of a run's programs (map_fd as progs.h holds them, in enum dg_map's order). */
-void pmaps_from(struct pmaps *m, const int *map_fd, unsigned grace_s);
+/* The maps of a run's programs (map_fd as progs.h holds them, in enum dg_map's order): 0, or
+ * -ENOMEM. pmaps_close frees what it holds (not the maps: progs_close's). */
+int pmaps_open(struct pmaps *m, const int *map_fd, unsigned grace_s);
+void pmaps_close(struct pmaps *m);
+/* The name an entry's name id stands for (the log names the name behind a refused address), or
+ * NULL when a newer name has taken its slot. */
+const char *pmaps_name(const struct pmaps *m, uint32_t id);
 /* Put every address rule of pol into the kernel; 0 or -errno (said). */
 int pmaps_fill_rules(const struct pmaps *m, const struct policy *pol);
 /* After pmaps_fill_rules(pol): remove the rule entries pol no longer has. */
 void pmaps_prune_rules(const struct pmaps *m, const struct policy *pol);
-/* The addresses of an answer for name (id: its name's id, kept with each entry): blocked for the
- * rest of the run, or allowed for TTL + grace. A blocked address stays blocked whatever else
- * resolves to it. */
-void pmaps_learn(const struct pmaps *m, const struct pmaps_addr *a, size_t n, bool block,
-		 uint32_t id, const char *name);
+/* The addresses of an answer for name (its id kept with each entry): blocked for the rest of the
+ * run, or allowed for TTL + grace. A blocked address stays blocked whatever else resolves to
+ * it. */
+void pmaps_learn(struct pmaps *m, const struct pmaps_addr *a, size_t n, bool block,
+		 const char *name);
 /* The same addresses on the ports of name's port rules (hits): refused there for the rest of the
  * run (block, a blocklist's), or allowed there for TTL + grace (an allowlist's). */
-void pmaps_learn_ports(const struct pmaps *m, const struct pmaps_addr *a, size_t n,
-		       const struct policy_port_hit *hits, size_t nhits, bool block, uint32_t id,
+void pmaps_learn_ports(struct pmaps *m, const struct pmaps_addr *a, size_t n,
+		       const struct policy_port_hit *hits, size_t nhits, bool block,
 		       const char *name);
 /* After a policy change: forget the learned addresses whose name is judged otherwise now, and
  * the port entries of names that no port rule of pol puts there any more. */
 void pmaps_prune_learned(const struct pmaps *m, const struct policy *pol,
-			 const struct pmaps_names *names);
+			 const struct pmaps_judge *judge);
 
 #endif

@@ -21,7 +21,6 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 
-#include "audit.h"
 #include "bpf_prog.h"
 #include "log.h"
 
@@ -229,27 +228,38 @@ static void probe_optional(const struct hook *h)
 				 fallbacks[i].without);
 }
 
-/* Hooks the kernel may lack: what is lost without one. */
+/* Hooks the kernel may lack (a dg_progs row's may_lack): the feature each is, and what is lost
+ * without one. */
 static const struct {
-	unsigned feature;
+	enum bpf_attach_type attach;
+	enum probe_feature feature;
 	const char *without_name, *without;
 } absent_hooks[] = {
-    {PROBE_UNIX_CONNECT, "unix-connect",
+    {DG_UNIX_CONNECT, PROBE_UNIX_CONNECT, "unix-connect",
      "none (6.7+): work handed to a daemon outside the cgroup over a unix socket (dockerd, "
      "systemd) goes unseen"},
 };
 
 /* A hook of a program that the kernel may lack: a fallback row when it does. */
-static bool probe_hook_absent(const struct hook *h, unsigned feature)
+static bool probe_hook_absent(const struct hook *h, enum bpf_attach_type attach)
 {
 	for (size_t i = 0; i < sizeof(absent_hooks) / sizeof(absent_hooks[0]); i++)
-		if (absent_hooks[i].feature == feature &&
+		if (absent_hooks[i].attach == attach &&
 		    (probe_without(absent_hooks[i].without_name) || load(h, 0, NULL, 0))) {
-			fallback((enum probe_feature)feature, absent_hooks[i].without_name, h->name,
+			fallback(absent_hooks[i].feature, absent_hooks[i].without_name, h->name,
 				 absent_hooks[i].without);
 			return true;
 		}
 	return false;
+}
+
+bool probe_prog_loads(size_t i)
+{
+	for (size_t k = 0;
+	     dg_progs[i].may_lack && k < sizeof(absent_hooks) / sizeof(absent_hooks[0]); k++)
+		if (absent_hooks[k].attach == dg_progs[i].attach)
+			return probe_has(absent_hooks[k].feature);
+	return true;
 }
 
 static void probe_hooks(void)
@@ -263,7 +273,7 @@ static void probe_hooks(void)
 
 		if (!hook_of(i, &h))
 			continue;
-		if (dg_progs[i].feature && probe_hook_absent(&h, dg_progs[i].feature))
+		if (dg_progs[i].may_lack && probe_hook_absent(&h, dg_progs[i].attach))
 			continue;
 		err = load(&h, 0, NULL, 0);
 		while (n < sizeof(h.helpers) / sizeof(h.helpers[0]) && h.helpers[n])

@@ -3,6 +3,7 @@
 #define DG_PROBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Start a round of probes: as the --check table (with a header row), or quietly. */
 void probe_begin(bool as_table);
@@ -28,6 +29,8 @@ void probe_fallback(enum probe_feature f, const char *what, const char *detail);
 bool probe_without(const char *name);
 /* Whether the last round of probes found what f uses. */
 bool probe_has(enum probe_feature f);
+/* Does dg_progs[i] load on this kernel (its hook is not one the kernel lacks)? */
+bool probe_prog_loads(size_t i);
 /* The kernel's side: cgroup2 mount (NULL if none), privileges, bpf(), the map types, each hook
  * and the helpers its code calls. Returns the failures so far. */
 int probe_host(const char *mnt);

@@ -26,7 +26,6 @@
 #include <bcc/libbpf.h> /* for bcc_func_load's type: libbcc itself is opened by a child */
 #include <bpf/bpf.h>
 
-#include "audit.h"
 #include "cache.h"
 #include "fdpass.h"
 #include "kheaders.h"
@@ -439,7 +438,7 @@ static int bpf_build_child(const struct progs *r, int sock, int verbose)
 
 bool progs_loads(size_t i)
 {
-	return !dg_progs[i].feature || probe_has((enum probe_feature)dg_progs[i].feature);
+	return probe_prog_loads(i);
 }
 
 /* libbcc brings LLVM and clang: 60 MiB resident from the moment they are mapped, more while

@@ -141,7 +141,6 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->q_malformed.what = "malformed DNS packets";
 	p->q_udp_full.what = "queries dropped from the full query table";
 	p->q_tcp_full.what = "TCP clients closed for room in the full client table";
-	p->maps = (struct pmaps){{-1, -1}, {-1, -1}, {-1, -1}, cfg->grace_s};
 	for (int i = 0; i < PROXY_NETNS * L_N; i++)
 		p->lfd[i] = -1;
 	p->nns = 1;
@@ -157,7 +156,6 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 		};
 	}
 	p->tcp = calloc(PX_TCP_SLOTS, sizeof(*p->tcp));
-	p->names = calloc(PX_NAMES, sizeof(*p->names));
 	p->watch = calloc(PX_WATCH, sizeof(*p->watch));
 	p->senders = calloc(PX_SENDERS, sizeof(*p->senders));
 	p->out[0] = calloc(1, sizeof(struct px_out));
@@ -166,8 +164,8 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	p->out[O_UP6] = calloc(1, sizeof(struct px_out));
 	for (int i = 0; p->tcp && i < PX_TCP_SLOTS; i++)
 		p->tcp[i].fd = p->tcp[i].ufd = -1;
-	if (!p->tcp || !p->names || !p->watch || !p->senders || !p->out[0] || !p->out[1] ||
-	    !p->out[O_UP4] || !p->out[O_UP6]) {
+	if (!p->tcp || !p->watch || !p->senders || !p->out[0] || !p->out[1] || !p->out[O_UP4] ||
+	    !p->out[O_UP6]) {
 		proxy_close(p);
 		return -ENOMEM;
 	}
@@ -184,13 +182,13 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port)
 	return 0;
 }
 
-void proxy_set_maps(struct proxy *p, int queries_fd, const struct pmaps *maps)
+void proxy_set_maps(struct proxy *p, int queries_fd, struct pmaps *maps)
 {
 	p->queries = ring_buffer__new(queries_fd, px_sender_put, p, NULL);
 	if (!p->queries)
 		log_warn(
 		    "cannot read the senders of queries (dg_queries): nothing will be attributed");
-	p->maps = *maps;
+	p->maps = maps;
 }
 
 void proxy_close(struct proxy *p)
@@ -219,7 +217,6 @@ void proxy_close(struct proxy *p)
 		free(p->out[q]);
 	free(p->senders);
 	free(p->watch);
-	free(p->names);
 	free(p->tcp);
 	free(p);
 }

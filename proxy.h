@@ -44,9 +44,9 @@ int proxy_open(struct proxy **pp, const struct proxy_cfg *cfg, uint16_t *port);
  * there to its loopback (where the programs send it) reaches the proxy; -errno if it cannot
  * (no loopback there: DNS there fails closed). */
 int proxy_listen_in(struct proxy *p, int netns);
-/* The BPF maps, once they exist: who sent each query, and the learned IPv4 and IPv6 addresses.
- * Until then nothing is attributed or learned. */
-void proxy_set_maps(struct proxy *p, int queries_fd, const struct pmaps *maps);
+/* The BPF maps, once they exist: who sent each query (queries_fd), and the policy maps the
+ * addresses of answers go into. Until then nothing is attributed or learned. */
+void proxy_set_maps(struct proxy *p, int queries_fd, struct pmaps *maps);
 /* Start resolving the blocked names, for their addresses (blocklist and strict methods). */
 void proxy_watch_policy(struct proxy *p);
 /* The policy was replaced (SIGHUP): drop what the old one taught the kernel that the new one
@@ -62,8 +62,6 @@ uint64_t proxy_now_ms(void);
  * (NULL if none). */
 bool proxy_judge(const struct proxy *p, const char *name, unsigned port, char *rule, size_t rulelen,
 		 const char **comment, const char **via);
-/* The name a learned address came from, by the id the kernel holds; NULL if forgotten. */
-const char *proxy_learned_name(const struct proxy *p, uint32_t id);
 /* Add the proxy's fds to pfd (at most max) and lower *timeout_ms to its next deadline. */
 int proxy_prepare(struct proxy *p, struct pollfd *pfd, int max, int *timeout_ms);
 /* Handle what poll() reported for the fds proxy_prepare added. */

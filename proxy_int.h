@@ -13,7 +13,6 @@
 
 #include <bpf/libbpf.h>
 
-#include "audit.h"
 #include "dns.h"
 #include "log.h"
 #include "policymaps.h"
@@ -29,7 +28,6 @@
 #define PX_BURST       64   /* datagrams read per socket per turn, so one flood cannot starve */
 #define PX_BATCH       16   /* datagrams per recvmmsg(); PX_BURST is a multiple */
 #define PX_LEARN_MAX   256  /* addresses learned from one answer; more are left unknown */
-#define PX_NAMES       4096 /* names learned addresses point back to (a power of two) */
 #define PX_WATCH       1024 /* blocked names resolved here; half of them may come from the policy */
 #define PX_WATCH_BUSY  64   /* watch queries in flight at once, of PX_UDP_SLOTS */
 #define PX_WATCH_MIN_S 30   /* re-resolve a watched name no sooner than this, whatever its TTL */
@@ -90,11 +88,6 @@ struct tcp_slot {
 	uint8_t buf[2 + DNS_UDP_MAX];
 };
 
-struct px_name {
-	uint32_t id; /* generation << 12 | slot; 0 is free */
-	char name[DG_NAME_MAX + 1];
-};
-
 /* A blocked name resolved here. */
 struct watch {
 	uint64_t due; /* CLOCK_MONOTONIC ms of the next resolution; UINT64_MAX while busy */
@@ -116,7 +109,7 @@ struct proxy {
 	struct proxy_cfg cfg;
 	struct log_quota q_malformed, q_udp_full, q_tcp_full;
 	struct ring_buffer *queries; /* dg_queries, NULL until set */
-	struct pmaps maps;	     /* the kernel's policy maps, -1 until set */
+	struct pmaps *maps;	     /* the kernel's policy maps, NULL until set */
 	struct sender *senders;	     /* PX_SENDERS */
 	uint32_t sender_seq;
 	int lfd[PROXY_NETNS * L_N];
@@ -135,9 +128,7 @@ struct proxy {
 	int pkt_n;			  /* datagrams the last udp_recv() read */
 	struct px_out *out[PX_OUTQ];	  /* UDP sends of this turn, per socket; NULL: none */
 	int16_t owner[PX_TCP_SLOTS];	  /* pollfd past the fixed ones -> slot * 2 + is_upstream */
-	struct px_name *names;		  /* PX_NAMES */
-	uint32_t name_gen;
-	struct watch *watch; /* PX_WATCH */
+	struct watch *watch;		  /* PX_WATCH */
 	size_t nwatch, watch_busy, watch_unseen;
 	uint64_t watch_due;		  /* earliest due of an idle entry */
 	uint16_t watch_idx[2 * PX_WATCH]; /* hash of name -> index + 1 */

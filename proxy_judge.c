@@ -275,52 +275,27 @@ uint32_t px_str_hash(const char *s)
 	return fnv1a(s, strlen(s), FNV1A_INIT);
 }
 
-/* An id for name that the kernel keeps with each address learned from it. A newer name may take
- * an older one's slot; the older id then reads as forgotten. */
-static uint32_t name_id(struct proxy *p, const char *name)
-{
-	uint32_t slot = px_str_hash(name) & (PX_NAMES - 1);
-	struct px_name *n = &p->names[slot];
-
-	if (strlen(name) > DG_NAME_MAX)
-		return 0;
-	if (n->id && !strcmp(n->name, name))
-		return n->id;
-	if (++p->name_gen >= 1u << 20)
-		p->name_gen = 1;
-	n->id = p->name_gen << 12 | slot;
-	strcpy(n->name, name);
-	return n->id;
-}
-
-const char *proxy_learned_name(const struct proxy *p, uint32_t id)
-{
-	const struct px_name *n = &p->names[id & (PX_NAMES - 1)];
-
-	return id && n->id == id ? n->name : NULL;
-}
-
-/* What the addresses of a checked answer mean: those of a blocked name are refused (an allowlist
- * refuses them anyway); those of an allowed one are needed only when unknown ones are refused,
- * and then not when only a port rule allows the name. Port rules refuse or allow the
- * addresses of a name they match on their ports. */
 /* The addresses of an answer for name, on the ports its port rules name. */
 void px_learn_ports(struct proxy *p, const struct walk_ctx *w, const char *name)
 {
 	struct policy_port_hit hits[POLICY_PORT_HITS];
 	size_t n = policy_match_ports(p->cfg.pol, name, strlen(name), hits, POLICY_PORT_HITS);
 
-	if (n && w->naddrs)
-		pmaps_learn_ports(&p->maps, w->addrs, w->naddrs, hits, n,
-				  p->cfg.mode->listed_blocks, name_id(p, name), name);
+	if (n && w->naddrs && p->maps)
+		pmaps_learn_ports(p->maps, w->addrs, w->naddrs, hits, n, p->cfg.mode->listed_blocks,
+				  name);
 }
 
 void px_learn(struct proxy *p, const struct walk_ctx *w, bool block, const char *name)
 {
-	if (w->naddrs)
-		pmaps_learn(&p->maps, w->addrs, w->naddrs, block, name_id(p, name), name);
+	if (w->naddrs && p->maps)
+		pmaps_learn(p->maps, w->addrs, w->naddrs, block, name);
 }
 
+/* What the addresses of a checked answer mean: those of a blocked name are refused (an allowlist
+ * refuses them anyway); those of an allowed one are needed only when unknown ones are refused,
+ * and then not when only a port rule allows the name. Port rules refuse or allow the
+ * addresses of a name they match on their ports. */
 void px_learn_answer(struct proxy *p, const struct walk_ctx *w, bool blocked, const char *name)
 {
 	const struct policy *pol = p->cfg.pol;

@@ -129,11 +129,6 @@ void proxy_watch_policy(struct proxy *p)
 	px_watch_run(p, proxy_now_ms());
 }
 
-static const char *learned_name(const void *ctx, uint32_t id)
-{
-	return proxy_learned_name(ctx, id);
-}
-
 static bool blocked_now(const void *ctx, const char *name)
 {
 	struct judgement j;
@@ -143,7 +138,7 @@ static bool blocked_now(const void *ctx, const char *name)
 
 void proxy_policy_changed(struct proxy *p)
 {
-	const struct pmaps_names names = {learned_name, blocked_now, p};
+	const struct pmaps_judge judge = {blocked_now, p};
 
 	for (int i = 0; i < PX_UDP_SLOTS; i++) {
 		if (p->udp[i].used && p->udp[i].lsock < 0) { /* the old policy's watch queries */
@@ -153,7 +148,8 @@ void proxy_policy_changed(struct proxy *p)
 	}
 	p->nwatch = p->watch_busy = p->watch_unseen = 0;
 	memset(p->watch_idx, 0, sizeof(p->watch_idx));
-	pmaps_prune_learned(&p->maps, p->cfg.pol, &names);
+	if (p->maps)
+		pmaps_prune_learned(p->maps, p->cfg.pol, &judge);
 	proxy_watch_policy(p);
 }
 

@@ -61,8 +61,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* dg_queries is a ring in bpf_prog.h. */
-	proxy_set_maps(p, bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, 64 * 4096, NULL),
-		       &(const struct pmaps){{-1, -1}, {-1, -1}, {-1, -1}, 30});
+	proxy_set_maps(p, bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, 64 * 4096, NULL), NULL);
 	if (!(f = fopen(argv[3], "w")) || fprintf(f, "%u\n", port) < 0 || fclose(f)) {
 		perror(argv[3]);
 		return 1;
