@@ -199,6 +199,7 @@ unit: $(UNIT) $(UNIT:=.vg) deployguard
 lint: deployguard
 	python3 tests/doc_options.py ./deployguard README.md man/deployguard.8 options.c
 	python3 tests/lint_bats.py tests/*.bats
+	python3 tests/lint_layout.py
 	out=$$(groff -mandoc -ww -z man/deployguard.8 2>&1); [ -z "$$out" ] || { echo "$$out"; exit 1; }
 	clang-format-19 --dry-run -Werror *.c *.h tests/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c
 
