@@ -83,87 +83,10 @@ static int load_report(const char *path, struct json *doc, char **text, size_t *
 	return 0;
 }
 
-static double num(const struct json *obj, const char *key, double dflt)
-{
-	const struct json *v = json_get(obj, key);
-
-	return v && v->type == JSON_NUMBER ? v->num : dflt;
-}
-
-/* How long COMMAND itself ran in the run a report describes; -1 when it does not say (an older
- * report, or a run whose COMMAND did not end). */
-static long long command_ms(const struct json *doc)
-{
-	return (long long)num(json_get(doc, "run"), "commandMs", -1);
-}
-
-/* Does a dns destination of dests resolve to addr? */
-static bool resolved(const struct json *dests, const char *addr)
-{
-	for (size_t i = 0; i < dests->n; i++) {
-		const struct json *a = json_get(&dests->items[i], "addresses");
-
-		for (size_t k = 0; a && a->type == JSON_ARRAY && k < a->n; k++)
-			if (a->items[k].type == JSON_STRING && !strcmp(a->items[k].str, addr))
-				return true;
-	}
-	return false;
-}
-
-/* Destination i of a report as a dependency: a name, or an address no name resolved to. Other
- * kinds (unix sockets, raw sockets) are not dependencies an outage takes away. */
-static bool dep_of(const struct json *dests, size_t i, struct dep *d)
-{
-	const struct json *x = &dests->items[i];
-	const char *kind = json_str(x, "kind"), *s = NULL;
-
-	if (kind && !strcmp(kind, "dns"))
-		s = json_str(x, "name");
-	else if (kind && !strcmp(kind, "connect") && (s = json_str(x, "address")) &&
-		 resolved(dests, s))
-		s = NULL;
-	if (!s || !*s || strlen(s) >= sizeof(d->what))
-		return false;
-	snprintf(d->what, sizeof(d->what), "%s", s);
-	d->addr = strcmp(kind, "dns") != 0;
-	d->dest = i;
-	return true;
-}
-
-/* The distinct dependencies of a report, at most max. */
-static size_t deps_of(const struct json *doc, struct dep *out, size_t max)
-{
-	const struct json *dests = json_get(doc, "destinations");
-	size_t n = 0;
-
-	for (size_t i = 0; i < dests->n && n < max; i++) {
-		bool dup = false;
-
-		if (!dep_of(dests, i, &out[n]))
-			continue;
-		for (size_t k = 0; k < n && !dup; k++)
-			dup = !strcmp(out[k].what, out[n].what);
-		n += !dup;
-	}
-	return n;
-}
-
-/* Is what (a name or an address) pat, or a name below pat? */
-static bool matches(const char *pat, const char *what)
-{
-	size_t lp = strlen(pat), lw = strlen(what);
-
-	if (lp && pat[lp - 1] == '.')
-		lp--;
-	if (lw == lp)
-		return !strncasecmp(pat, what, lp);
-	return lw > lp && what[lw - lp - 1] == '.' && !strncasecmp(pat, what + lw - lp, lp);
-}
-
 static bool any_match(const char *const *pats, int n, const char *what)
 {
 	for (int i = 0; i < n; i++)
-		if (matches(pats[i], what))
+		if (rh_matches(pats[i], what))
 			return true;
 	return false;
 }
@@ -327,56 +250,6 @@ static void show_tail(const char *out)
 
 /* ---- one trial ---- */
 
-/* The first process that asked for the dependency in a run's report, and whether any did. */
-static void first_to_meet(const struct json *doc, struct trial *t)
-{
-	const struct json *dests = json_get(doc, "destinations");
-
-	for (size_t i = 0; dests && i < dests->n; i++) {
-		const struct json *x = &dests->items[i], *ps = json_get(x, "processes");
-		const char *v = json_str(x, "verdict"), *kind = json_str(x, "kind");
-		const char *what = json_str(x, kind && !strcmp(kind, "dns") ? "name" : "address");
-
-		if (!what || strcmp(what, t->dep->what) || !v || !strcmp(v, "allowed"))
-			continue;
-		t->met = true;
-		if (ps && ps->type == JSON_ARRAY && ps->n) {
-			const char *cmd = json_str(&ps->items[0], "cmdline"),
-				   *anc = json_str(&ps->items[0], "ancestry");
-
-			t->pid = (long)num(&ps->items[0], "pid", 0);
-			snprintf(t->cmd, sizeof(t->cmd), "%s", cmd ? cmd : "");
-			snprintf(t->ancestry, sizeof(t->ancestry), "%s", anc ? anc : "");
-		}
-		return;
-	}
-}
-
-/* What the run reached that the audit run did not ("+x"), and the reverse ("-y"): a fallback
- * kicked in, or COMMAND stopped before it got there. */
-static void changes(const struct json *doc, struct trial *t)
-{
-	static struct dep now[MAX_DEPS];
-	size_t n = deps_of(doc, now, MAX_DEPS), len = 0;
-
-	t->changed[0] = '\0';
-	for (int pass = 0; pass < 2; pass++) {
-		const struct dep *a = pass ? rh.all : now, *b = pass ? now : rh.all;
-		size_t na = pass ? rh.nall : n, nb = pass ? n : rh.nall;
-
-		for (size_t i = 0; i < na; i++) {
-			bool found = !strcmp(a[i].what, t->dep->what);
-
-			for (size_t k = 0; k < nb && !found; k++)
-				found = !strcmp(a[i].what, b[k].what);
-			if (!found && len < sizeof(t->changed))
-				len += (size_t)snprintf(t->changed + len, sizeof(t->changed) - len,
-							"%s%c%s", len ? " " : "", pass ? '-' : '+',
-							a[i].what);
-		}
-	}
-}
-
 /* Run COMMAND with dependency d down in the way o says, and judge the outcome. */
 static int trial(struct trial *t, long long timeout_ms)
 {
@@ -408,25 +281,12 @@ static int trial(struct trial *t, long long timeout_ms)
 	st = run_once(extra, report, out, timeout_ms, &t->ms, &stopped);
 	if (st < 0)
 		return -1;
-	t->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	t->outcome = stopped			 ? HANG
-		     : t->status == 0		 ? SOFT
-		     : t->status == DG_EXIT_FAIL ? ERROR
-						 : HARD;
-	t->extra_ms = t->ms - rh.audit_ms;
 	if (load_report(report, &doc, &text, &len) == 0) {
-		long long cmd_ms = command_ms(&doc);
-
-		/* COMMAND's own times, where both runs have them: a compile's jitter is not the
-		 * outage's cost. */
-		if (cmd_ms >= 0 && rh.audit_cmd_ms >= 0)
-			t->extra_ms = cmd_ms - rh.audit_cmd_ms;
-		first_to_meet(&doc, t);
-		changes(&doc, t);
+		rh_judge(t, st, stopped, &doc, &rh.verdict_base);
 		json_free(&doc);
 		free(text);
 	} else {
-		t->outcome = stopped ? HANG : ERROR;
+		rh_judge(t, st, stopped, NULL, &rh.verdict_base);
 	}
 	if (t->outcome == ERROR)
 		show_tail(out);
@@ -494,8 +354,8 @@ static int learn(void)
 	if (rh.c->from_report) {
 		if (load_report(rh.c->from_report, &rh.audit, &rh.audit_text, &rh.audit_len))
 			return DG_EXIT_FAIL;
-		rh.audit_ms = (long long)num(json_get(&rh.audit, "run"), "durationMs", 0);
-		rh.audit_cmd_ms = command_ms(&rh.audit);
+		rh.audit_ms = (long long)rh_num(json_get(&rh.audit, "run"), "durationMs", 0);
+		rh.audit_cmd_ms = rh_command_ms(&rh.audit);
 		return 0;
 	}
 	path_in_dir(report, sizeof(report), "report", 1);
@@ -528,7 +388,7 @@ static int learn(void)
 	}
 	if (load_report(report, &rh.audit, &rh.audit_text, &rh.audit_len))
 		return DG_EXIT_FAIL;
-	rh.audit_cmd_ms = command_ms(&rh.audit);
+	rh.audit_cmd_ms = rh_command_ms(&rh.audit);
 	return 0;
 }
 
@@ -536,7 +396,7 @@ static int learn(void)
 static void choose(void)
 {
 	struct dep *all = rh.all;
-	size_t n = rh.nall = deps_of(&rh.audit, all, MAX_DEPS);
+	size_t n = rh.nall = rh_deps_of(&rh.audit, all, MAX_DEPS);
 
 	if (n == MAX_DEPS)
 		log_warnx("--rehearse: more than %d dependencies: rehearsing the first %d",
@@ -549,7 +409,7 @@ static void choose(void)
 		bool used = false;
 
 		for (size_t i = 0; i < n && !used; i++)
-			used = matches(rh.c->only[k], all[i].what);
+			used = rh_matches(rh.c->only[k], all[i].what);
 		if (!used)
 			log_warnx("--rehearse-only %s: COMMAND did not reach it", rh.c->only[k]);
 	}
@@ -560,6 +420,7 @@ static int run_trials(long long timeout_ms)
 	unsigned kinds = rh.c->outages ? rh.c->outages : 1u << OUT_NXDOMAIN | 1u << OUT_BLACKHOLE;
 	size_t planned = 0;
 
+	rh.verdict_base = (struct rh_base){rh.all, rh.nall, rh.audit_ms, rh.audit_cmd_ms};
 	for (size_t d = 0; d < rh.ndeps; d++)
 		for (int o = 0; o < OUT_N; o++)
 			planned += kinds >> o & 1 && (!rh.deps[d].addr || outages[o].connect);

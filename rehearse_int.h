@@ -49,6 +49,13 @@ struct trial {
 	char changed[512]; /* "+name" reached only now, "-name" no longer reached */
 };
 
+/* What a trial is judged against: the audit run's dependencies and times. */
+struct rh_base {
+	const struct dep *all;
+	size_t nall;
+	long long audit_ms, audit_cmd_ms; /* the audit run's time; COMMAND's own (-1: unknown) */
+};
+
 struct rehearsal {
 	const struct rehearse_cfg *c;
 	char self[PATH_MAX], dir[PATH_MAX], mnt[PATH_MAX];
@@ -61,12 +68,27 @@ struct rehearsal {
 	struct dep all[MAX_DEPS],
 	    deps[MAX_DEPS]; /* what the audit run reached; what is rehearsed */
 	size_t nall, ndeps;
+	struct rh_base verdict_base; /* all, nall and the times above, for rh_judge */
 	struct trial *trials;
 	size_t ntrials;
 	int runs;
 };
 extern struct rehearsal rh; /* one rehearsal per process */
 
+/* A number of obj (key), or dflt. */
+double rh_num(const struct json *obj, const char *key, double dflt);
+/* How long COMMAND itself ran in the run a report describes; -1 when it does not say. */
+long long rh_command_ms(const struct json *doc);
+/* The distinct dependencies of a report (names, and addresses no name resolved to), at most
+ * max. */
+size_t rh_deps_of(const struct json *doc, struct dep *out, size_t max);
+/* Is what (a name or an address) pat, or a name below pat? */
+bool rh_matches(const char *pat, const char *what);
+/* Judge trial t (its ms set) from its run's wait status, whether it was stopped, and its report
+ * (NULL: none could be read): its status, outcome, extra time, first process to meet the outage
+ * and what changed against the audit run. */
+void rh_judge(struct trial *t, int wait_status, bool stopped, const struct json *doc,
+	      const struct rh_base *base);
 /* qsort's order of trials: the worst outcome first, as every output shows them. */
 int rh_by_severity(const void *a, const void *b);
 /* A trial's result in words ("exit 3 after 3.1 s", "+3.1 s", "stopped after 25.1 s"). */
