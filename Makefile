@@ -2,7 +2,7 @@
 CC	?= cc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -Wall -Wextra -Werror -Wno-format-truncation # paths cut at PATH_MAX fail to open
-LIBS	:= -lbpf -ldl -lsqlite3 # libbcc is opened at run time, by a child (see progs_build)
+LIBS	:= -lbpf -ldl -lsqlite3 -lpq # libbcc is opened at run time, by a child (see progs_build)
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -13,15 +13,16 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 OBJS	:= deployguard.o options.o run.o check.o progs.o members.o proxy.o proxy_judge.o \
 	   proxy_watch.o proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o \
 	   cgroup.o cglimits.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o \
-	   proc.o depends.o report.o allowlist.o sha256.o json.o history.o rehearse.o \
-	   rehearse_out.o cache.o adopt.o container.o dockerapi.o dockerreq.o build/bpf_text.o \
-	   build/doh_list.o
+	   proc.o depends.o report.o allowlist.o sha256.o json.o history.o history_sqlite.o history_pg.o rehearse.o \
+	   rehearse_out.o rehearse_judge.o cache.o adopt.o container.o dockerapi.o dockerreq.o \
+	   build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 POLICY_SRC := policy.c ruleset.c
-UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json tests/test_allowlist
+UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json tests/test_allowlist tests/test_rehearse \
+	   tests/test_history
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable tests/tools/sidedoor
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json \
 	   tests/fuzz/fuzz_cache tests/fuzz/fuzz_docker
@@ -36,6 +37,7 @@ deployguard: $(OBJS)
 
 # Every object against every header: a dozen small files, and never a stale build.
 $(filter %.o,$(OBJS)): $(wildcard *.h)
+history_pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 
 # The BPF text libbcc compiles at start: bpf_prog.h (the contract) and the programs, in this
 # order, as one C string, each line a literal; \? so that no ?? becomes a trigraph.
@@ -80,6 +82,14 @@ tests/test_allowlist: tests/test_allowlist.c allowlist.c $(POLICY_SRC) allowlist
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_allowlist.c allowlist.c $(POLICY_SRC) -lcmocka
 tests/test_allowlist.vg: tests/test_allowlist.c allowlist.c $(POLICY_SRC)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
+tests/test_rehearse: tests/test_rehearse.c rehearse_judge.c json.c rehearse_int.h json.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_rehearse.c rehearse_judge.c json.c -lcmocka
+tests/test_rehearse.vg: tests/test_rehearse.c rehearse_judge.c json.c
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
+tests/test_history: tests/test_history.c history_sqlite.c log.c history_int.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_history.c history_sqlite.c log.c -lcmocka -lsqlite3
+tests/test_history.vg: tests/test_history.c history_sqlite.c log.c
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lsqlite3
 tests/test_json.vg: tests/test_json.c json.c sha256.c
 tests/test_proxy.vg: tests/test_proxy.c $(PROXY_SRC)
 
@@ -153,13 +163,13 @@ tests/tools/loadtable: tests/tools/loadtable.c bpf_prog.h build/bpf_text.c
 # Debian 12 and 13; the unversioned ones follow each release's default (clang 14 or 19).
 RELEASES := bookworm trixie
 DEPS	:= build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-$(ARCH) libsqlite3-dev \
-	   publicsuffix graphviz curl
+	   libpq-dev publicsuffix graphviz curl
 TEST_DEPS := libcmocka-dev bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool \
 	   clang-format-19 procps util-linux kmod clang libclang-rt-dev sqlite3 valgrind dnsperf \
 	   linux-perf mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support cpio \
 	   lintian man-db systemd time \
 	   podman runc crun conmon netavark iptables busybox-static docker.io docker-registry \
-	   docker-compose nodejs fio
+	   docker-compose nodejs fio postgresql
 # Where a release splits a package: Debian 13's docker.io leaves its client to docker-cli, and
 # its netavark calls the nft program.
 CODENAME := $(shell . /etc/os-release 2>/dev/null; echo $$VERSION_CODENAME)
@@ -205,7 +215,7 @@ lint: deployguard
 
 SUITES = tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats \
 	 tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats \
-	 tests/sidedoors.bats
+	 tests/sidedoors.bats tests/history.bats
 
 integration: deployguard $(TOOLS)
 	bats $(SUITES)

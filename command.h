@@ -8,11 +8,12 @@
 #include "cgroup.h"
 #include "nss.h"
 
-#define DG_EXIT_BLOCKED	 123 /* --fail-on-block: COMMAND succeeded, something was blocked */
-#define DG_EXIT_NEW	 122 /* --fail-on-new: COMMAND succeeded, a destination was new */
-#define DG_EXIT_FAIL	 125 /* env(1) and timeout(1) conventions */
-#define DG_EXIT_CANNOT	 126
-#define DG_EXIT_NOTFOUND 127
+#define DG_EXIT_BLOCKED	  123 /* --fail-on-block: COMMAND succeeded, something was blocked */
+#define DG_EXIT_NEW	  122 /* --fail-on-new: COMMAND succeeded, a destination was new */
+#define DG_EXIT_UNCHECKED 120 /* --fail-on-new: COMMAND succeeded, the history was unavailable */
+#define DG_EXIT_FAIL	  125 /* env(1) and timeout(1) conventions */
+#define DG_EXIT_CANNOT	  126
+#define DG_EXIT_NOTFOUND  127
 
 struct command {
 	char **argv;

@@ -388,6 +388,12 @@ static int finish(struct run *r, int status)
 		    n, n == 1 ? "" : "s", opt.job, DG_EXIT_NEW);
 		return DG_EXIT_NEW;
 	}
+	if (opt.fail_on_new && !history_available()) {
+		log_warnx(
+		    "--fail-on-new: the history was unavailable, so nothing was checked: exit %d",
+		    DG_EXIT_UNCHECKED);
+		return DG_EXIT_UNCHECKED;
+	}
 	return status;
 }
 
@@ -582,6 +588,11 @@ int main(int argc, char **argv)
 	r.bpf.cache_dir = opt.no_cache ? NULL : run_cache_dir();
 	if (opt.merge)
 		return report_merge(opt.cmd.argv);
+	if (opt.history_report)
+		return history_report(opt.history, opt.job, opt.since_days,
+				      opt.log_format == AUDIT_JSON)
+			   ? DG_EXIT_FAIL
+			   : 0;
 	log_set_verbose(opt.verbose);
 	if (opt.rehearse) {
 		return rehearse(&opt.rh);

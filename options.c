@@ -24,6 +24,7 @@ static const char usage[] =
     "       deployguard [OPTIONS] --cgroup PATH\n"
     "       deployguard --check\n"
     "       deployguard --merge-reports FILE...\n"
+    "       deployguard --history DB --history-report [--job NAME] [--since DAYS]\n"
     "       deployguard --rehearse [OPTIONS] -- COMMAND [ARG...]\n"
     "Run COMMAND in a cgroup of its own where the names and addresses on the\n"
     "blocklists cannot be reached, and log every attempt with the process that made\n"
@@ -69,13 +70,18 @@ static const char usage[] =
     "                         dependencies\n"
     "      --merge-reports    print the manifest lines the reports FILE... of service\n"
     "                         audits imply, and exit\n"
-    "      --history DB       record the run in the SQLite database DB, and flag\n"
-    "                         every destination no earlier run of the job reached\n"
-    "                         (new=true)\n"
+    "      --history DB       record the run in DB, an SQLite file or a PostgreSQL\n"
+    "                         URI (postgresql://...) a fleet shares, and flag every\n"
+    "                         destination no earlier run of the job reached on any\n"
+    "                         host (new=true)\n"
     "      --job NAME         the job the run belongs to in --history (default:\n"
     "                         COMMAND)\n"
     "      --fail-on-new      exit 122 when a destination is new, though COMMAND\n"
-    "                         exited 0\n"
+    "                         exited 0; 120 when the history could not be read\n"
+    "      --history-report   print every destination of the history's jobs (or\n"
+    "                         --job's): verdicts, first and last seen, runs, hosts\n"
+    "      --since DAYS       with --history-report: only what was seen in the last\n"
+    "                         DAYS days\n"
     "      --rehearse         an outage rehearsal: an audit run of COMMAND, then one\n"
     "                         run per dependency it reached with that one down, and\n"
     "                         what broke (hard, soft, hang); runs COMMAND many times\n"
@@ -136,10 +142,11 @@ static const char usage[] =
     "deployguard failed (a bad option or policy file, an unknown --user, no cgroup2,\n"
     "no kernel headers, a BPF compile, load or attach failure: COMMAND did not run);\n"
     "126 if COMMAND could not be executed; 127 if not found; 123 with\n"
-    "--fail-on-block; 122 with --fail-on-new.\n"
+    "--fail-on-block; 122 with --fail-on-new (120: the history was unavailable).\n"
     "--rehearse: 0 if every outage was soft, 121 if one failed or hung COMMAND.\n"
     "Guarding a cgroup: 0. --check: 0 if a guarded run would work here, else 1.\n"
-    "--merge-reports: 0, or 125 if a report cannot be read.\n"
+    "--merge-reports: 0, or 125 if a report cannot be read. --history-report: 0,\n"
+    "or 125 if the history cannot be read.\n"
     "\n"
     "Examples:\n"
     "  deployguard -b blocklist.txt -- ./deploy.sh --env prod\n"
@@ -302,6 +309,21 @@ static int parse_limit(int c, const char *name, const char *arg)
 	return 0;
 }
 
+static int parse_since(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 36500) {
+		log_warnx("invalid --since '%s': give days, 1 to 36500", arg);
+		return -EINVAL;
+	}
+	opt.since_days = (unsigned)v;
+	return 0;
+}
+
 static int parse_leftovers(const char *arg)
 {
 	if (!strcmp(arg, "leave"))
@@ -354,6 +376,8 @@ static const struct {
     {{"history", required_argument, NULL, 'y'}, R_NONE, NULL, &opt.history},
     {{"job", required_argument, NULL, 'j'}, R_NONE, NULL, &opt.job},
     {{"fail-on-new", no_argument, NULL, 'E'}, R_NONE, &opt.fail_on_new, NULL},
+    {{"history-report", no_argument, NULL, 'I'}, R_NONE, &opt.history_report, NULL},
+    {{"since", required_argument, NULL, 'e'}, R_NONE, NULL, NULL},
     {{"rehearse", no_argument, NULL, 'r'}, R_NONE, &opt.rehearse, NULL},
     {{"from-report", required_argument, NULL, 'f'}, R_NONE, NULL, &opt.rh.from_report},
     {{"outage", required_argument, NULL, 'k'}, R_NONE, NULL, NULL},
@@ -558,6 +582,10 @@ int options_parse(int argc, char **argv)
 			if (add_upstream(optarg, ""))
 				return -EINVAL;
 			break;
+		case 'e':
+			if (parse_since(optarg))
+				return -EINVAL;
+			break;
 		case 'F':
 			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
 				log_warnx("invalid --log-format '%s': use text or json", optarg);
@@ -589,6 +617,15 @@ int options_parse(int argc, char **argv)
 			return -EINVAL;
 		}
 		opt.cmd.argv = argv + optind;
+		return 0;
+	}
+	if (opt.history_report || opt.since_days) {
+		if (!opt.history_report || !opt.history || optind < argc) {
+			log_warnx(
+			    "--history-report reads the history and runs nothing: deployguard "
+			    "--history DB --history-report [--job NAME] [--since DAYS]");
+			return -EINVAL;
+		}
 		return 0;
 	}
 	if (opt.check && optind < argc) {

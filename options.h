@@ -43,6 +43,8 @@ struct options {
 	bool syslog;		   /* --syslog */
 	const char *history, *job; /* --history, --job */
 	bool fail_on_new;	   /* --fail-on-new */
+	bool history_report;	   /* --history-report */
+	unsigned since_days;	   /* --since */
 	unsigned connect_action;   /* --connect-action: a DG_CA_ code */
 	bool rehearse;		   /* --rehearse */
 	bool rehearse_opt;	   /* an option only --rehearse takes */

@@ -269,7 +269,7 @@ with open(sys.argv[2], \"ab\", buffering=0) as out:
 	db=$W/h.db
 	run dg --history "$db" --job web --fail-on-new -b "$W/gh.txt" -- getent ahosts pkgs.example.org
 	[ "$status" -eq 0 ] # the first run is the baseline: nothing is new
-	[[ "$output" == *'history: job "web" has 0 known destinations (its first run: this one is the baseline)'* ]]
+	[[ "$output" == *'history: job "web" has 0 known destinations in 0 runs (SQLite); its first run: this one is the baseline'* ]]
 	! grep -q 'new=true' "$LOG" || false
 	LOG=$W/log.second
 	run dg -v --history "$db" --job web --report "$W/h.json" -b "$W/gh.txt" -- sh -c \

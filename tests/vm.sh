@@ -29,13 +29,13 @@ VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/opera
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-$VM_ARCH,linux-headers-$VM_ARCH,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
-PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix
+PKGS+=,iproute2,curl,python3,procps,util-linux,kmod,libcmocka0,libasan8,libubsan1,graphviz,libsqlite3-0,sqlite3,publicsuffix,libpq5
 if [ "$VM_ARCH" = amd64 ]; then
 	PKGS+=,podman,runc,crun,conmon,netavark,iptables,busybox-static,docker.io,docker-registry,docker-compose
-	PKGS+=,nodejs,fio
+	PKGS+=,nodejs,fio,postgresql
 	QEMU=(qemu-system-x86_64 -cpu max) CONSOLE=ttyS0
 else # what building needs (in the root), and what the smoke set runs
-	PKGS+=,make,gcc,libc6-dev,pkg-config,libbpfcc-dev,libbpf-dev,libsqlite3-dev,libcmocka-dev
+	PKGS+=,make,gcc,libc6-dev,pkg-config,libbpfcc-dev,libbpf-dev,libsqlite3-dev,libpq-dev,libcmocka-dev
 	QEMU=(qemu-system-aarch64 -M virt -cpu max) CONSOLE=ttyAMA0
 fi
 
