@@ -166,7 +166,8 @@ DEPS	:= build-essential pkg-config libbpfcc-dev libbpf-dev linux-headers-$(ARCH)
 	   libpq-dev publicsuffix graphviz curl
 TEST_DEPS := libcmocka-dev bats dnsmasq-base dnsutils iproute2 curl python3 groff-base bpftool \
 	   clang-format-19 procps util-linux kmod clang libclang-rt-dev sqlite3 valgrind dnsperf \
-	   linux-perf mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support cpio \
+	   linux-perf mmdebstrap arch-test qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support \
+	   cpio \
 	   lintian man-db systemd time \
 	   podman runc crun conmon netavark iptables busybox-static docker.io docker-registry \
 	   docker-compose nodejs fio postgresql

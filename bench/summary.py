@@ -18,7 +18,7 @@ def lines(name):
 
 
 parts = {p: lines(p + ".json") for p in ("policy_load", "hooks", "dns", "callgrind", "startup",
-                                         "containers")}
+                                         "containers", "history")}
 json.dump(parts, open("results.json", "w"), indent=1)
 md = ["# deployguard benchmarks", "",
       "%s, Linux %s, %d CPUs. Medians over rounds; min-max in brackets; ratios are medians of "
@@ -204,6 +204,34 @@ if ct:
            "Guarded runs that loaded the compile cache (no compile): %d of %d." % (cached, len(g)), ""]
     targets.append(("podman run --rm true guarded/unguarded <= 1.2x", "%.3fx" % ratio, "%.3f" % (ratio / 1.2),
                     ratio <= 1.2 and cached == len(g)))
+
+# 8: history: a run with and without --history (SQLite, PostgreSQL on loopback), alternating;
+# 20 runs at once on 20 hosts, 200 destinations each, with and without PostgreSQL
+hi = parts["history"]
+if hi:
+    def rounds(part, cond):
+        return {x["round"]: x["wall_s"] for x in hi if x["part"] == part and x["cond"] == cond}
+    none = rounds("run", "none")
+    md += ["## History (`--history`)", "",
+           "One guarded run that looks up 20 names: without a history, with an SQLite file, and with "
+           "a PostgreSQL server on 127.0.0.1, alternating round by round.", "",
+           "| | wall s | added ms (median of per-round differences) | ratio |", "| --- | ---: | ---: | ---: |",
+           "| none | %s | - | - |" % spread(list(none.values()))]
+    for cond in ("sqlite", "pg"):
+        c = rounds("run", cond)
+        md.append("| %s | %s | %.0f | %.3fx |" % (
+            "SQLite" if cond == "sqlite" else "PostgreSQL", spread(list(c.values())),
+            1000 * med([c[r] - none[r] for r in c if r in none]), med([c[r] / none[r] for r in c if r in none])))
+    fn, fp = rounds("fleet", "none"), rounds("fleet", "pg")
+    if fn and fp:
+        md += ["", "20 runs at once, each on a host of its own, each reaching 200 destinations (100 shared, "
+               "100 its own): all 20 done, without a history and with PostgreSQL (the server's rows checked "
+               "each round: 20 runs, 2,100 destinations, 4,000 host rows).", "",
+               "| | wall s |", "| --- | ---: |", "| none | %s |" % spread(list(fn.values())),
+               "| PostgreSQL | %s |" % spread(list(fp.values())),
+               "", "Added by the history: %.0f ms (median of per-round differences), %.3fx." % (
+                   1000 * med([fp[r] - fn[r] for r in fp if r in fn]), med([fp[r] / fn[r] for r in fp if r in fn]))]
+    md.append("")
 
 # 6: policy load
 pl = parts["policy_load"]
