@@ -25,7 +25,7 @@ B=build/vm
 [ "$VM_ARCH" = amd64 ] || B=build/vm-$VM_ARCH
 VM_TIMEOUT=${VM_TIMEOUT:-2700}
 VM_MEM=${VM_MEM:-6144}
-VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats}
+VM_SUITES=${VM_SUITES:-tests/integration.bats tests/enforcement.bats tests/operations.bats tests/escape.bats tests/reports.bats tests/rehearse.bats tests/policy.bats tests/containers.bats tests/sidedoors.bats tests/history.bats}
 # -enable-kvm hangs at boot under nested virtualisation: take KVM only when asked to.
 VM_ACCEL=${VM_ACCEL:-tcg}
 PKGS=linux-image-$VM_ARCH,linux-headers-$VM_ARCH,libbpfcc,libbpf1,bpftool,bats,dnsmasq-base,dnsutils
