@@ -196,6 +196,7 @@ _Static_assert(sizeof(struct dg_unix) == 144, "struct dg_unix");
 
 #ifndef DG_BPF
 #include <linux/bpf.h>
+#include <stdbool.h>
 
 /* BPF_CGROUP_UNIX_CONNECT (6.7), newer than the uapi headers deployguard is built with. */
 #define DG_UNIX_CONNECT ((enum bpf_attach_type)49)

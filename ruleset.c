@@ -85,7 +85,8 @@ static size_t find_in(const struct policy *p, bool globs, const char *key, size_
 /* Double a table, or make it; keys are unique, so each goes to the first empty slot. */
 static int rehash(uint64_t **slots, size_t *nslots)
 {
-	size_t n = *nslots ? *nslots * 2 : 64; /* small policies (a manifest, a fuzz input) stay small */
+	size_t n =
+	    *nslots ? *nslots * 2 : 64; /* small policies (a manifest, a fuzz input) stay small */
 	uint64_t *old = *slots, *s = calloc(n, sizeof(*s));
 
 	if (!s)

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 
 		bad += cache_load_prog(&e, p->name, p->type, p->tp ? 0 : p->attach, fds, NULL,
 				       NULL) < 0 &&
-		       !p->feature;
+		       !p->may_lack;
 	}
 	cache_free(&e);
 	return bad ? 1 : 0;

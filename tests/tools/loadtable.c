@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 						p->attach, SUCCESS, "as dg_progs has it"}
 				 : wrong[i - DG_NPROGS];
 
-		if (p && p->feature && absent(p->row)) {
+		if (p && p->may_lack && absent(p->row)) {
 			r.want = LOAD_REJECT;
 			r.why = "its hook is a fallback of --check on this kernel";
 		}
