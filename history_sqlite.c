@@ -125,7 +125,7 @@ static void *sq_open(const char *path, char *err, size_t errlen, bool *unavailab
 	}
 	sqlite3_busy_timeout(db, SQLITE_BUSY_MS);
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) {
-		fail(db, err, errlen, "cannot open it");
+		fail(db, err, errlen, "cannot set it up");
 		sqlite3_close(db);
 		return NULL;
 	}
