@@ -12,7 +12,7 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o options.o run.o check.o progs.o members.o proxy.o proxy_judge.o \
 	   proxy_watch.o proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o \
-	   cgroup.o cglimits.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o \
+	   cgroup.o cglimits.o watchdog.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o \
 	   proc.o depends.o report.o allowlist.o sha256.o json.o history.o history_sqlite.o history_pg.o rehearse.o \
 	   rehearse_out.o rehearse_judge.o cache.o adopt.o container.o dockerapi.o dockerreq.o \
 	   build/bpf_text.o build/doh_list.o

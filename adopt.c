@@ -28,6 +28,7 @@
 #include <bpf/bpf.h>
 
 #include "cgroup.h"
+#include "watchdog.h"
 #include "container.h"
 #include "log.h"
 #include "proc.h"

@@ -1,4 +1,4 @@
-/* cgroup.h: the guarded cgroup's life: its processes, what is left of them, and a watchdog. */
+/* cgroup.h: the guarded cgroup's life: its processes, and what is left of them. */
 #ifndef DG_CGROUP_H
 #define DG_CGROUP_H
 
@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-
-#include "cglimits.h"
 
 /* dir/file of a cgroup, opened with fopen's mode; NULL with errno. */
 FILE *cg_open_in(const char *dir, const char *file, const char *mode);
@@ -35,17 +33,5 @@ int cg_wait_empty(const char *path, int timeout_ms);
 /* Open cgroup.events, whose POLLPRI says the cgroup's population changed. */
 int cg_events_fd(const char *path);
 bool cg_populated(const char *path);
-/* Start a process outside the cgroup that kills everything in it, and removes it if remove is
- * set, and l's v1 directories, unless cg_watchdog_release() was called first: deployguard's
- * death must not leave the cgroup running unguarded. It keeps the fds keep[] (the BPF links)
- * open till then, and closes every other. Returns the fd deployguard holds (and the pid in *pid),
- * or -errno. */
-int cg_watchdog(const char *path, bool remove, struct cg_limits *l, int *keep, int nkeep,
-		pid_t *pid);
-/* Give the watchdog an adopted cgroup ('a': its directory, then its links), or take one back
- * ('r': its directory); fd is cg_watchdog's (-1: none, then nothing is done). 0 or -1. */
-int cg_watchdog_hold(int fd, char what, const int *fds, size_t n);
-/* Tell the watchdog all is well, and reap it. */
-void cg_watchdog_release(int fd, pid_t pid);
 
 #endif

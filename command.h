@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "cglimits.h"
 #include "cgroup.h"
 #include "nss.h"
 

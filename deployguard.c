@@ -72,6 +72,7 @@
 #include "adopt.h"
 #include "audit.h"
 #include "cgroup.h"
+#include "watchdog.h"
 #include "command.h"
 #include "container.h"
 #include "dockerapi.h"

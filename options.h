@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "audit.h"
+#include "cglimits.h"
 #include "cgroup.h"
 #include "command.h"
 #include "progs.h"

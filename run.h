@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "adopt.h"
+#include "cglimits.h"
 #include "cgroup.h"
 #include "depends.h"
 #include "dockerapi.h"
