@@ -22,7 +22,7 @@ ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
 DEB	:= build/deployguard_$(VERSION)-1_$(ARCH).deb
 POLICY_SRC := policy.c ruleset.c
 UNIT	:= tests/test_policy tests/test_dns tests/test_proxy tests/test_json tests/test_allowlist tests/test_rehearse \
-	   tests/test_history
+	   tests/test_history tests/test_audit
 TOOLS	:= tests/tools/sysfw tests/tools/loadtable tests/tools/sidedoor
 FUZZ	:= tests/fuzz/fuzz_query tests/fuzz/fuzz_answer tests/fuzz/fuzz_policy tests/fuzz/fuzz_json \
 	   tests/fuzz/fuzz_cache tests/fuzz/fuzz_docker
@@ -90,6 +90,11 @@ tests/test_history: tests/test_history.c history_sqlite.c log.c history_int.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_history.c history_sqlite.c log.c -lcmocka -lsqlite3
 tests/test_history.vg: tests/test_history.c history_sqlite.c log.c
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lsqlite3
+AUDIT_SRC := audit.c proc.c log.c container.c json.c
+tests/test_audit: tests/test_audit.c $(AUDIT_SRC) audit.h
+	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_audit.c $(AUDIT_SRC) -lcmocka
+tests/test_audit.vg: tests/test_audit.c $(AUDIT_SRC)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka
 tests/test_json.vg: tests/test_json.c json.c sha256.c
 tests/test_proxy.vg: tests/test_proxy.c $(PROXY_SRC)
 
