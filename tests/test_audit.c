@@ -133,6 +133,13 @@ int main(void)
 	    cmocka_unit_test(test_new_against_a_history),
 	};
 
-	audit_init(fopen("/dev/null", "w"), AUDIT_TEXT, 0);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	FILE *null = fopen("/dev/null", "we");
+	int failed;
+
+	audit_init(null, AUDIT_TEXT, 0);
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	audit_init(NULL, AUDIT_TEXT, 0);
+	if (null)
+		fclose(null);
+	return failed;
 }
