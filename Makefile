@@ -292,7 +292,7 @@ install: deployguard
 deb: $(DEB)
 $(DEB): deployguard man/deployguard.8 dist/* examples/*
 	rm -rf build/deb build/deb-src && mkdir -p build/deb-src/debian
-	$(MAKE) -s install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr UNITDIR=/lib/systemd/system \
+	$(MAKE) -s install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr UNITDIR=/usr/lib/systemd/system \
 		SYSCONFDIR=/etc
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note build/deb/usr/sbin/deployguard
 	gzip -9n build/deb/usr/share/man/man8/deployguard.8

@@ -41,18 +41,18 @@ deb=$(ls build/deployguard_*.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/sbin/deployguard ./usr/share/man/man8/deployguard.8.gz \
 	./usr/share/doc/deployguard/copyright ./usr/share/doc/deployguard/examples/blocklist.txt \
-	./lib/systemd/system/deployguard@.service; do
+	./usr/lib/systemd/system/deployguard@.service; do
 	grep -qx -- "$f" <<<"$contents" || fail "$deb has no $f"
 done
 dpkg-deb -I "$deb" postrm | grep -q '^	rm -rf /var/cache/deployguard$' ||
 	fail "no postrm that removes the compile cache on purge"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libbpf1 libsqlite3-0 libbpfcc libc6; do
+for lib in libbpf1 libsqlite3-0 libpq5 libbpfcc libc6; do
 	[[ "$depends" == *"$lib"* ]] || fail "Depends: $depends lacks $lib"
 done
 [[ "$depends" != *-dev* ]] || fail "Depends: $depends names a -dev package"
 grep -q '^ExecStart=/usr/sbin/deployguard ' <(dpkg-deb --fsys-tarfile "$deb" |
-	tar -xO ./lib/systemd/system/deployguard@.service) || fail "the packaged unit's ExecStart"
+	tar -xO ./usr/lib/systemd/system/deployguard@.service) || fail "the packaged unit's ExecStart"
 lint=$(lintian --tag-display-limit 0 "$deb" 2>&1 | grep -v 'running with root privileges') ||
 	true
 [ -z "$lint" ] || fail "lintian: $lint"
