@@ -12,10 +12,10 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 # (the log); around it: cgroup, command (and filter, fdpass, nss), kheaders, probe, log.
 OBJS	:= deployguard.o options.o run.o check.o progs.o members.o proxy.o proxy_judge.o \
 	   proxy_watch.o proxy_tcp.o dns.o policy.o ruleset.o policymaps.o events.o audit.o \
-	   cgroup.o cglimits.o watchdog.o command.o filter.o bpfcall.o fdpass.o kheaders.o probe.o log.o nss.o \
-	   proc.o depends.o report.o allowlist.o sha256.o json.o history.o history_sqlite.o history_pg.o rehearse.o \
-	   rehearse_out.o rehearse_judge.o cache.o adopt.o container.o dockerapi.o dockerreq.o \
-	   build/bpf_text.o build/doh_list.o
+	   logline.o cgroup.o cglimits.o watchdog.o command.o filter.o bpfcall.o fdpass.o kheaders.o \
+	   probe.o log.o nss.o proc.o depends.o report.o allowlist.o sha256.o json.o history.o \
+	   history_sqlite.o history_pg.o rehearse.o rehearse_out.o rehearse_judge.o cache.o adopt.o \
+	   container.o dockerapi.o dockerreq.o build/bpf_text.o build/doh_list.o
 # The Debian package (make deb, below); defined here, before any rule names it.
 VERSION	:= $(shell sed -n 's/^\#define DG_VERSION *"\(.*\)"/\1/p' options.h)
 ARCH	:= $(shell dpkg --print-architecture 2>/dev/null)
@@ -69,7 +69,8 @@ tests/test_dns: tests/test_dns.c dns.c dns.h
 tests/test_json: tests/test_json.c json.c sha256.c json.h sha256.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_json.c json.c sha256.c -lcmocka
 
-PROXY_SRC := proxy.c proxy_judge.c proxy_watch.c proxy_tcp.c policymaps.c dns.c $(POLICY_SRC) depends.c audit.c proc.c log.c container.c json.c
+PROXY_SRC := proxy.c proxy_judge.c proxy_watch.c proxy_tcp.c policymaps.c dns.c $(POLICY_SRC) depends.c audit.c logline.c proc.c log.c \
+	     container.c json.c
 tests/test_proxy: tests/test_proxy.c $(PROXY_SRC) $(wildcard *.h)
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_proxy.c $(PROXY_SRC) -lcmocka -lbpf
 
@@ -90,7 +91,7 @@ tests/test_history: tests/test_history.c history_sqlite.c log.c history_int.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_history.c history_sqlite.c log.c -lcmocka -lsqlite3
 tests/test_history.vg: tests/test_history.c history_sqlite.c log.c
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lsqlite3
-AUDIT_SRC := audit.c proc.c log.c container.c json.c
+AUDIT_SRC := audit.c logline.c proc.c log.c container.c json.c
 tests/test_audit: tests/test_audit.c $(AUDIT_SRC) audit.h
 	$(CC) $(CFLAGS) $(SAN) -o $@ tests/test_audit.c $(AUDIT_SRC) -lcmocka
 tests/test_audit.vg: tests/test_audit.c $(AUDIT_SRC)
@@ -109,7 +110,7 @@ tests/fuzz/fuzz_json: tests/fuzz/fuzz_json.c json.c json.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_json.c json.c
 tests/fuzz/fuzz_cache: tests/fuzz/fuzz_cache.c cache.c sha256.c cache.h sha256.h
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_cache.c cache.c sha256.c -lbpf
-DOCKER_SRC := audit.c container.c json.c proc.c log.c
+DOCKER_SRC := audit.c logline.c container.c json.c proc.c log.c
 tests/fuzz/fuzz_docker: tests/fuzz/fuzz_docker.c dockerapi.c dockerreq.c $(DOCKER_SRC) $(wildcard *.h)
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_docker.c $(DOCKER_SRC)
 

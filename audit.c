@@ -19,6 +19,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "logline.h"
 #include "proc.h"
 
 #define AUDIT_CMD_SHOWN 80 /* characters of each command the summary keeps */
@@ -107,87 +108,9 @@ void audit_message(const char *level, const char *msg)
 	fflush(f);
 }
 
-/* An event line is built here and written with one fwrite: formatting it with stdio cost more
- * instructions than the rest of a blocked query's handling. Anything past the end is cut. */
-struct line {
-	size_t len;
-	char buf[16384]; /* more than the longest line: every field is bounded */
-};
-
-static void put(struct line *l, const char *s, size_t n)
-{
-	if (n > sizeof(l->buf) - l->len)
-		n = sizeof(l->buf) - l->len;
-	memcpy(l->buf + l->len, s, n);
-	l->len += n;
-}
-
-static void put_s(struct line *l, const char *s)
-{
-	put(l, s, strlen(s));
-}
-
-/* The length of the UTF-8 sequence at p (2 to 4 bytes, no overlong form, no surrogate), or 0. */
-static size_t utf8_seq(const unsigned char *p)
-{
-	size_t n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 ? 2 : 0;
-
-	if (*p >= 0xf5)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if ((n == 3 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] >= 0xa0))) ||
-	    (n == 4 && ((*p == 0xf0 && p[1] < 0x90) || (*p == 0xf4 && p[1] >= 0x90))))
-		return 0;
-	return n;
-}
-
-/* How many bytes at s need no escaping in a quoted string: printable ASCII but '"' and '\\'. */
-static size_t plain_run(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-		p++;
-	return (size_t)(p - (const unsigned char *)s);
-}
-
-/* Quote s for a text line ("..." with \" \\ \xHH) or a JSON string (valid UTF-8 as it is,
- * any other byte as \u00HH). */
-static void put_quoted_as(struct line *l, const char *s, bool json)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t seq;
-
-	put(l, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char esc[6] = {'\\', (char)*p};
-		size_t run = plain_run((const char *)p);
-
-		if (run) { /* most of a line: copied at once, not byte by byte */
-			put(l, (const char *)p, run);
-			p += run - 1;
-		} else if (json && *p >= 0x80 && (seq = utf8_seq(p))) {
-			put(l, (const char *)p, seq);
-			p += seq - 1;
-		} else if (*p == '"' || *p == '\\') {
-			put(l, esc, 2);
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			memcpy(esc + 1, json ? "u00" : "x", json ? 3 : 1);
-			esc[json ? 4 : 2] = hex[*p >> 4];
-			esc[json ? 5 : 3] = hex[*p & 15];
-			put(l, esc, json ? 6 : 4);
-		} else {
-			put(l, (const char *)p, 1);
-		}
-	}
-	put(l, "\"", 1);
-}
-
 static void put_quoted(struct line *l, const char *s)
 {
-	put_quoted_as(l, s, au.fmt == AUDIT_JSON);
+	line_quote(l, s, au.fmt == AUDIT_JSON);
 }
 
 static void fput_quoted(FILE *f, const char *s)
@@ -208,31 +131,21 @@ void audit_json_string(FILE *f, const char *s)
 		return;
 	}
 	l.len = 0;
-	put_quoted_as(&l, s, true);
+	line_quote(&l, s, true);
 	fwrite(l.buf, 1, l.len, f);
-}
-
-/* How many bytes at s a text line can carry unquoted: printable ASCII but '"' and ' '. */
-static size_t bare_run(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p > 0x20 && *p < 0x7f && *p != '"')
-		p++;
-	return (size_t)(p - (const unsigned char *)s);
 }
 
 /* " key=" (text) or ",\"key\":" (JSON, no comma first). */
 static void put_key(struct line *l, bool *first, const char *key)
 {
 	if (au.fmt == AUDIT_JSON) {
-		put_s(l, *first ? "\"" : ",\"");
-		put_s(l, key);
-		put_s(l, "\":");
+		line_put_s(l, *first ? "\"" : ",\"");
+		line_put_s(l, key);
+		line_put_s(l, "\":");
 	} else {
-		put_s(l, " ");
-		put_s(l, key);
-		put_s(l, "=");
+		line_put_s(l, " ");
+		line_put_s(l, key);
+		line_put_s(l, "=");
 	}
 	*first = false;
 }
@@ -245,11 +158,11 @@ static void put_str(struct line *l, bool *first, const char *key, const char *va
 		return;
 	put_key(l, first, key);
 	/* Unquoted text values are generated or already escaped; quote anything else anyway. */
-	n = quote || au.fmt == AUDIT_JSON ? 0 : bare_run(val);
+	n = quote || au.fmt == AUDIT_JSON ? 0 : line_bare_run(val);
 	if (!n || val[n])
 		put_quoted(l, val);
 	else
-		put(l, val, n);
+		line_put(l, val, n);
 }
 
 static void put_num(struct line *l, bool *first, const char *key, long v)
@@ -263,7 +176,7 @@ static void put_num(struct line *l, bool *first, const char *key, long v)
 	do
 		digits[--i] = (char)('0' + v % 10);
 	while ((v /= 10) > 0);
-	put(l, digits + i, sizeof(digits) - i);
+	line_put(l, digits + i, sizeof(digits) - i);
 }
 
 void audit_log(const struct audit_event *e)
@@ -282,19 +195,19 @@ void audit_log(const struct audit_event *e)
 		memcpy(domain + n, ".", 2);
 	}
 	if (au.fmt == AUDIT_JSON) {
-		put_s(&l, "{");
+		line_put_s(&l, "{");
 		put_str(&l, &first, "level", e->level, true);
 		put_str(&l, &first, "event", e->event, true);
 		if (e->blocked >= 0)
-			put_s(&l, e->blocked ? ",\"blocked\":true" : ",\"blocked\":false");
+			line_put_s(&l, e->blocked ? ",\"blocked\":true" : ",\"blocked\":false");
 	} else {
-		put_s(&l, e->level);
-		put_s(&l, " ");
-		put_s(&l, e->event);
+		line_put_s(&l, e->level);
+		line_put_s(&l, " ");
+		line_put_s(&l, e->event);
 	}
 	put_str(&l, &first, "reason", e->reason, false);
 	if (au.fmt == AUDIT_TEXT && e->blocked >= 0)
-		put_s(&l, e->blocked ? " blocked=true" : " blocked=false");
+		line_put_s(&l, e->blocked ? " blocked=true" : " blocked=false");
 	put_str(&l, &first, "blockedAt", e->blocked_at, false);
 	put_str(&l, &first, "domain", e->domain ? domain : NULL, false);
 	put_str(&l, &first, "ip", e->ip, false);
@@ -323,11 +236,11 @@ void audit_log(const struct audit_event *e)
 	put_str(&l, &first, "via", e->via, false);
 	put_str(&l, &first, "class", e->class_, false);
 	if (e->fresh)
-		put_s(&l, au.fmt == AUDIT_JSON ? ",\"new\":true" : " new=true");
+		line_put_s(&l, au.fmt == AUDIT_JSON ? ",\"new\":true" : " new=true");
 	put_str(&l, &first, "tried", e->tried, true);
 	if (l.len == sizeof(l.buf))
 		l.len--; /* cut: room for the newline */
-	put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
+	line_put_s(&l, au.fmt == AUDIT_JSON ? "}\n" : "\n");
 	fwrite(l.buf, 1, l.len, f);
 	au.unflushed = true;
 	audit_syslog_line(e->level, l.buf, l.len);
