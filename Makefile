@@ -2,7 +2,7 @@
 CC	?= cc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -Wall -Wextra -Werror -Wno-format-truncation # paths cut at PATH_MAX fail to open
-LIBS	:= -lbpf -ldl -lsqlite3 -lpq # libbcc is opened at run time, by a child (see progs_build)
+LIBS	:= -lbpf -ldl -lsqlite3 # libbcc is opened at run time by a child (progs_build), libpq by history_pg.c
 PREFIX	?= /usr/local
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -306,7 +306,7 @@ $(DEB): deployguard man/deployguard.8 dist/* examples/*
 		>build/deb-src/debian/control
 	deps=$$(cd build/deb-src && dpkg-shlibdeps -O ../deb/usr/sbin/deployguard 2>/dev/null | \
 		sed -n 's/^shlibs:Depends=//p') && [ -n "$$deps" ] && \
-	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$deps, libbpfcc/" \
+	sed -e 's/@VERSION@/$(VERSION)-1/' -e 's/@ARCH@/$(ARCH)/' -e "s/@DEPENDS@/$$deps, libbpfcc, libpq5/" \
 		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN build/deb | cut -f1)/" dist/control.in \
 		>build/deb/DEBIAN/control
 	(cd build/deb && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | \

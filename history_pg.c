@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "history_int.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -30,6 +31,41 @@
 #define PG_DEADLINE_MS 5000 /* per statement */
 #define PG_RETRIES     3    /* a transaction a deadlock or serialization failure ended */
 #define PG_MIGRATE_KEY "4470677561726431" /* pg_advisory_xact_lock's key: "Dpguard1" */
+
+/* libpq, opened when a history is a PostgreSQL URI: linked, it and what it needs (TLS, Kerberos,
+ * LDAP) doubled deployguard's resident size for every run, with a history or not. */
+/* clang-format off */
+#define PQ_FUNCS(X) X(clear) X(connectdbParams) X(conninfoFree) X(conninfoParse) \
+	X(consumeInput) X(errorMessage) X(exec) X(finish) X(freemem) X(getResult) X(getvalue) \
+	X(isBusy) X(ntuples) X(resultErrorMessage) X(resultStatus) X(sendQuery) \
+	X(sendQueryParams) X(socket) X(status)
+/* clang-format on */
+#define PQ_FIELD(f) __typeof__(PQ##f) *f;
+static struct {
+	PQ_FUNCS(PQ_FIELD)
+} pq;
+
+/* 0, or -1 with the reason in err (libpq5 missing). */
+static int pq_open(char *err, size_t errlen)
+{
+	static void *lib;
+
+	if (lib)
+		return 0;
+	if (!(lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL))) {
+		snprintf(err, errlen, "cannot load libpq (%s): install libpq5", dlerror());
+		return -1;
+	}
+#define PQ_LOAD(f)                                                                                 \
+	if (!(pq.f = (__typeof__(PQ##f) *)dlsym(lib, "PQ" #f))) {                                  \
+		snprintf(err, errlen, "libpq.so.5 lacks PQ" #f ": install libpq5");                \
+		dlclose(lib);                                                                      \
+		lib = NULL;                                                                        \
+		return -1;                                                                         \
+	}
+	PQ_FUNCS(PQ_LOAD)
+	return 0;
+}
 
 static const char schema_v2[] =
     "CREATE TABLE IF NOT EXISTS dg_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -62,17 +98,17 @@ static PGresult *await(PGconn *c)
 	PGresult *r, *last = NULL;
 
 	for (;;) {
-		while (!PQisBusy(c)) {
-			if (!(r = PQgetResult(c)))
+		while (!pq.isBusy(c)) {
+			if (!(r = pq.getResult(c)))
 				return last;
-			PQclear(last);
+			pq.clear(last);
 			last = r;
 		}
-		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		struct pollfd p = {.fd = pq.socket(c), .events = POLLIN};
 		int64_t left = end - now_ms();
 
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0 || !PQconsumeInput(c)) {
-			PQclear(last);
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0 || !pq.consumeInput(c)) {
+			pq.clear(last);
 			return NULL;
 		}
 	}
@@ -87,10 +123,10 @@ static PGresult *run_n(PGconn *c, const char *sql, int n, const char *const *par
 	PGresult *r;
 
 	*timeout = false;
-	if (!(params ? PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)
-		     : PQsendQuery(c, sql))) {
-		snprintf(err, errlen, "%s", PQerrorMessage(c));
-		*timeout = PQstatus(c) != CONNECTION_OK;
+	if (!(params ? pq.sendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)
+		     : pq.sendQuery(c, sql))) {
+		snprintf(err, errlen, "%s", pq.errorMessage(c));
+		*timeout = pq.status(c) != CONNECTION_OK;
 		return NULL;
 	}
 	if (!(r = await(c))) {
@@ -99,10 +135,10 @@ static PGresult *run_n(PGconn *c, const char *sql, int n, const char *const *par
 		*timeout = true;
 		return NULL;
 	}
-	if (PQresultStatus(r) != ok) {
-		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+	if (pq.resultStatus(r) != ok) {
+		snprintf(err, errlen, "%s", pq.resultErrorMessage(r));
 		err[strcspn(err, "\n")] = '\0';
-		PQclear(r);
+		pq.clear(r);
 		return NULL;
 	}
 	return r;
@@ -125,7 +161,7 @@ static int exec(PGconn *c, const char *sql, const char *const *params, char *err
 {
 	PGresult *r = run(c, sql, params, PGRES_COMMAND_OK, err, errlen, timeout);
 
-	PQclear(r);
+	pq.clear(r);
 	return r ? 0 : -1;
 }
 
@@ -133,18 +169,18 @@ static int exec(PGconn *c, const char *sql, const char *const *params, char *err
 static int no_password(const char *uri, char *err, size_t errlen)
 {
 	char *why = NULL;
-	PQconninfoOption *o = PQconninfoParse(uri, &why), *p;
+	PQconninfoOption *o = pq.conninfoParse(uri, &why), *p;
 	int bad = 0;
 
 	if (!o) {
 		snprintf(err, errlen, "not a connection URI: %s", why ? why : "out of memory");
 		err[strcspn(err, "\n")] = '\0';
-		PQfreemem(why);
+		pq.freemem(why);
 		return -1;
 	}
 	for (p = o; p->keyword; p++)
 		bad |= !strcmp(p->keyword, "password") && p->val && *p->val;
-	PQconninfoFree(o);
+	pq.conninfoFree(o);
 	if (bad)
 		snprintf(err, errlen,
 			 "the URI holds a password, which ps shows to every user: put it in "
@@ -161,16 +197,16 @@ static int migrate(PGconn *c, char *err, size_t errlen, bool *timeout)
 	    !(r = run(c, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_KEY ")", NULL, PGRES_TUPLES_OK,
 		      err, errlen, timeout)))
 		return -1;
-	PQclear(r);
+	pq.clear(r);
 	r = run(c, "SELECT to_regclass('dg_meta') IS NOT NULL", NULL, PGRES_TUPLES_OK, err, errlen,
 		timeout);
-	if (r && !strcmp(PQgetvalue(r, 0, 0), "t")) {
-		PQclear(r);
+	if (r && !strcmp(pq.getvalue(r, 0, 0), "t")) {
+		pq.clear(r);
 		r = run(c, "SELECT value FROM dg_meta WHERE key = 'schema'", NULL, PGRES_TUPLES_OK,
 			err, errlen, timeout);
-		v = r && PQntuples(r) ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+		v = r && pq.ntuples(r) ? strtol(pq.getvalue(r, 0, 0), NULL, 10) : 0;
 	}
-	PQclear(r);
+	pq.clear(r);
 	if (r && v > HIST_SCHEMA)
 		snprintf(err, errlen,
 			 "its schema is version %ld, written by a newer deployguard (this one "
@@ -180,7 +216,7 @@ static int migrate(PGconn *c, char *err, size_t errlen, bool *timeout)
 	    (v < HIST_SCHEMA && exec(c, schema_v2, NULL, err, errlen, timeout)) ||
 	    exec(c, "COMMIT", NULL, err, errlen, timeout)) {
 		if (!*timeout)
-			PQclear(PQexec(c, "ROLLBACK"));
+			pq.clear(pq.exec(c, "ROLLBACK"));
 		return -1;
 	}
 	return 0;
@@ -194,21 +230,21 @@ static void *pg_open(const char *uri, char *err, size_t errlen, bool *unavailabl
 	PGconn *c;
 
 	*unavailable = false;
-	if (no_password(uri, err, errlen))
+	if (pq_open(err, errlen) || no_password(uri, err, errlen))
 		return NULL;
-	c = PQconnectdbParams(keys, vals, 1);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
+	c = pq.connectdbParams(keys, vals, 1);
+	if (!c || pq.status(c) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect: %s",
-			 c ? PQerrorMessage(c) : "out of memory");
+			 c ? pq.errorMessage(c) : "out of memory");
 		err[strcspn(err, "\n")] = '\0';
 		*unavailable = true;
-		PQfinish(c);
+		pq.finish(c);
 		return NULL;
 	}
 	if (exec(c, "SET client_min_messages = warning", NULL, err, errlen, &timeout) ||
 	    migrate(c, err, errlen, &timeout)) {
 		*unavailable = timeout;
-		PQfinish(c);
+		pq.finish(c);
 		return NULL;
 	}
 	return c;
@@ -222,18 +258,18 @@ static int pg_load(void *h, const char *job, hist_known_fn *known, void *ctx, in
 	PGresult *r = run(h, "SELECT kind, what FROM seen WHERE job = $1", params, PGRES_TUPLES_OK,
 			  err, errlen, &timeout);
 
-	for (int i = 0; r && i < PQntuples(r); i++)
-		if (known(ctx, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1))) {
+	for (int i = 0; r && i < pq.ntuples(r); i++)
+		if (known(ctx, pq.getvalue(r, i, 0), pq.getvalue(r, i, 1))) {
 			snprintf(err, errlen, "out of memory");
-			PQclear(r);
+			pq.clear(r);
 			return -1;
 		}
-	PQclear(r);
+	pq.clear(r);
 	if (r)
 		r = run(h, "SELECT count(*) FROM runs WHERE job = $1", params, PGRES_TUPLES_OK, err,
 			errlen, &timeout);
-	*runs = r ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	PQclear(r);
+	*runs = r ? strtoll(pq.getvalue(r, 0, 0), NULL, 10) : 0;
+	pq.clear(r);
 	return r ? 0 : timeout ? -2 : -1;
 }
 
@@ -266,8 +302,8 @@ static int record_once(PGconn *c, const struct hist_run *r, const struct hist_de
 			" $2, $3, $4, $5) RETURNING id",
 			run_params, PGRES_TUPLES_OK, err, errlen, timeout)))
 		return -1;
-	id = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	id = strdup(pq.getvalue(res, 0, 0));
+	pq.clear(res);
 	for (size_t i = 0; id && i < n && !rc; i++) {
 		const char *p1[] = {r->job, d[i].kind, d[i].what, id, start, NULL},
 			   *p2[] = {r->job, d[i].kind, d[i].what, r->host, d[i].verdict, NULL};
@@ -291,7 +327,7 @@ static int pg_record(void *h, const struct hist_run *r, const struct hist_dest *
 			return 0;
 		if (timeout)
 			return -2; /* the connection is not to be used again */
-		PQclear(PQexec(h, "ROLLBACK"));
+		pq.clear(pq.exec(h, "ROLLBACK"));
 		if (!strstr(err, "deadlock") && !strstr(err, "could not serialize"))
 			break;
 	}
@@ -315,25 +351,25 @@ static int pg_report(void *h, const char *job, int64_t since_ms, hist_row_fn *ro
 	snprintf(since, sizeof(since), "%" PRId64, since_ms);
 	if (!(r = run_n(h, sql, 2, params, PGRES_TUPLES_OK, err, errlen, &timeout)))
 		return timeout ? -2 : -1;
-	for (int i = 0; i < PQntuples(r); i++) {
-		struct hist_row w = {PQgetvalue(r, i, 0),
-				     PQgetvalue(r, i, 1),
-				     PQgetvalue(r, i, 2),
-				     PQgetvalue(r, i, 3),
-				     strtoll(PQgetvalue(r, i, 4), NULL, 10),
-				     strtoll(PQgetvalue(r, i, 5), NULL, 10),
-				     strtoll(PQgetvalue(r, i, 6), NULL, 10),
-				     strtoll(PQgetvalue(r, i, 7), NULL, 10)};
+	for (int i = 0; i < pq.ntuples(r); i++) {
+		struct hist_row w = {pq.getvalue(r, i, 0),
+				     pq.getvalue(r, i, 1),
+				     pq.getvalue(r, i, 2),
+				     pq.getvalue(r, i, 3),
+				     strtoll(pq.getvalue(r, i, 4), NULL, 10),
+				     strtoll(pq.getvalue(r, i, 5), NULL, 10),
+				     strtoll(pq.getvalue(r, i, 6), NULL, 10),
+				     strtoll(pq.getvalue(r, i, 7), NULL, 10)};
 
 		row(ctx, &w);
 	}
-	PQclear(r);
+	pq.clear(r);
 	return 0;
 }
 
 static void pg_close(void *h)
 {
-	PQfinish(h);
+	pq.finish(h);
 }
 
 const struct hist_backend hist_pg = {"PostgreSQL", pg_open,   pg_load,
