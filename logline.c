@@ -9,19 +9,6 @@
 
 #include <string.h>
 
-void line_put(struct line *l, const char *s, size_t n)
-{
-	if (n > sizeof(l->buf) - l->len)
-		n = sizeof(l->buf) - l->len;
-	memcpy(l->buf + l->len, s, n);
-	l->len += n;
-}
-
-void line_put_s(struct line *l, const char *s)
-{
-	line_put(l, s, strlen(s));
-}
-
 /* The length of the UTF-8 sequence at p (2 to 4 bytes, no overlong form, no surrogate), or 0. */
 static size_t utf8_seq(const unsigned char *p)
 {

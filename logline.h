@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* A line; anything past the end is cut. */
 struct line {
@@ -11,8 +12,20 @@ struct line {
 	char buf[16384]; /* more than the longest line: every field is bounded */
 };
 
-void line_put(struct line *l, const char *s, size_t n);
-void line_put_s(struct line *l, const char *s);
+/* Inline: a line is built of many short pieces, and a call for each cost a tenth more
+ * instructions per blocked query (bench/callgrind.sh). */
+static inline void line_put(struct line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->buf) - l->len)
+		n = sizeof(l->buf) - l->len;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static inline void line_put_s(struct line *l, const char *s)
+{
+	line_put(l, s, strlen(s));
+}
 /* s quoted for a text line ("..." with \" \\ \xHH) or a JSON string (valid UTF-8 as it is,
  * any other byte as \u00HH). */
 void line_quote(struct line *l, const char *s, bool json);
