@@ -620,7 +620,12 @@ int options_parse(int argc, char **argv)
 		return 0;
 	}
 	if (opt.history_report || opt.since_days) {
-		if (!opt.history_report || !opt.history || optind < argc) {
+		if (!opt.history_report) {
+			log_warnx("--since is for --history-report: deployguard --history DB "
+				  "--history-report --since DAYS");
+			return -EINVAL;
+		}
+		if (!opt.history || optind < argc) {
 			log_warnx(
 			    "--history-report reads the history and runs nothing: deployguard "
 			    "--history DB --history-report [--job NAME] [--since DAYS]");
